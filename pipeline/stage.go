@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Kind says what a stage does to a stream, which fixes where it may appear in
+// a pipeline: compression before encryption, at most one of each.
+type Kind string
+
+// The stage kinds.
+const (
+	Compression Kind = "compress"
+	Encryption  Kind = "encrypt"
+)
+
+// A Stage transforms a stream in both directions. Backups chain stages as
+// source → compress → encrypt → store; restores chain the inverse.
+//
+// Both methods return a reader over the transformed stream. Contracts every
+// implementation keeps (the conformance suite in pipeline/stagetest checks
+// them):
+//
+//   - The returned reader's Close releases everything the stage holds and
+//     joins every goroutine it started. It never closes src. It may be called
+//     more than once.
+//   - Errors are sticky: once Read returns a non-EOF error, it returns that
+//     error forever.
+//   - A cancelled ctx makes Read return an error wrapping ctx.Err().
+//   - Decode returns an error wrapping [ErrIntegrity] for a stream that is
+//     truncated, corrupted or fails authentication; it never returns io.EOF
+//     for a stream that did not end where the format says it ends.
+//   - Decode of an encrypted stream without a matching key returns an error
+//     wrapping [ErrNoIdentity].
+type Stage interface {
+	Encode(ctx context.Context, src io.Reader) (io.ReadCloser, error)
+	Decode(ctx context.Context, src io.Reader) (io.ReadCloser, error)
+}
+
+// StageSpec registers a stage: its name, the options it takes (as data) and
+// how to detect and build it.
+type StageSpec struct {
+	// Name is how configs, flags and object metadata name the stage.
+	Name string
+	// Kind is compression or encryption.
+	Kind Kind
+	// Extension is appended to object names, including the dot (".zst").
+	// Empty for stages that leave the stream unchanged.
+	Extension string
+	// Help is a one-line description for `sluice plugins`.
+	Help string
+	// Options are the options New accepts.
+	Options []OptionSpec
+	// Detect reports whether header, the first bytes of a stream (at most
+	// [DetectLen], fewer only if the stream is shorter), starts with this
+	// stage's encoding. Nil for formats that cannot be recognised.
+	Detect func(header []byte) bool
+	// New builds a stage from validated options. Options needed in only one
+	// direction (recipients to encode, identities to decode) may be absent;
+	// the direction that needs them then fails with a clear error.
+	New func(Options) (Stage, error)
+}
+
+// DetectLen is how many bytes of a stream format detection looks at.
+const DetectLen = 512
+
+// Sentinel errors callers test with errors.Is.
+var (
+	// ErrIntegrity marks data that is corrupted, truncated, or fails
+	// authentication or a recorded checksum.
+	ErrIntegrity = errors.New("integrity check failed")
+	// ErrNoIdentity marks an encrypted stream none of the given keys opens.
+	ErrNoIdentity = errors.New("no matching identity")
+	// ErrNoRecipient marks an encryption stage built without anyone to
+	// encrypt to.
+	ErrNoRecipient = errors.New("no recipient")
+	// ErrUnknownStage marks a stage name nobody registered.
+	ErrUnknownStage = errors.New("unknown stage")
+	// ErrUnknownScheme marks a URL scheme no backend handles.
+	ErrUnknownScheme = errors.New("unknown scheme")
+	// ErrExists marks an object that already exists; sluice never
+	// overwrites.
+	ErrExists = errors.New("object already exists")
+)

@@ -1,0 +1,164 @@
+package age_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/stagetest"
+	agestage "github.com/sluice-backup/sluice/stages/age"
+)
+
+func newStage(t *testing.T, raw map[string]any) pipeline.Stage {
+	t.Helper()
+	o, err := pipeline.ParseOptions(agestage.Spec.Options, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := agestage.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func x25519(t *testing.T) (idFile, recipient string) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeFile(t, "key.txt", "# test\n"+id.String()+"\n"), id.Recipient().String()
+}
+
+func TestConformanceX25519(t *testing.T) {
+	idFile, rec := x25519(t)
+	stagetest.Run(t, stagetest.Harness{Spec: agestage.Spec, New: func(t *testing.T) pipeline.Stage {
+		return newStage(t, map[string]any{"recipient": rec, "identity_file": idFile})
+	}})
+}
+
+func TestConformancePassphrase(t *testing.T) {
+	t.Setenv("SLUICE_TEST_PASS", "correct horse battery staple")
+	stagetest.Run(t, stagetest.Harness{Spec: agestage.Spec, New: func(t *testing.T) pipeline.Stage {
+		return newStage(t, map[string]any{"passphrase_env": "SLUICE_TEST_PASS", "work_factor": 10})
+	}})
+}
+
+func TestSSHEd25519(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := writeFile(t, "id_ed25519", string(pem.EncodeToMemory(block)))
+	recFile := writeFile(t, "recipients.txt", "# ssh\n"+string(ssh.MarshalAuthorizedKey(sshPub)))
+	enc := newStage(t, map[string]any{"recipients_file": recFile})
+	dec := newStage(t, map[string]any{"identity_file": keyFile})
+	plain := stagetest.Data(100<<10, 1)
+	got, err := stagetest.Decode(dec, stagetest.Encode(t, enc, plain))
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("ssh round trip: %v", err)
+	}
+}
+
+func TestWrongKey(t *testing.T) {
+	_, rec := x25519(t)
+	otherID, _ := x25519(t)
+	enc := newStage(t, map[string]any{"recipient": rec})
+	dec := newStage(t, map[string]any{"identity_file": otherID})
+	_, err := stagetest.Decode(dec, stagetest.Encode(t, enc, []byte("secret")))
+	if !errors.Is(err, pipeline.ErrNoIdentity) {
+		t.Fatalf("wrong key: got %v, want ErrNoIdentity", err)
+	}
+}
+
+func TestWrongPassphrase(t *testing.T) {
+	t.Setenv("P1", "first-Passphrase-x9")
+	t.Setenv("P2", "second-Passphrase-y8")
+	enc := newStage(t, map[string]any{"passphrase_env": "P1", "work_factor": 10})
+	dec := newStage(t, map[string]any{"passphrase_env": "P2"})
+	_, err := stagetest.Decode(dec, stagetest.Encode(t, enc, []byte("secret")))
+	if !errors.Is(err, pipeline.ErrNoIdentity) {
+		t.Fatalf("wrong passphrase: got %v, want ErrNoIdentity", err)
+	}
+	if strings.Contains(err.Error(), "Passphrase-") {
+		t.Fatalf("error leaks a passphrase: %v", err)
+	}
+}
+
+func TestNoKeys(t *testing.T) {
+	st := newStage(t, nil)
+	if _, err := st.Encode(t.Context(), strings.NewReader("x")); !errors.Is(err, pipeline.ErrNoRecipient) {
+		t.Fatalf("encode without recipient: %v", err)
+	}
+	if _, err := st.Decode(t.Context(), strings.NewReader("x")); !errors.Is(err, pipeline.ErrNoIdentity) {
+		t.Fatalf("decode without identity: %v", err)
+	}
+}
+
+func TestBadReferencesNeverLeak(t *testing.T) {
+	id, _ := age.GenerateX25519Identity()
+	secret := id.String()
+	cases := map[string]map[string]any{
+		"private key as recipient": {"recipient": secret},
+		"identity file garbage":    {"identity_file": writeFile(t, "bad.txt", secret+"x\n")},
+		"recipients file of keys":  {"recipients_file": writeFile(t, "r.txt", secret+"\n")},
+		"unset passphrase var":     {"passphrase_env": "SLUICE_SURELY_UNSET"},
+		"missing identity file":    {"identity_file": "/nonexistent/key.txt"},
+	}
+	for name, raw := range cases {
+		o, err := pipeline.ParseOptions(agestage.Spec.Options, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = agestage.New(o)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), secret[20:40]) {
+			t.Errorf("%s: error leaks the key: %v", name, err)
+		}
+	}
+}
+
+func TestArmoredInput(t *testing.T) {
+	idFile, rec := x25519(t)
+	r, _ := age.ParseX25519Recipient(rec)
+	var buf bytes.Buffer
+	armorEncrypt(t, &buf, r, []byte("armored payload"))
+	dec := newStage(t, map[string]any{"identity_file": idFile})
+	if !agestage.Detect(buf.Bytes()) {
+		t.Fatal("armored file not detected")
+	}
+	got, err := stagetest.Decode(dec, buf.Bytes())
+	if err != nil || string(got) != "armored payload" {
+		t.Fatalf("armored decode: %q %v", got, err)
+	}
+}

@@ -1,0 +1,91 @@
+// Package zstd registers the "zstd" compression stage (Zstandard, via
+// klauspost/compress). Objects it writes are standard zstd streams that
+// `zstd -d` reads.
+package zstd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+// Name is the stage's registered name.
+const Name = "zstd"
+
+// Spec describes the stage.
+var Spec = pipeline.StageSpec{
+	Name:      Name,
+	Kind:      pipeline.Compression,
+	Extension: ".zst",
+	Help:      "Zstandard compression (klauspost/compress); readable by zstd -d",
+	Options: []pipeline.OptionSpec{
+		{Name: "level", Type: pipeline.Int, Default: "3", Help: "compression level, 1 (fastest) to 22 (smallest); mapped to the nearest encoder speed"},
+		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "encoder goroutines; 0 means one per CPU"},
+	},
+	Detect: Detect,
+	New:    New,
+}
+
+func init() { pipeline.Default.RegisterStage(Spec) }
+
+// Detect reports whether header starts with a zstd frame or a skippable frame.
+func Detect(header []byte) bool {
+	if len(header) < 4 {
+		return false
+	}
+	if header[0] == 0x28 && header[1] == 0xb5 && header[2] == 0x2f && header[3] == 0xfd {
+		return true
+	}
+	// Skippable frames: 0x184D2A50..0x184D2A5F little-endian.
+	return header[0]&0xf0 == 0x50 && header[1] == 0x2a && header[2] == 0x4d && header[3] == 0x18
+}
+
+// Stage is a configured zstd stage.
+type Stage struct {
+	level       zstd.EncoderLevel
+	concurrency int
+}
+
+var _ pipeline.Stage = (*Stage)(nil)
+
+// New builds a stage from validated options.
+func New(o pipeline.Options) (pipeline.Stage, error) {
+	level := o.Int("level")
+	if level < 1 || level > 22 {
+		return nil, fmt.Errorf("level %d out of range 1..22", level)
+	}
+	c := o.Int("concurrency")
+	if c < 0 {
+		return nil, fmt.Errorf("concurrency %d must not be negative", c)
+	}
+	if c == 0 {
+		c = runtime.GOMAXPROCS(0)
+	}
+	return &Stage{level: zstd.EncoderLevelFromZstd(level), concurrency: c}, nil
+}
+
+// Encode compresses src.
+func (s *Stage) Encode(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
+	return pipeline.PipeEncoder(ctx, src, func(dst io.Writer) (io.WriteCloser, error) {
+		return zstd.NewWriter(dst,
+			zstd.WithEncoderLevel(s.level),
+			zstd.WithEncoderConcurrency(s.concurrency),
+			zstd.WithEncoderCRC(true))
+	}), nil
+}
+
+// Decode decompresses src. Concatenated frames are read as one stream.
+func (s *Stage) Decode(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
+	return pipeline.DecodeReader(ctx, Name, src, func(r io.Reader) (io.Reader, func(), error) {
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(0), zstd.WithDecoderLowmem(false))
+		if err != nil {
+			return nil, nil, err
+		}
+		return d, d.Close, nil
+	})
+}

@@ -1,0 +1,32 @@
+package zstd_test
+
+import (
+	"testing"
+
+	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/stagetest"
+	"github.com/sluice-backup/sluice/stages/zstd"
+)
+
+func TestConformance(t *testing.T) {
+	for _, raw := range []map[string]any{nil, {"level": 1, "concurrency": 1}, {"level": 19}} {
+		stagetest.Run(t, stagetest.Harness{Spec: zstd.Spec, New: func(t *testing.T) pipeline.Stage {
+			o, err := pipeline.ParseOptions(zstd.Spec.Options, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := zstd.New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}})
+	}
+}
+
+func TestBadLevel(t *testing.T) {
+	o, _ := pipeline.ParseOptions(zstd.Spec.Options, map[string]any{"level": 23})
+	if _, err := zstd.New(o); err == nil {
+		t.Fatal("level 23 accepted")
+	}
+}
