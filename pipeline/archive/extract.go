@@ -1,0 +1,531 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ExtractOptions controls [Extract].
+type ExtractOptions struct {
+	// Devices allows restoring character device, block device and named
+	// pipe (FIFO) entries. Off by default: such entries are refused with an
+	// error naming the entry.
+	Devices bool
+
+	// SetID keeps the setuid and setgid bits of files and directories. Off
+	// by default: the bits are cleared silently.
+	SetID bool
+}
+
+// Extract reads a tar stream from r and creates its entries under dest,
+// which must be an existing, empty directory.
+//
+// Nothing is ever written outside dest: every filesystem operation goes
+// through an [os.Root] for dest, and Extract never follows a symlink while
+// extracting. It refuses, with an error naming the entry that matches
+// [ErrUnsafe]:
+//
+//   - absolute names and names whose ".." components escape dest (names are
+//     cleaned lexically first, so "a/../b" is b and "./x" is x);
+//   - entries whose path goes through a symlink or a non-directory;
+//   - symlinks whose target is absolute, escapes dest when resolved from the
+//     link's directory, or has a ".." after a name ("a/.."), which the
+//     system resolves through whatever a is, not lexically;
+//   - hard links whose target escapes dest, does not exist yet or is not a
+//     regular file;
+//   - device nodes and named pipes, unless opts.Devices is set;
+//   - an entry whose path already exists, except a directory repeated as a
+//     directory (its later mode and time win).
+//
+// Supported entry types are regular files (sparse ones are written with
+// holes), directories, symlinks and hard links, plus devices and named
+// pipes with opts.Devices; GNU and PAX long names and PAX records are read by
+// archive/tar. Other types are an error. An entry naming dest itself ("./")
+// is skipped: dest keeps its own mode and times.
+//
+// Permission bits and the sticky bit are restored; setuid and setgid only
+// with opts.SetID. Modification times are restored on files, devices and
+// directories (directories last, deepest first, once nothing more is
+// written into them), not on symlinks. Owners are not changed. Directories
+// are created writable and get their final mode at the end, so read-only
+// directories still receive their contents.
+//
+// The stream must end with the end-of-archive marker: a stream cut anywhere,
+// even between entries, fails with an error wrapping
+// [io.ErrUnexpectedEOF]. After the marker, r is read to EOF and the bytes
+// are discarded, so outer layers (decompression, authentication) see their
+// whole input and report their own errors, which Extract returns. When ctx
+// is done Extract stops and returns ctx.Err().
+//
+// Extract does not clean up on error: the caller extracts into a temporary
+// directory and removes it on failure.
+func Extract(ctx context.Context, r io.Reader, dest string, opts ExtractOptions) error {
+	root, err := os.OpenRoot(dest)
+	if err != nil {
+		return fmt.Errorf("archive: open destination: %w", err)
+	}
+	defer root.Close()
+	if err := checkEmpty(root); err != nil {
+		return fmt.Errorf("archive: destination %q: %w", dest, err)
+	}
+	x := &extractor{
+		ctx:   ctx,
+		root:  root,
+		opts:  opts,
+		known: map[string]bool{".": true},
+		buf:   make([]byte, copyBufferSize),
+	}
+	if err := x.run(r); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return nil
+}
+
+// checkEmpty returns an error if root's directory has any entry.
+func checkEmpty(root *os.Root) error {
+	f, err := root.Open(".")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if len(names) > 0 {
+		return errors.New("not empty")
+	}
+	if err != nil && err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// extractor holds the state of one Extract.
+type extractor struct {
+	ctx  context.Context
+	root *os.Root
+	opts ExtractOptions
+	// known holds every directory Extract created (explicitly or as a
+	// parent), cleaned and slash-separated. Since dest started empty and
+	// nothing is ever replaced, these are real directories, not symlinks.
+	// Every ancestor of a known directory is known.
+	known map[string]bool
+	// dirs are the directory entries whose mode and time are set at the end.
+	dirs []dirMeta
+	buf  []byte
+}
+
+type dirMeta struct {
+	name         string
+	mode         fs.FileMode
+	atime, mtime time.Time
+}
+
+func (x *extractor) run(r io.Reader) error {
+	// The buffer lets archive/tar's 512-byte header reads stay cheap on
+	// pipes; it reads ahead only bytes that are drained anyway.
+	cr := &ctxReader{ctx: x.ctx, r: bufio.NewReaderSize(r, 64<<10)}
+	tr := tar.NewReader(cr)
+	var (
+		last string // raw name of the previous entry
+		next int64  // offset where the next header starts
+	)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			// archive/tar reports a stream that stops at an entry boundary
+			// exactly like one that ends with the end-of-archive marker (two
+			// zero blocks; GNU tar accepts one). Tell them apart by position.
+			if cr.n < next+blockSize {
+				if last == "" {
+					return fmt.Errorf("archive: no end-of-archive marker: %w", io.ErrUnexpectedEOF)
+				}
+				return fmt.Errorf("archive: no end-of-archive marker after entry %q: %w", last, io.ErrUnexpectedEOF)
+			}
+			break
+		}
+		// With GODEBUG=tarinsecurepath=0 archive/tar flags non-local names
+		// itself; the header is still returned and refused below.
+		if err != nil && !(hdr != nil && errors.Is(err, tar.ErrInsecurePath)) {
+			if last == "" {
+				return fmt.Errorf("archive: read header: %w", err)
+			}
+			return fmt.Errorf("archive: read header after entry %q: %w", last, err)
+		}
+		if err := x.ctx.Err(); err != nil {
+			return err
+		}
+		if err := x.entry(tr, hdr); err != nil {
+			return fmt.Errorf("archive: entry %q: %w", hdr.Name, err)
+		}
+		// Read what the entry did not consume so a truncation is reported
+		// against this entry, and the next header's offset is known.
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return fmt.Errorf("archive: entry %q: %w", hdr.Name, err)
+		}
+		next = (cr.n + blockSize - 1) / blockSize * blockSize
+		last = hdr.Name
+	}
+
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return fmt.Errorf("archive: read after end of archive: %w", err)
+	}
+	return x.finishDirs()
+}
+
+// finishDirs sets the mode and times of directory entries, deepest first so
+// setting a child does not disturb its parent's time, and a parent that
+// becomes read-only has already had its children done.
+func (x *extractor) finishDirs() error {
+	slices.SortStableFunc(x.dirs, func(a, b dirMeta) int {
+		return strings.Count(b.name, "/") - strings.Count(a.name, "/")
+	})
+	for _, d := range x.dirs {
+		if err := x.ctx.Err(); err != nil {
+			return err
+		}
+		if err := x.root.Chmod(d.name, d.mode); err != nil {
+			return fmt.Errorf("archive: directory %q: %w", d.name, err)
+		}
+		if err := x.root.Chtimes(d.name, d.atime, d.mtime); err != nil {
+			return fmt.Errorf("archive: directory %q: %w", d.name, err)
+		}
+	}
+	return nil
+}
+
+// entry creates the entry described by hdr. Everything that can be checked
+// without touching the filesystem is checked before parents are created.
+func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil
+	}
+	name, err := cleanName(hdr.Name)
+	if err != nil {
+		return err
+	}
+	if name == "." {
+		if hdr.Typeflag == tar.TypeDir {
+			return nil
+		}
+		return unsafeError("non-directory entry names the destination itself")
+	}
+
+	switch hdr.Typeflag {
+	// archive/tar reports old TypeRegA ('\x00') entries as TypeReg, or
+	// TypeDir when the name ends in "/".
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont:
+		if err := x.parents(name, true); err != nil {
+			return err
+		}
+		return x.file(tr, hdr, name)
+	case tar.TypeDir:
+		if err := x.parents(name, true); err != nil {
+			return err
+		}
+		return x.dir(hdr, name)
+	case tar.TypeSymlink:
+		if err := checkSymlink(name, hdr.Linkname); err != nil {
+			return err
+		}
+		if err := x.parents(name, true); err != nil {
+			return err
+		}
+		return exists(x.root.Symlink(hdr.Linkname, name))
+	case tar.TypeLink:
+		return x.link(hdr, name)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		if !x.opts.Devices {
+			return unsafeError("device nodes and named pipes are not allowed")
+		}
+		if err := x.parents(name, true); err != nil {
+			return err
+		}
+		if err := exists(mknod(x.root, name, hdr.Typeflag, x.mode(hdr), hdr.Devmajor, hdr.Devminor)); err != nil {
+			return err
+		}
+		// The mode given to mknod went through the umask.
+		if err := x.root.Chmod(name, x.mode(hdr)); err != nil {
+			return err
+		}
+		return x.root.Chtimes(name, atime(hdr), hdr.ModTime)
+	default:
+		return fmt.Errorf("unsupported entry type %q", hdr.Typeflag)
+	}
+}
+
+// file creates a regular file with the entry's data.
+func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string) error {
+	f, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err := exists(err); err != nil {
+		return err
+	}
+	err = x.copyData(f, tr, isSparse(hdr))
+	if err == nil {
+		err = f.Chmod(x.mode(hdr))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return x.root.Chtimes(name, atime(hdr), hdr.ModTime)
+}
+
+// copyData copies the entry's data from tr to f, checking for cancellation
+// between chunks (a sparse entry's holes produce data without reading the
+// stream). If sparse, all-zero chunks are skipped rather than written so
+// holes stay holes instead of filling the disk.
+func (x *extractor) copyData(f *os.File, tr io.Reader, sparse bool) error {
+	var off int64
+	hole := false
+	for {
+		if err := x.ctx.Err(); err != nil {
+			return err
+		}
+		n, rerr := tr.Read(x.buf)
+		if n > 0 {
+			chunk := x.buf[:n]
+			if sparse && isZero(chunk) {
+				hole = true
+			} else {
+				if hole {
+					if _, err := f.Seek(off, io.SeekStart); err != nil {
+						return err
+					}
+					hole = false
+				}
+				if _, err := f.Write(chunk); err != nil {
+					return err
+				}
+			}
+			off += int64(n)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	if hole {
+		return f.Truncate(off)
+	}
+	return nil
+}
+
+// zeros is compared against, never written.
+var zeros [copyBufferSize]byte
+
+func isZero(b []byte) bool { return bytes.Equal(b, zeros[:len(b)]) }
+
+// isSparse reports whether hdr describes a GNU sparse file, in the old GNU
+// format or as PAX records.
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// dir creates a directory entry, or accepts it again if Extract already
+// created that directory. It is created accessible to the owner; its own
+// mode and time are applied by finishDirs.
+func (x *extractor) dir(hdr *tar.Header, name string) error {
+	err := x.root.Mkdir(name, 0o700)
+	if errors.Is(err, fs.ErrExist) && !x.known[name] {
+		return unsafeError("path already exists and is not a directory")
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	x.known[name] = true
+	x.dirs = append(x.dirs, dirMeta{name: name, mode: x.mode(hdr), atime: atime(hdr), mtime: hdr.ModTime})
+	return nil
+}
+
+// link creates a hard link to a regular file extracted earlier.
+func (x *extractor) link(hdr *tar.Header, name string) error {
+	target, err := cleanName(hdr.Linkname)
+	if err != nil {
+		return unsafeError(fmt.Sprintf("hard link target %q: %v", hdr.Linkname, err))
+	}
+	if err := x.parents(target, false); err != nil {
+		return fmt.Errorf("hard link target %q: %w", hdr.Linkname, err)
+	}
+	fi, err := x.root.Lstat(target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return unsafeError(fmt.Sprintf("hard link target %q does not exist", hdr.Linkname))
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return unsafeError(fmt.Sprintf("hard link target %q is not a regular file", hdr.Linkname))
+	}
+	if err := x.parents(name, true); err != nil {
+		return err
+	}
+	return exists(x.root.Link(target, name))
+}
+
+// parents checks that every parent directory of name is a real directory,
+// not a symlink or another kind of file. Missing parents are created if
+// create is set, otherwise they are an error.
+func (x *extractor) parents(name string, create bool) error {
+	dir := path.Dir(name)
+	if x.known[dir] {
+		return nil
+	}
+	// Walk down from the top so each component is checked before a deeper
+	// lookup passes through it.
+	for i := 0; ; {
+		j := strings.IndexByte(dir[i:], '/')
+		p := dir
+		if j >= 0 {
+			p = dir[:i+j]
+		}
+		if !x.known[p] {
+			fi, err := x.root.Lstat(p)
+			switch {
+			case err == nil && fi.Mode()&fs.ModeSymlink != 0:
+				return unsafeError(fmt.Sprintf("path goes through symlink %q", p))
+			case err == nil && !fi.IsDir():
+				return unsafeError(fmt.Sprintf("parent %q is not a directory", p))
+			case err == nil:
+				// A directory Extract did not create; dest was empty, so
+				// someone else made it meanwhile. It is not a symlink: use it.
+			case errors.Is(err, fs.ErrNotExist) && create:
+				if err := x.root.Mkdir(p, 0o755); err != nil {
+					return err
+				}
+			case errors.Is(err, fs.ErrNotExist):
+				return unsafeError(fmt.Sprintf("parent %q does not exist", p))
+			default:
+				return err
+			}
+			x.known[p] = true
+		}
+		if j < 0 {
+			return nil
+		}
+		i += j + 1
+	}
+}
+
+// mode returns the mode to give the entry: permission and sticky bits, and
+// setuid and setgid only if allowed.
+func (x *extractor) mode(hdr *tar.Header) fs.FileMode {
+	m := fs.FileMode(hdr.Mode) & fs.ModePerm
+	if hdr.Mode&modeSticky != 0 {
+		m |= fs.ModeSticky
+	}
+	if x.opts.SetID {
+		if hdr.Mode&modeSetuid != 0 {
+			m |= fs.ModeSetuid
+		}
+		if hdr.Mode&modeSetgid != 0 {
+			m |= fs.ModeSetgid
+		}
+	}
+	return m
+}
+
+// atime returns the access time to set: the recorded one, or the
+// modification time.
+func atime(hdr *tar.Header) time.Time {
+	if hdr.AccessTime.IsZero() {
+		return hdr.ModTime
+	}
+	return hdr.AccessTime
+}
+
+// exists turns the error of creating something where something already is
+// into a refusal: an archive never replaces what an earlier entry created.
+func exists(err error) error {
+	if errors.Is(err, fs.ErrExist) {
+		return unsafeError("path already exists")
+	}
+	return err
+}
+
+// cleanName returns name cleaned lexically to a slash-separated path relative
+// to the destination ("." for the destination itself), or an error if it is
+// absolute or escapes.
+func cleanName(name string) (string, error) {
+	switch {
+	case name == "":
+		return "", unsafeError("empty name")
+	case strings.IndexByte(name, 0) >= 0:
+		return "", unsafeError("name contains a NUL byte")
+	case path.IsAbs(name) || filepath.IsAbs(name) || filepath.VolumeName(name) != "":
+		return "", unsafeError("absolute path")
+	}
+	clean := path.Clean(name)
+	if clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", unsafeError("path escapes destination")
+	}
+	if clean != "." && !filepath.IsLocal(filepath.FromSlash(clean)) {
+		// Reserved names and separators of other systems.
+		return "", unsafeError("path is not local")
+	}
+	return clean, nil
+}
+
+// checkSymlink returns an error unless target, the target of a symlink
+// named name (cleaned), stays inside the destination.
+//
+// The lexical check is sound only for targets of the form "../../a/b": the
+// system resolves "x/.." by going to the parent of whatever x resolves to,
+// which may be a symlink going elsewhere, so a ".." after a name is refused.
+// Leading ".." steps start from the link's own directory, which Extract
+// made and knows to be real, and later steps descend from there through
+// directories or symlinks that passed this same check.
+func checkSymlink(name, target string) error {
+	switch {
+	case target == "":
+		return unsafeError("empty symlink target")
+	case strings.IndexByte(target, 0) >= 0:
+		return unsafeError("symlink target contains a NUL byte")
+	case path.IsAbs(target) || filepath.IsAbs(target) || filepath.VolumeName(target) != "":
+		return unsafeError(fmt.Sprintf("symlink target %q is absolute", target))
+	case filepath.Separator != '/' && strings.ContainsRune(target, filepath.Separator):
+		return unsafeError(fmt.Sprintf("symlink target %q contains %q", target, filepath.Separator))
+	}
+	named := false
+	for _, c := range strings.Split(target, "/") {
+		switch c {
+		case "", ".":
+		case "..":
+			if named {
+				return unsafeError(fmt.Sprintf("symlink target %q has \"..\" after a name", target))
+			}
+		default:
+			named = true
+		}
+	}
+	resolved := path.Join(path.Dir(name), target)
+	if resolved == ".." || strings.HasPrefix(resolved, "../") {
+		return unsafeError(fmt.Sprintf("symlink target %q escapes destination", target))
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// gnuTar returns the path of GNU tar, skipping the test if there is none
+// (failing it in CI, where it must be installed).
+func gnuTar(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("tar")
+	if err == nil {
+		out, verr := exec.Command(path, "--version").Output()
+		if verr == nil && strings.Contains(string(out), "GNU tar") {
+			return path
+		}
+		err = verr
+		if err == nil {
+			err = exec.ErrNotFound
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("GNU tar is required in CI: %v", err)
+	}
+	t.Skipf("GNU tar not available: %v", err)
+	return ""
+}
+
+// runTar runs GNU tar with stdin and fails t unless it exits 0 with nothing
+// on stderr (no warnings either).
+func runTar(t *testing.T, tarPath string, stdin []byte, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(tarPath, args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+		t.Fatalf("tar %q: %v\n%s", args, err, stderr.String())
+	}
+	return stdout.Bytes()
+}
+
+func TestGNUTarReadsWrite(t *testing.T) {
+	tarPath := gnuTar(t)
+	src := makeTree(t, t.TempDir(), testTree())
+	archive := writeArchive(t, src, Options{})
+
+	listing := string(runTar(t, tarPath, archive, "-tvf", "-"))
+	lines := strings.Split(strings.TrimSpace(listing), "\n")
+	names := listTar(t, archive)
+	if len(lines) != len(names) {
+		t.Fatalf("tar -tv lists %d entries, want %d:\n%s", len(lines), len(names), listing)
+	}
+	for i, name := range names {
+		if !strings.Contains(lines[i], " "+name) {
+			t.Errorf("tar -tv line %d %q does not name %q", i, lines[i], name)
+		}
+	}
+	for _, want := range []string{"-rw------- ", "-rwxr-xr-x ", "dirlink -> a/b", "a/filelink -> b/c/deep.txt"} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("tar -tv output lacks %q:\n%s", want, listing)
+		}
+	}
+
+	dest, _ := newDest(t)
+	runTar(t, tarPath, archive, "-x", "-p", "--no-same-owner", "-C", dest, "-f", "-")
+	diffSnapshots(t, snapshot(t, src), snapshot(t, dest))
+}
+
+func TestExtractReadsGNUTar(t *testing.T) {
+	tarPath := gnuTar(t)
+	src := makeTree(t, t.TempDir(), testTree())
+	for _, format := range []string{"gnu", "posix", "ustar"} {
+		t.Run(format, func(t *testing.T) {
+			args := []string{"--format=" + format, "-C", src, "-cf", "-", "."}
+			if format == "ustar" {
+				// USTAR cannot store the long name.
+				args = append([]string{"--exclude=long-name-*"}, args...)
+			}
+			archive := runTar(t, tarPath, nil, args...)
+			if !bytes.HasPrefix(archive[:512], []byte("./")) {
+				t.Fatalf("GNU tar archive does not start with ./: %q", archive[:16])
+			}
+			dest, _ := newDest(t)
+			if err := Extract(context.Background(), bytes.NewReader(archive), dest, ExtractOptions{}); err != nil {
+				t.Fatalf("Extract: %v", err)
+			}
+			want := snapshot(t, src)
+			if format == "ustar" {
+				delete(want, "sub/"+longName)
+			}
+			diffSnapshots(t, want, snapshot(t, dest))
+		})
+	}
+}

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+)
+
+// mknod is not implemented on this platform.
+func mknod(_ *os.Root, name string, _ byte, _ fs.FileMode, _, _ int64) error {
+	return fmt.Errorf("mknod %s: %w", name, errors.ErrUnsupported)
+}

@@ -1,0 +1,410 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Options controls [Write].
+type Options struct {
+	// Exclude lists patterns of entries to leave out. Patterns use
+	// [path.Match] syntax ("*" does not match "/"; there is no "**"):
+	//
+	//   - A pattern without "/" matches the base name of any entry at any
+	//     depth: "*.tmp" excludes a.tmp and sub/dir/b.tmp.
+	//   - A pattern ending in "/" matches directories only: ".cache/"
+	//     excludes every directory named .cache and everything below it, but
+	//     not a file named .cache. The rest of the pattern follows the other
+	//     two rules.
+	//   - A pattern containing "/" anywhere else is matched against the whole
+	//     slash-separated path relative to the root: "logs/*.gz" excludes
+	//     logs/a.gz but neither logs/old/b.gz nor x/logs/c.gz. A leading "/"
+	//     only anchors the pattern at the root: "/build" excludes build but
+	//     not src/build.
+	//
+	// An excluded directory is not descended into. A malformed or empty
+	// pattern makes Write fail before anything is written.
+	Exclude []string
+
+	// OnSkip, if set, is called for each entry Write leaves out for a reason
+	// other than Exclude: sockets, devices, named pipes and other special
+	// files, and entries that vanished while the tree was being read. path is
+	// the entry's filesystem path (root joined with the relative path).
+	OnSkip func(path, reason string)
+}
+
+// Write writes a tar archive of the directory tree at root to w.
+//
+// The archive holds regular files, directories (empty ones too) and
+// symlinks; a symlink's target is stored as it is and never followed. Each
+// entry records its permission bits with setuid, setgid and sticky, its
+// modification time in whole seconds, and its numeric uid and gid (no user
+// or group names). Hard-linked files are stored as independent regular
+// files. Sockets, devices and named pipes are skipped and reported to
+// opts.OnSkip, as are entries that disappear while Write runs.
+//
+// Entry names are relative to root, slash-separated, without a leading "./";
+// directory names end in "/". The root itself is not an entry. Entries come
+// in lexical order of their names, so a directory precedes its contents, and
+// the output for an unchanged tree is byte-for-byte the same on every run.
+// The archive uses the PAX format where USTAR is not enough (long names,
+// large ids, times before 1970), so nothing is truncated.
+//
+// root may be a symlink to a directory; it is the only symlink followed.
+// If a regular file changes size or modification time while it is being
+// read, Write fails naming the file rather than storing a torn copy. When
+// ctx is done Write stops and returns ctx.Err(). On success the
+// end-of-archive marker has been written; on failure it has not, so a
+// reader sees a truncated archive. Write never closes w.
+func Write(ctx context.Context, w io.Writer, root string, opts Options) error {
+	return writeTree(ctx, w, root, opts, nil)
+}
+
+// writeTree is Write with a test hook, called for each regular file with
+// event "open" before it is opened and "copy" before its data is copied.
+func writeTree(ctx context.Context, w io.Writer, root string, opts Options, hook func(event, rel string)) error {
+	excludes, err := compileExcludes(opts.Exclude)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("archive: %q is not a directory", root)
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	defer r.Close()
+
+	t := &treeWriter{
+		ctx:      ctx,
+		tw:       tar.NewWriter(w),
+		rootPath: root,
+		excludes: excludes,
+		onSkip:   opts.OnSkip,
+		buf:      make([]byte, copyBufferSize),
+		hook:     hook,
+	}
+	if err := t.dir(r, ""); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	if err := t.tw.Close(); err != nil {
+		return fmt.Errorf("archive: write end of archive: %w", err)
+	}
+	return nil
+}
+
+// treeWriter holds the state of one Write.
+type treeWriter struct {
+	ctx      context.Context
+	tw       *tar.Writer
+	rootPath string
+	excludes []excludePattern
+	onSkip   func(path, reason string)
+	buf      []byte
+	hook     func(event, rel string)
+}
+
+// osPath returns the filesystem path of the entry rel, for messages.
+func (t *treeWriter) osPath(rel string) string {
+	return filepath.Join(t.rootPath, filepath.FromSlash(rel))
+}
+
+func (t *treeWriter) errorf(rel string, err error) error {
+	return fmt.Errorf("archive: %q: %w", t.osPath(rel), err)
+}
+
+// readErr is Write's result for an error reading the entry rel: an entry
+// that vanished since its directory was listed is reported and skipped;
+// anything else is an error naming it.
+func (t *treeWriter) readErr(rel string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		t.skip(rel, "vanished during backup")
+		return nil
+	}
+	return t.errorf(rel, err)
+}
+
+func (t *treeWriter) skip(rel, reason string) {
+	if t.onSkip != nil {
+		t.onSkip(t.osPath(rel), reason)
+	}
+}
+
+// dir writes the entries of directory d, whose path relative to the root is
+// rel ("" for the root), and recurses into its subdirectories. Operations go
+// through d, an os.Root, so a directory swapped for a symlink while Write
+// runs cannot lead it outside the tree.
+func (t *treeWriter) dir(d *os.Root, rel string) error {
+	f, err := d.Open(".")
+	if err != nil {
+		return t.errorf(rel, err)
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return t.errorf(rel, err)
+	}
+
+	// Sorting siblings by name, with "/" appended to directory names, makes
+	// the depth-first walk emit entries in lexical order of their full tar
+	// names: "a-b" < "a/" < "a/x".
+	type child struct {
+		key   string
+		name  string
+		isDir bool
+	}
+	children := make([]child, len(entries))
+	for i, e := range entries {
+		c := child{key: e.Name(), name: e.Name(), isDir: e.IsDir()}
+		if c.isDir {
+			c.key += "/"
+		}
+		children[i] = c
+	}
+	slices.SortFunc(children, func(a, b child) int { return strings.Compare(a.key, b.key) })
+
+	for _, c := range children {
+		if err := t.ctx.Err(); err != nil {
+			return err
+		}
+		crel := path.Join(rel, c.name)
+		if excluded(t.excludes, crel, c.name, c.isDir) {
+			continue
+		}
+		if err := t.entry(d, c.name, crel); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// entry writes the entry name of directory d, whose path relative to the
+// root is rel, and everything below it.
+func (t *treeWriter) entry(d *os.Root, name, rel string) error {
+	fi, err := d.Lstat(name)
+	if err != nil {
+		return t.readErr(rel, err)
+	}
+	switch mode := fi.Mode(); {
+	case mode.IsRegular():
+		return t.file(d, name, rel, fi)
+	case mode.IsDir():
+		sub, err := d.OpenRoot(name)
+		if err != nil {
+			return t.readErr(rel, err)
+		}
+		defer sub.Close()
+		if st, err := sub.Stat("."); err != nil || !os.SameFile(fi, st) {
+			return t.errorf(rel, errors.New("directory replaced during backup"))
+		}
+		if err := t.writeHeader(rel+"/", fi, func(h *tar.Header) { h.Typeflag = tar.TypeDir }); err != nil {
+			return err
+		}
+		return t.dir(sub, rel)
+	case mode&fs.ModeSymlink != 0:
+		target, err := d.Readlink(name)
+		if err != nil {
+			return t.readErr(rel, err)
+		}
+		return t.writeHeader(rel, fi, func(h *tar.Header) {
+			h.Typeflag = tar.TypeSymlink
+			h.Linkname = target
+		})
+	case mode&fs.ModeSocket != 0:
+		t.skip(rel, "socket")
+	case mode&fs.ModeNamedPipe != 0:
+		t.skip(rel, "named pipe")
+	case mode&fs.ModeDevice != 0:
+		t.skip(rel, "device")
+	default:
+		t.skip(rel, "unsupported file type "+mode.Type().String())
+	}
+	return nil
+}
+
+// file writes the regular file name of directory d. The header's size is
+// fixed before the data is copied, so a file that changes while it is read
+// is an error rather than a silently torn entry.
+func (t *treeWriter) file(d *os.Root, name, rel string, fi fs.FileInfo) error {
+	if t.hook != nil {
+		t.hook("open", rel)
+	}
+	f, err := d.Open(name)
+	if err != nil {
+		return t.readErr(rel, err)
+	}
+	defer f.Close()
+
+	st, err := f.Stat()
+	if err != nil {
+		return t.errorf(rel, err)
+	}
+	if !os.SameFile(fi, st) {
+		return t.errorf(rel, errors.New("file replaced during backup"))
+	}
+	if err := unchanged(fi, st); err != nil {
+		return t.errorf(rel, err)
+	}
+	size := fi.Size()
+	if err := t.writeHeader(rel, fi, func(h *tar.Header) {
+		h.Typeflag = tar.TypeReg
+		h.Size = size
+	}); err != nil {
+		return err
+	}
+
+	if t.hook != nil {
+		t.hook("copy", rel)
+	}
+	src := &ctxReader{ctx: t.ctx, r: f}
+	n, err := io.CopyBuffer(t.tw, io.LimitReader(src, size), t.buf)
+	if err != nil {
+		if t.ctx.Err() != nil {
+			return t.ctx.Err()
+		}
+		return t.errorf(rel, err)
+	}
+	if n < size {
+		return t.errorf(rel, fmt.Errorf("file shrank while being read (%d bytes expected, %d read)", size, n))
+	}
+	var one [1]byte
+	if k, err := f.Read(one[:]); k > 0 {
+		return t.errorf(rel, fmt.Errorf("file grew while being read (%d bytes expected)", size))
+	} else if err != nil && err != io.EOF {
+		return t.errorf(rel, err)
+	}
+	if st, err = f.Stat(); err != nil {
+		return t.errorf(rel, err)
+	}
+	if err := unchanged(fi, st); err != nil {
+		return t.errorf(rel, err)
+	}
+	return nil
+}
+
+// unchanged reports an error if the file described by now differs in size or
+// modification time from before.
+func unchanged(before, now fs.FileInfo) error {
+	if now.Size() != before.Size() {
+		return fmt.Errorf("file changed size while being read (%d bytes, now %d)", before.Size(), now.Size())
+	}
+	if !now.ModTime().Equal(before.ModTime()) {
+		return errors.New("file modified while being read")
+	}
+	return nil
+}
+
+// writeHeader writes the header for the entry name described by fi, after
+// set has filled in the type-specific fields. Only stable metadata goes in,
+// so output is deterministic: no access or change times, no user names.
+func (t *treeWriter) writeHeader(name string, fi fs.FileInfo, set func(*tar.Header)) error {
+	h := &tar.Header{
+		Name:    name,
+		Mode:    tarMode(fi.Mode()),
+		ModTime: time.Unix(fi.ModTime().Unix(), 0),
+		Format:  tar.FormatPAX,
+	}
+	h.Uid, h.Gid = owner(fi)
+	set(h)
+	if err := t.tw.WriteHeader(h); err != nil {
+		return t.errorf(strings.TrimSuffix(name, "/"), err)
+	}
+	return nil
+}
+
+// Unix mode bits as stored in a tar header.
+const (
+	modeSetuid = 0o4000
+	modeSetgid = 0o2000
+	modeSticky = 0o1000
+)
+
+// tarMode returns the permission, setuid, setgid and sticky bits of m in
+// tar's Unix encoding.
+func tarMode(m fs.FileMode) int64 {
+	mode := int64(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		mode |= modeSetuid
+	}
+	if m&fs.ModeSetgid != 0 {
+		mode |= modeSetgid
+	}
+	if m&fs.ModeSticky != 0 {
+		mode |= modeSticky
+	}
+	return mode
+}
+
+// CheckPatterns reports whether every exclude pattern is well formed (see
+// Options.Exclude), so callers can refuse bad patterns before any I/O.
+func CheckPatterns(patterns []string) error {
+	_, err := compileExcludes(patterns)
+	return err
+}
+
+// excludePattern is one compiled Options.Exclude entry.
+type excludePattern struct {
+	glob     string // path.Match pattern without the trailing "/" or leading "/"
+	dirOnly  bool   // pattern ended in "/"
+	fullPath bool   // matched against the relative path rather than the base name
+}
+
+// compileExcludes validates and compiles patterns (see Options.Exclude).
+func compileExcludes(patterns []string) ([]excludePattern, error) {
+	out := make([]excludePattern, 0, len(patterns))
+	for _, p := range patterns {
+		var e excludePattern
+		e.glob, e.dirOnly = strings.CutSuffix(p, "/")
+		if g, ok := strings.CutPrefix(e.glob, "/"); ok {
+			e.glob, e.fullPath = g, true
+		}
+		if strings.Contains(e.glob, "/") {
+			e.fullPath = true
+		}
+		if e.glob == "" {
+			return nil, fmt.Errorf("archive: exclude pattern %q: empty pattern", p)
+		}
+		// path.Match checks the whole pattern even when the name does not match.
+		if _, err := path.Match(e.glob, ""); err != nil {
+			return nil, fmt.Errorf("archive: exclude pattern %q: %w", p, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// excluded reports whether the entry at rel (relative, slash-separated) with
+// base name base is excluded by patterns.
+func excluded(patterns []excludePattern, rel, base string, isDir bool) bool {
+	for _, p := range patterns {
+		if p.dirOnly && !isDir {
+			continue
+		}
+		name := base
+		if p.fullPath {
+			name = rel
+		}
+		if ok, _ := path.Match(p.glob, name); ok {
+			return true
+		}
+	}
+	return false
+}
