@@ -1,0 +1,279 @@
+// Package backends opens sluice targets from URLs. It registers the s3, gs,
+// azblob, file and mem backends with [pipeline.Default] in init; [Register]
+// adds them to any other registry.
+//
+// # URLs
+//
+//	s3://bucket/prefix            Amazon S3 and S3-compatible stores
+//	bucket/prefix                 the same: a URL without "://" means S3
+//	gs://bucket/prefix            Google Cloud Storage
+//	azblob://container/prefix     Azure Blob Storage
+//	file:///abs/path              a local folder, created when missing
+//	mem://name/prefix             process memory; mem:// means mem://default
+//
+// A file target writes each object to "<name>.<hex>.tmp" beside it and
+// renames it into place when complete; only a killed process leaves such a
+// file behind. Metadata is kept in a "<name>.attrs" sidecar.
+//
+// mem:// buckets live as long as the process. Every target opened on the
+// same name shares its objects, and closing one leaves them in place.
+//
+// The URL path after the bucket is the key prefix: "s3://b/photos" stores
+// object "x" under key "photos/x". Query parameters a backend declares in its
+// [pipeline.BackendSpec.Options] are sluice's own (see `sluice plugins`); the
+// s3, file and mem backends reject any others, while gs and azblob pass them
+// to the gocloud URL opener (https://gocloud.dev/howto/blob/).
+//
+// # S3
+//
+// The client comes from the AWS default chain (environment, shared config
+// and profiles, AWS_ENDPOINT_URL_S3), so S3-compatible stores work. With no
+// region configured anywhere, sluice uses us-east-1 and follows the
+// bucket's own region when S3 names it. An endpoint whose host is an IP
+// address or localhost gets path-style addressing. Request checksums are
+// sent and response checksums checked only when S3 requires them, unless
+// the AWS config says otherwise: many S3-compatible stores reject the
+// SDK's default CRC checksums. Opening a target checks that the bucket
+// exists (a denied check is let through), so a typo fails at once rather
+// than after an upload.
+//
+// An object larger than one part is uploaded in parts, whose size
+// Target.Prepare chooses from the object's expected size (see the
+// part_size and concurrency options); an upload buffers about
+// part_size × (concurrency + 2) bytes. A failed or
+// cancelled upload is aborted, so no parts are left behind, even when its
+// context is already cancelled.
+//
+// # Contracts
+//
+//   - A [pipeline.Target]'s URL is its display form, scheme://bucket/prefix,
+//     without query parameters, credentials or a trailing slash. Its Prefix is
+//     "" or ends in "/". [pipeline.Target.ObjectURL] gives a URL [OpenObject]
+//     resolves to the same bucket and key.
+//   - Errors name the URL only in the form [Redact] returns, and never carry
+//     a credential.
+//   - Credentials never come from the URL: each cloud's standard chain
+//     applies (for S3 the AWS chain: environment, shared config and
+//     profiles, AWS_ENDPOINT_URL_S3, instance roles).
+package backends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+func init() { Register(pipeline.Default) }
+
+// Register adds the s3, gs, azblob, file and mem backends to reg. It panics
+// if reg already has one of those schemes.
+func Register(reg *pipeline.Registry) {
+	reg.RegisterBackend(s3Spec)
+	reg.RegisterBackend(gocloudSpec("gs", "Google Cloud Storage: gs://bucket/prefix (Application Default Credentials)"))
+	reg.RegisterBackend(gocloudSpec("azblob", "Azure Blob Storage: azblob://container/prefix (AZURE_STORAGE_ACCOUNT and the Azure credential chain)"))
+	reg.RegisterBackend(fileSpec)
+	reg.RegisterBackend(memSpec)
+}
+
+// ErrNoBucket is wrapped by errors about a bucket that does not exist.
+var ErrNoBucket = errors.New("bucket does not exist")
+
+// noBucketError reads `bucket "x" does not exist` and matches [ErrNoBucket].
+type noBucketError struct{ bucket string }
+
+func (e *noBucketError) Error() string { return fmt.Sprintf("bucket %q does not exist", e.bucket) }
+func (e *noBucketError) Unwrap() error { return ErrNoBucket }
+
+// OpenTarget opens the target rawURL names (see the package doc for the
+// forms). Query parameters the backend declares as options are removed from
+// the URL and parsed together with extra, which holds the same options from
+// a config file's target entry; an option given in both places is an error.
+// The remaining query parameters go to the backend.
+func OpenTarget(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any) (*pipeline.Target, error) {
+	t, err := openTarget(ctx, reg, rawURL, extra)
+	if err != nil {
+		return nil, fmt.Errorf("open target %s: %w", Redact(rawURL), scrub(err, rawURL))
+	}
+	return t, nil
+}
+
+func openTarget(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any) (*pipeline.Target, error) {
+	u, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := reg.Backend(u.Scheme)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := takeOptions(u, spec.Options, extra)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := pipeline.ParseOptions(spec.Options, raw)
+	if err != nil {
+		return nil, err
+	}
+	return spec.Open(ctx, u, opts)
+}
+
+// OpenObject opens the target holding the object rawURL names and returns it
+// with the object's name relative to the target's prefix: for
+// s3://bucket/path/to/obj.tar.zst the target is s3://bucket/path/to and the
+// name obj.tar.zst. The object need not exist.
+func OpenObject(ctx context.Context, reg *pipeline.Registry, rawURL string) (*pipeline.Target, string, error) {
+	u, err := parseURL(rawURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("open object %s: %w", Redact(rawURL), scrub(err, rawURL))
+	}
+	dir, name := path.Split(u.Path)
+	if name == "" || name == "." || name == ".." {
+		return nil, "", fmt.Errorf("open object %s: the URL names no object (it must not end in \"/\")", Redact(rawURL))
+	}
+	u.Path, u.RawPath = dir, ""
+	t, err := OpenTarget(ctx, reg, u.String(), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	return t, name, nil
+}
+
+// schemeRE matches a URL scheme followed by ":" but not "//", as in
+// "file:relative/path". S3 bucket names cannot contain ":", so such input
+// is never a bare bucket.
+var schemeRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*:`)
+
+// parseURL parses a target or object URL, treating one without "://" as S3.
+func parseURL(rawURL string) (*url.URL, error) {
+	if rawURL == "" {
+		return nil, errors.New("empty URL")
+	}
+	if !strings.Contains(rawURL, "://") && !schemeRE.MatchString(rawURL) {
+		if strings.HasPrefix(rawURL, "/") || strings.HasPrefix(rawURL, ".") || strings.HasPrefix(rawURL, "~") {
+			return nil, errors.New("no scheme; a bare bucket/prefix means S3, a local folder is file:///abs/path")
+		}
+		rawURL = "s3://" + rawURL
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Error repeats the whole URL; keep only the reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("parse URL: %w", err)
+	}
+	if u.Opaque != "" || (u.Host == "" && u.Path != "" && !strings.HasPrefix(u.Path, "/")) {
+		if u.Scheme == "file" {
+			return nil, errors.New("file URLs need an absolute path: use file:///abs/path (three slashes)")
+		}
+		return nil, fmt.Errorf("parse URL: want %s://..., not %s:...", u.Scheme, u.Scheme)
+	}
+	if u.Fragment != "" || strings.HasSuffix(rawURL, "#") {
+		return nil, errors.New("parse URL: unexpected \"#\"; write it as %23 in names")
+	}
+	return u, nil
+}
+
+// takeOptions moves the query parameters u's backend declares out of its
+// query and merges them with extra.
+func takeOptions(u *url.URL, specs []pipeline.OptionSpec, extra map[string]any) (map[string]any, error) {
+	raw := make(map[string]any, len(extra))
+	for k, v := range extra {
+		raw[k] = v
+	}
+	q := u.Query()
+	for _, s := range specs {
+		vals, ok := q[s.Name]
+		if !ok {
+			continue
+		}
+		if len(vals) > 1 {
+			return nil, fmt.Errorf("option %s given %d times in the URL", s.Name, len(vals))
+		}
+		if _, dup := extra[s.Name]; dup {
+			return nil, fmt.Errorf("option %s given both in the URL and in the target's settings", s.Name)
+		}
+		raw[s.Name] = vals[0]
+		q.Del(s.Name)
+	}
+	u.RawQuery = q.Encode()
+	return raw, nil
+}
+
+// rejectQuery fails when u has query parameters left: the backend builds its
+// client itself, so nothing would read them and a typo would pass silently.
+func rejectQuery(u *url.URL, specs []pipeline.OptionSpec) error {
+	if u.RawQuery == "" {
+		return nil
+	}
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range u.Query() {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	known := make([]string, len(specs))
+	for i, s := range specs {
+		known[i] = s.Name
+	}
+	if len(known) == 0 {
+		known = []string{"none"}
+	}
+	noun := "query parameter"
+	if len(keys) > 1 {
+		noun += "s"
+	}
+	return fmt.Errorf("%s %s: %w (known: %s)", noun, strings.Join(keys, ", "), pipeline.ErrUnknownOption, strings.Join(known, ", "))
+}
+
+// splitBucket returns the bucket (the URL host) and key prefix (the path,
+// "" or ending in "/") of a bucket-style URL such as s3://bucket/prefix.
+func splitBucket(u *url.URL) (bucket, prefix string, err error) {
+	if u.User != nil {
+		return "", "", errors.New("credentials in the URL are not supported; use the provider's credential chain")
+	}
+	if u.Host == "" {
+		return "", "", fmt.Errorf("missing bucket name: want %s://bucket/prefix", u.Scheme)
+	}
+	if strings.ContainsAny(u.Host, ":[]") {
+		return "", "", fmt.Errorf("bad bucket name %q", u.Host)
+	}
+	prefix, err = cleanPrefix(u.Path)
+	return u.Host, prefix, err
+}
+
+// cleanPrefix turns a URL path into a key prefix: "/photos/" and "/photos"
+// become "photos/", "" and "/" become "".
+func cleanPrefix(p string) (string, error) {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return "", nil
+	}
+	for _, seg := range strings.Split(p, "/") {
+		switch seg {
+		case ".", "..":
+			return "", fmt.Errorf("prefix %q: %q is not allowed as a path segment", p, seg)
+		case "":
+			return "", fmt.Errorf("prefix %q: empty path segment", p)
+		}
+	}
+	return p + "/", nil
+}
+
+// displayURL is scheme://bucket/prefix without a trailing slash.
+func displayURL(scheme, bucket, prefix string) string {
+	u := url.URL{Scheme: scheme, Host: bucket, Path: "/" + strings.TrimSuffix(prefix, "/")}
+	if prefix == "" {
+		u.Path = ""
+	}
+	return u.String()
+}

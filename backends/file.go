@@ -1,0 +1,49 @@
+package backends
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"path"
+	"path/filepath"
+
+	"gocloud.dev/blob/fileblob"
+
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+var fileSpec = pipeline.BackendSpec{
+	Scheme: "file",
+	Help:   "local folder: file:///abs/path (created when missing)",
+	Open:   openFile,
+}
+
+// openFile opens a folder as a bucket. Objects are written to a temporary
+// file beside their final name ("<name>.<hex>.tmp") and renamed into place
+// on success, so a reader never sees a partial object and the rename never
+// crosses file systems. A process killed mid-write can leave that
+// temporary file behind. Metadata lives in a "<name>.attrs" sidecar, which
+// listings hide.
+func openFile(_ context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
+	if u.User != nil {
+		return nil, errors.New("file URLs take no credentials")
+	}
+	if (u.Host != "" && u.Host != "localhost") || !path.IsAbs(u.Path) {
+		return nil, errors.New("file URLs need an absolute path: use file:///abs/path (three slashes)")
+	}
+	if err := rejectQuery(u, nil); err != nil {
+		return nil, err
+	}
+	dir := filepath.Clean(filepath.FromSlash(u.Path))
+	b, err := fileblob.OpenBucket(dir, &fileblob.Options{
+		CreateDir: true,
+		// Temporary files in os.TempDir would fail to rename onto another
+		// file system, and could fill a small (or memory-backed) /tmp.
+		NoTempDir: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	display := url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}
+	return &pipeline.Target{URL: display.String(), Bucket: b}, nil
+}

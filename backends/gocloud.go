@@ -1,0 +1,49 @@
+package backends
+
+import (
+	"context"
+	"errors"
+	"net/url"
+
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/azureblob" // registers azblob:// with blob.DefaultURLMux
+	_ "gocloud.dev/blob/gcsblob"   // registers gs:// with blob.DefaultURLMux
+
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+// gocloudSpec is a backend opened by gocloud's default URL opener for
+// scheme, which also brings that cloud's standard credential chain. Query
+// parameters pass through to the opener, which rejects unknown ones.
+func gocloudSpec(scheme, help string) pipeline.BackendSpec {
+	return pipeline.BackendSpec{
+		Scheme: scheme,
+		Help:   help,
+		Open: func(ctx context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
+			openURL, t, err := gocloudTarget(u)
+			if err != nil {
+				return nil, err
+			}
+			if t.Bucket, err = blob.OpenBucket(ctx, openURL); err != nil {
+				return nil, err
+			}
+			return t, nil
+		},
+	}
+}
+
+// gocloudTarget splits u into the URL the gocloud opener gets (scheme,
+// bucket and pass-through query, no path) and the target without its
+// bucket.
+func gocloudTarget(u *url.URL) (openURL string, t *pipeline.Target, err error) {
+	bucket, prefix, err := splitBucket(u)
+	if err != nil {
+		return "", nil, err
+	}
+	if u.Query().Has("prefix") {
+		// gocloud would prefix keys itself, on top of the URL path.
+		return "", nil, errors.New("query parameter prefix: put the prefix in the URL path")
+	}
+	o := url.URL{Scheme: u.Scheme, Host: bucket, RawQuery: u.RawQuery}
+	return o.String(), &pipeline.Target{URL: displayURL(u.Scheme, bucket, prefix), Prefix: prefix}, nil
+}

@@ -1,0 +1,154 @@
+package backends
+
+import (
+	"net/url"
+	"strings"
+)
+
+const redacted = "REDACTED"
+
+// Redact returns rawURL with the password of any userinfo and the value of
+// every credential-looking query parameter (access_key, secret, key, token,
+// sig, signature, X-Amz-Signature, X-Amz-Credential, sas, password, ...)
+// replaced by "REDACTED". The rest of the URL is kept as written. Every URL
+// sluice prints goes through Redact.
+//
+// A URL that does not parse loses its whole query and userinfo, since it
+// cannot be told which parts are secret.
+func Redact(rawURL string) string {
+	// The fragment starts at the first "#", even inside what looks like a
+	// query; the query at the first "?" before it.
+	rest, frag, hasFrag := strings.Cut(rawURL, "#")
+	base, query, hasQuery := strings.Cut(rest, "?")
+	if u, err := url.Parse(base); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), redacted)
+			base = u.String()
+		}
+	} else if err != nil {
+		base = redactAuthority(base)
+		if hasQuery {
+			query = redacted
+		}
+	}
+	out := base
+	if hasQuery {
+		out += "?" + redactQuery(query)
+	}
+	if hasFrag {
+		// Fragments can carry tokens too (OAuth's implicit flow).
+		out += "#" + redactQuery(frag)
+	}
+	return out
+}
+
+// redactAuthority hides everything before "@" in the authority of a URL
+// that url.Parse rejected.
+func redactAuthority(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	auth, p, _ := strings.Cut(rest, "/")
+	if i := strings.LastIndex(auth, "@"); i >= 0 {
+		auth = redacted + auth[i:]
+	}
+	if p != "" || strings.Contains(rest, "/") {
+		return scheme + "://" + auth + "/" + p
+	}
+	return scheme + "://" + auth
+}
+
+// redactQuery replaces secret values in a raw query, keeping parameter
+// order and encoding as written.
+func redactQuery(q string) string {
+	if q == redacted {
+		return q
+	}
+	parts := strings.Split(q, "&")
+	for i, p := range parts {
+		k, _, hasValue := strings.Cut(p, "=")
+		name, err := url.QueryUnescape(k)
+		if err != nil {
+			name = k
+		}
+		if hasValue && secretParam(name) {
+			parts[i] = k + "=" + redacted
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+// secretParam reports whether a query parameter name looks like it carries
+// a credential. It errs towards hiding: a hidden harmless value costs less
+// than a leaked key.
+func secretParam(name string) bool {
+	n := strings.ToLower(strings.ReplaceAll(name, "-", "_"))
+	switch n {
+	case "sig", "sas", "auth", "pass", "pwd":
+		return true
+	}
+	for _, s := range []string{"key", "secret", "token", "passw", "signature", "credential", "private"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// scrub removes the secret parts of rawURL (a userinfo password, secret
+// query values) from err's message, for errors from libraries that quote
+// the URL they were given. errors.Is and errors.As still see err.
+func scrub(err error, rawURL string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := msg
+	for _, s := range secretsIn(rawURL) {
+		clean = strings.ReplaceAll(clean, s, redacted)
+	}
+	if clean == msg {
+		return err
+	}
+	return &scrubbedError{msg: clean, err: err}
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// secretsIn returns the secret values in rawURL, raw and decoded.
+func secretsIn(rawURL string) []string {
+	var out []string
+	add := func(raw string) {
+		if len(raw) < 3 { // too short to be a credential, too common to replace
+			return
+		}
+		out = append(out, raw)
+		if dec, err := url.QueryUnescape(raw); err == nil && dec != raw {
+			out = append(out, dec)
+		}
+	}
+	base, query, _ := strings.Cut(rawURL, "?")
+	if _, rest, ok := strings.Cut(base, "://"); ok {
+		auth, _, _ := strings.Cut(rest, "/")
+		if i := strings.LastIndex(auth, "@"); i >= 0 {
+			if _, pw, ok := strings.Cut(auth[:i], ":"); ok {
+				add(pw)
+			}
+		}
+	}
+	query, _, _ = strings.Cut(query, "#")
+	for _, p := range strings.Split(query, "&") {
+		k, v, ok := strings.Cut(p, "=")
+		if name, err := url.QueryUnescape(k); ok && err == nil && secretParam(name) {
+			add(v)
+		}
+	}
+	return out
+}
