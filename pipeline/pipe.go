@@ -22,20 +22,31 @@ type EncoderFunc func(dst io.Writer) (io.WriteCloser, error)
 // reader and stays there. Close stops the goroutine, waits for it and never
 // closes src.
 func PipeEncoder(ctx context.Context, src io.Reader, newEncoder EncoderFunc) io.ReadCloser {
+	return PipeProducer(ctx, func(ctx context.Context, w io.Writer) error {
+		return runEncoder(ctx, src, w, newEncoder)
+	})
+}
+
+// PipeProducer runs produce in its own goroutine, writing into an io.Pipe
+// whose read end is returned. produce's error (or ctx's, once it is done)
+// reaches the reader and stays there; a nil error becomes io.EOF. Close
+// stops produce (its writes fail), waits for it to return and is
+// idempotent.
+func PipeProducer(ctx context.Context, produce func(ctx context.Context, w io.Writer) error) io.ReadCloser {
 	pr, pw := io.Pipe()
 	p := &pipeReader{pr: pr, done: make(chan struct{})}
 	ctx, p.cancel = context.WithCancel(ctx)
 	go func() {
 		defer close(p.done)
-		pw.CloseWithError(runEncoder(ctx, src, pw, newEncoder))
+		pw.CloseWithError(produce(ctx, pw))
 	}()
 	// A cancelled ctx must unblock a reader waiting on the pipe even while
-	// the goroutine is blocked in src.
+	// the goroutine is blocked elsewhere.
 	p.stop = context.AfterFunc(ctx, func() { p.fail(ctx.Err()) })
 	return p
 }
 
-func runEncoder(ctx context.Context, src io.Reader, pw *io.PipeWriter, newEncoder EncoderFunc) (err error) {
+func runEncoder(ctx context.Context, src io.Reader, pw io.Writer, newEncoder EncoderFunc) (err error) {
 	enc, err := newEncoder(pw)
 	if err != nil {
 		return err

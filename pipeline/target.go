@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"net/url"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -24,9 +25,14 @@ type Target struct {
 }
 
 // ObjectURL returns the URL of the object stored under name (relative to
-// the prefix), in the form restore accepts.
+// the prefix), in the form restore accepts. Each path segment is escaped,
+// so names with "%", "?" or "#" still round-trip.
 func (t *Target) ObjectURL(name string) string {
-	return strings.TrimSuffix(t.URL, "/") + "/" + name
+	segs := strings.Split(name, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.TrimSuffix(t.URL, "/") + "/" + strings.Join(segs, "/")
 }
 
 // Key returns the full bucket key of name.

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-backup/sluice/backends"
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+type backupFlags struct {
+	targets      []string
+	compress     string
+	encrypt      string
+	name         string
+	exclude      []string
+	json         bool
+	progress     string
+	dryRun       bool
+	expectedSize string
+	keys         keyFlags
+}
+
+func newBackupCmd(e *env, g *globalFlags) *cobra.Command {
+	f := &backupFlags{}
+	cmd := &cobra.Command{
+		Use:   "backup SOURCE --to TARGET [--to TARGET]...",
+		Short: "Back up a file, a directory or stdin (-) to one or more targets",
+		Long: `Back up SOURCE: a file, a directory (stored as a tar archive) or - for stdin.
+
+TARGET is s3://bucket/prefix, gs://bucket/prefix, azblob://container/prefix,
+file:///abs/path or mem://; a bare bucket/prefix means S3. The object name is
+the --name template plus the extensions of what it holds (.tar, .zst, .age).
+
+On success stdout has exactly one line per stored object: its URL.`,
+		Example: `  sluice keygen -o key.txt > recipient.txt
+  sluice backup ~/photos --to s3://my-backups/photos -R recipient.txt
+  pg_dump db | sluice backup - --name db-{time}.sql --to file:///var/backups -r age1…`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBackup(cmd, e, g, f, args[0])
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVar(&f.targets, "to", nil, "target URL (repeatable)")
+	fs.StringVar(&f.compress, "compress", "zstd", "compression: zstd, zstd:LEVEL, gzip[:LEVEL], s2 or none")
+	fs.StringVar(&f.encrypt, "encrypt", "", "encryption: age (default when a key is given), fernet or none")
+	fs.StringVar(&f.name, "name", pipeline.DefaultNameTemplate, "object name template: {source}, {host}, {time}, {date}")
+	fs.StringArrayVar(&f.exclude, "exclude", nil, "exclude pattern for directory sources (repeatable)")
+	fs.BoolVar(&f.json, "json", false, "write JSON events to stderr instead of the human summary")
+	fs.StringVar(&f.progress, "progress", "auto", "progress display on stderr: auto, always or never")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "show what would be stored, store nothing")
+	fs.StringVar(&f.expectedSize, "expected-size", "", "expected size of a stdin source (e.g. 40GiB), to size multipart uploads")
+	f.keys.addEncrypt(fs)
+	return cmd
+}
+
+func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, source string) error {
+	ctx := cmd.Context()
+	log, err := g.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	if len(f.targets) == 0 {
+		return usageErrorf("backup: at least one --to TARGET is required")
+	}
+	switch f.progress {
+	case "auto", "always", "never":
+	default:
+		return usageErrorf("--progress %q: want auto, always or never", f.progress)
+	}
+	expected := int64(-1)
+	if f.expectedSize != "" {
+		if expected, err = parseSize(f.expectedSize); err != nil {
+			return usageErrorf("--expected-size: %v", err)
+		}
+	}
+	chain, err := backupChain(e.reg(), f.compress, f.encrypt, &f.keys)
+	if err != nil {
+		return err
+	}
+	var src *pipeline.Source
+	if source == "-" {
+		if len(f.exclude) > 0 {
+			return usageErrorf("--exclude applies to directory sources only")
+		}
+		src = pipeline.StreamSource("stdin", e.stdin, -1)
+	} else if src, err = pipeline.PathSource(source, f.exclude); err != nil {
+		return usageError(err)
+	}
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	name, err := pipeline.ExpandName(f.name, pipeline.NameVars{Source: src.Name, Host: host, Time: time.Now()})
+	if err != nil {
+		return usageError(err)
+	}
+	var targets []*pipeline.Target
+	defer func() {
+		for _, t := range targets {
+			t.Close()
+		}
+	}()
+	for _, raw := range f.targets {
+		t, err := backends.OpenTarget(ctx, e.reg(), raw, nil)
+		if err != nil {
+			return usageError(err)
+		}
+		targets = append(targets, t)
+	}
+	if f.dryRun {
+		fmt.Fprintf(e.stderr, "dry run: would store %s%s (%s)\n", name, pipeline.Extensions(src.Archive, chain), describeChain(src.Archive, chain))
+		for _, t := range targets {
+			fmt.Fprintf(e.stderr, "  to %s\n", t.URL)
+		}
+		return nil
+	}
+	b := &pipeline.Backup{
+		Source: src, Stages: chain, Targets: targets, Name: name,
+		ExpectedSize: expected, Log: log,
+	}
+	res, err := b.Run(ctx)
+	if res != nil {
+		for _, t := range res.Targets {
+			if t.Err == nil {
+				fmt.Fprintln(e.stdout, t.URL)
+			}
+		}
+		printSummary(e, f.json, res)
+	}
+	if errors.Is(err, pipeline.ErrPartial) {
+		return &exitError{code: exitPartial, err: err}
+	}
+	return err
+}
+
+func printSummary(e *env, asJSON bool, res *pipeline.BackupResult) {
+	ok := len(res.Targets) - res.Failed()
+	if asJSON {
+		writeJSONEvent(e.stderr, summaryEvent(res))
+		return
+	}
+	ratio := 0.0
+	if res.BytesIn > 0 {
+		ratio = float64(res.BytesOut) / float64(res.BytesIn)
+	}
+	fmt.Fprintf(e.stderr, "backup: %s → %s (%.1f%%) in %s, %d of %d targets stored\n",
+		fmtBytes(res.BytesIn), fmtBytes(res.BytesOut), 100*ratio, res.Duration.Round(time.Millisecond), ok, len(res.Targets))
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-backup/sluice/backends"
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+type restoreFlags struct {
+	to   string
+	keys keyFlags
+}
+
+func newRestoreCmd(e *env, g *globalFlags) *cobra.Command {
+	f := &restoreFlags{}
+	cmd := &cobra.Command{
+		Use:   "restore OBJECT_URL --to PATH|-",
+		Short: "Restore one stored object",
+		Long: `Restore the object at OBJECT_URL (the URL backup printed, or any
+SCHEME://bucket/path/to/object; for file:// the absolute path of the file).
+
+The stages are read from the object's metadata, else detected from its
+content, so objects made by other tools (tar | zstd | age, gzip) restore too.
+An archive is extracted into directory PATH (new or empty); a single stream
+is written to file PATH (or into PATH when it is an existing directory);
+- writes the decoded stream to stdout. Nothing appears at PATH unless the
+whole object decoded and verified.`,
+		Example: `  sluice restore s3://my-backups/photos/photos-20261129T042500Z.tar.zst.age --to ./photos -i key.txt`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRestore(cmd, e, f, args[0])
+		},
+	}
+	cmd.Flags().StringVar(&f.to, "to", "", "destination path, or - for stdout (required)")
+	f.keys.addDecrypt(cmd.Flags())
+	return cmd
+}
+
+func runRestore(cmd *cobra.Command, e *env, f *restoreFlags, objectURL string) error {
+	ctx := cmd.Context()
+	if f.to == "" {
+		return usageErrorf("restore: --to PATH or --to - is required")
+	}
+	keys, err := decodeKeys(&f.keys)
+	if err != nil {
+		return err
+	}
+	t, name, err := backends.OpenObject(ctx, e.reg(), objectURL)
+	if err != nil {
+		return usageError(err)
+	}
+	defer t.Close()
+	dec := &pipeline.Decoder{Registry: e.reg(), Keys: keys}
+	out, err := dec.RestoreTo(ctx, t, name, f.to, e.stdout)
+	if err != nil {
+		if errors.Is(err, pipeline.ErrUnknownStage) {
+			return usageError(fmt.Errorf("restore %s: %w", t.ObjectURL(name), err))
+		}
+		return fmt.Errorf("restore %s: %w", t.ObjectURL(name), err)
+	}
+	if out != "-" {
+		fmt.Fprintf(e.stderr, "restored %s to %s\n", t.ObjectURL(name), out)
+	}
+	return nil
+}

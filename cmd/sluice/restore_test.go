@@ -1,0 +1,110 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// storedObject backs up a tree to a file:// store and returns the object URL
+// and its path on disk.
+func storedObject(t *testing.T, rec string) (url, path string) {
+	t.Helper()
+	url = singleURL(t, mustCLI(t, nil, "backup", makeTree(t), "--to", "file://"+t.TempDir(), "-r", rec))
+	return url, strings.TrimPrefix(url, "file://")
+}
+
+func TestRestoreFailuresLeaveNothing(t *testing.T) {
+	key, rec := keypair(t)
+	otherKey, _ := keypair(t)
+
+	t.Run("wrong key", func(t *testing.T) {
+		url, _ := storedObject(t, rec)
+		dest := filepath.Join(t.TempDir(), "out")
+		_, errs, code := cli(t, nil, "restore", url, "--to", dest, "-i", otherKey)
+		if code != exitFailure || !strings.Contains(errs, "no matching identity") || !strings.Contains(errs, url) {
+			t.Fatalf("exit %d, stderr %q", code, errs)
+		}
+		assertNothingAt(t, dest)
+	})
+	t.Run("no key", func(t *testing.T) {
+		url, _ := storedObject(t, rec)
+		dest := filepath.Join(t.TempDir(), "out")
+		_, errs, code := cli(t, nil, "restore", url, "--to", dest)
+		if code == 0 || !strings.Contains(errs, "-i") {
+			t.Fatalf("exit %d, stderr %q", code, errs)
+		}
+		assertNothingAt(t, dest)
+	})
+	for _, damage := range []struct {
+		name string
+		fn   func([]byte) []byte
+	}{
+		{"flipped byte", func(b []byte) []byte { b[len(b)/2] ^= 1; return b }},
+		{"flipped last byte", func(b []byte) []byte { b[len(b)-1] ^= 0x80; return b }},
+		{"truncated", func(b []byte) []byte { return b[:len(b)*2/3] }},
+		{"truncated by one", func(b []byte) []byte { return b[:len(b)-1] }},
+		{"emptied", func(b []byte) []byte { return nil }},
+	} {
+		t.Run(damage.name, func(t *testing.T) {
+			url, path := storedObject(t, rec)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, damage.fn(b), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			dest := filepath.Join(t.TempDir(), "out")
+			_, errs, code := cli(t, nil, "restore", url, "--to", dest, "-i", key)
+			if code != exitFailure {
+				t.Fatalf("exit %d, want 1; stderr %q", code, errs)
+			}
+			if !strings.Contains(errs, url) {
+				t.Fatalf("error does not name the object: %q", errs)
+			}
+			assertNothingAt(t, dest)
+		})
+	}
+	t.Run("missing object", func(t *testing.T) {
+		dest := filepath.Join(t.TempDir(), "out")
+		_, errs, code := cli(t, nil, "restore", "file://"+t.TempDir()+"/nope.tar.zst.age", "--to", dest, "-i", key)
+		if code != exitFailure || !strings.Contains(errs, "not found") {
+			t.Fatalf("exit %d, stderr %q", code, errs)
+		}
+		assertNothingAt(t, dest)
+	})
+	t.Run("non-empty destination", func(t *testing.T) {
+		url, _ := storedObject(t, rec)
+		dest := t.TempDir()
+		os.WriteFile(filepath.Join(dest, "precious"), []byte("keep"), 0o644)
+		_, errs, code := cli(t, nil, "restore", url, "--to", dest, "-i", key)
+		if code == 0 || !strings.Contains(errs, "not empty") {
+			t.Fatalf("exit %d, stderr %q", code, errs)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dest, "precious")); string(b) != "keep" {
+			t.Fatal("existing file touched")
+		}
+	})
+}
+
+func TestRestoreIntoEmptyDirectory(t *testing.T) {
+	key, rec := keypair(t)
+	url, _ := storedObject(t, rec)
+	dest := t.TempDir()
+	mustCLI(t, nil, "restore", url, "--to", dest, "-i", key)
+	if _, err := os.Stat(filepath.Join(dest, "hello.txt")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestoreStreamIntoDirectory(t *testing.T) {
+	key, rec := keypair(t)
+	url := singleURL(t, mustCLI(t, strings.NewReader("dump"), "backup", "-", "--to", "file://"+t.TempDir(), "-r", rec, "--name", "db.sql"))
+	dest := t.TempDir()
+	mustCLI(t, nil, "restore", url, "--to", dest, "-i", key)
+	if b, err := os.ReadFile(filepath.Join(dest, "db.sql")); err != nil || string(b) != "dump" {
+		t.Fatalf("got %q, %v", b, err)
+	}
+}

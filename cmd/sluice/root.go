@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+// env is what commands read from and write to; tests swap it.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	registry       *pipeline.Registry
+}
+
+func (e *env) reg() *pipeline.Registry {
+	if e.registry != nil {
+		return e.registry
+	}
+	return pipeline.Default
+}
+
+// globalFlags are shared by every command.
+type globalFlags struct {
+	config   string
+	logLevel string
+}
+
+func newRootCmd(e *env) *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "sluice",
+		Short: "Compress, encrypt and stream backups to object stores, and restore them",
+		Long: `sluice reads a file, a directory or stdin, compresses it, encrypts it and
+streams it to one or more object stores (S3, GCS, Azure, local folders),
+and restores it. Objects are plain standard formats: tar, zstd, age.
+
+Every flag can also be set with an environment variable: SLUICE_ followed
+by the flag name in capitals with "-" as "_" (SLUICE_COMPRESS=gzip).
+Flags given on the command line win.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return applyEnv(cmd)
+		},
+	}
+	root.SetIn(e.stdin)
+	root.SetOut(e.stderr)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErrorf("%v (see %s --help)", err, c.CommandPath())
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.config, "config", "", "config file (default ./sluice.yaml, then $XDG_CONFIG_HOME/sluice/config.yaml)")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log detail on stderr: debug, info, warn or error")
+	root.AddCommand(
+		newBackupCmd(e, g),
+		newRestoreCmd(e, g),
+		newKeygenCmd(e),
+	)
+	return root
+}
+
+// applyEnv sets every flag the command line left unset from its
+// SLUICE_<NAME> environment variable.
+func applyEnv(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		name := "SLUICE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return
+		}
+		if sv, isSlice := f.Value.(pflag.SliceValue); isSlice {
+			err = sv.Replace(splitComma(v))
+		} else {
+			err = f.Value.Set(v)
+		}
+		if err != nil {
+			err = usageErrorf("environment %s: %v", name, err)
+			return
+		}
+		f.Changed = true
+	})
+	return err
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// logger returns the stderr logger at the configured level.
+func (g *globalFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", g.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
+}
+
+func fmtBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

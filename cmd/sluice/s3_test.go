@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sluice-backup/sluice/backends/s3test"
+	"github.com/sluice-backup/sluice/pipeline/stagetest"
+)
+
+func TestRoundTripS3GoFakeS3(t *testing.T) {
+	endpoint := s3test.StartGoFakeS3(t)
+	s3test.CreateBucket(t, endpoint, "fake-bucket")
+	roundTrip(t, "s3://fake-bucket/some/prefix")
+}
+
+func TestRoundTripS3Moto(t *testing.T) {
+	endpoint := s3test.StartMoto(t)
+	s3test.CreateBucket(t, endpoint, "moto-bucket")
+	roundTrip(t, "s3://moto-bucket/nightly")
+
+	t.Run("bare bucket means s3", func(t *testing.T) {
+		key, rec := keypair(t)
+		url := singleURL(t, mustCLI(t, strings.NewReader("bare"), "backup", "-", "--to", "moto-bucket/bare", "-r", rec))
+		if !strings.HasPrefix(url, "s3://moto-bucket/bare/stdin-") {
+			t.Fatalf("url %q", url)
+		}
+		if out := mustCLI(t, nil, "restore", url, "--to", "-", "-i", key); out != "bare" {
+			t.Fatalf("got %q", out)
+		}
+	})
+
+	t.Run("multipart stream", func(t *testing.T) {
+		key, rec := keypair(t)
+		// Incompressible, 3 parts of 5 MiB and a bit.
+		data := randomBytes(t, 16<<20+12345)
+		url := singleURL(t, mustCLI(t, bytes.NewReader(data), "backup", "-", "--to", "s3://moto-bucket/mp?part_size=5242880", "-r", rec))
+		obj := strings.TrimPrefix(url, "s3://moto-bucket/")
+		head, err := s3test.Client(endpoint).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("moto-bucket"), Key: aws.String(obj)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if etag := aws.ToString(head.ETag); !strings.Contains(etag, "-") {
+			t.Fatalf("ETag %s: want a multipart upload", etag)
+		}
+		if got := mustCLI(t, nil, "restore", url, "--to", "-", "-i", key); got != string(data) {
+			t.Fatalf("multipart round trip differs: %d bytes, want %d", len(got), len(data))
+		}
+	})
+
+	t.Run("stream too large for its part size", func(t *testing.T) {
+		_, rec := keypair(t)
+		// --expected-size sizes parts; a far larger stream must fail with
+		// a clear message, not at part 10,001.
+		data := stagetest.Data(1<<20, 1)
+		_, errs, code := cli(t, bytes.NewReader(data), "backup", "-", "--to", "s3://moto-bucket/limit", "-r", rec, "--expected-size", "100TiB")
+		if code == 0 || !strings.Contains(errs, "part") {
+			t.Fatalf("exit %d, stderr %q", code, errs)
+		}
+	})
+
+	t.Run("missing bucket", func(t *testing.T) {
+		_, rec := keypair(t)
+		_, errs, code := cli(t, strings.NewReader("x"), "backup", "-", "--to", "s3://no-such-bucket/x", "-r", rec)
+		if code == 0 || !strings.Contains(errs, `"no-such-bucket"`) {
+			t.Fatalf("exit %d, stderr %q: want a clear error naming the bucket", code, errs)
+		}
+		_, errs, code = cli(t, nil, "restore", "s3://no-such-bucket/x/y.tar.zst.age", "--to", "-")
+		if code == 0 || !strings.Contains(errs, "no-such-bucket") {
+			t.Fatalf("restore: exit %d, stderr %q", code, errs)
+		}
+	})
+}

@@ -1,0 +1,289 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"gocloud.dev/blob"
+)
+
+// ChainStage is one configured stage of a backup chain.
+type ChainStage struct {
+	Spec  StageSpec
+	Stage Stage
+}
+
+// CheckChain reports whether stages form a valid backup chain: at most one
+// compression and one encryption stage, compression first.
+func CheckChain(stages []ChainStage) error {
+	var seenComp, seenEnc bool
+	for _, s := range stages {
+		switch s.Spec.Kind {
+		case Compression:
+			if seenEnc {
+				return fmt.Errorf("stage %q: compression must come before encryption (encrypted data does not compress)", s.Spec.Name)
+			}
+			if seenComp {
+				return fmt.Errorf("stage %q: only one compression stage is allowed", s.Spec.Name)
+			}
+			seenComp = true
+		case Encryption:
+			if seenEnc {
+				return fmt.Errorf("stage %q: only one encryption stage is allowed", s.Spec.Name)
+			}
+			seenEnc = true
+		}
+	}
+	return nil
+}
+
+// A Backup describes one backup run: one source, encoded once, written to
+// every target.
+type Backup struct {
+	Source  *Source
+	Stages  []ChainStage // in backup order
+	Targets []*Target
+	// Name is the object name before extensions (see ExpandName).
+	Name string
+	// Pipeline is recorded in metadata when set.
+	Pipeline string
+	// ExpectedSize is the expected stored size for sources of unknown
+	// size (stdin), or -1. It sizes multipart uploads.
+	ExpectedSize int64
+	// Log receives progress and per-target events; nil discards them.
+	Log *slog.Logger
+	// Now is the backup's time; zero means time.Now().
+	Now time.Time
+}
+
+// BackupResult reports a backup run.
+type BackupResult struct {
+	Object   string   // object name relative to each target's prefix, with extensions
+	Stages   []string // recorded stage names, backup order
+	BytesIn  int64    // read from the source
+	BytesOut int64    // stored per target
+	SHA256   string   // of the stored bytes
+	Duration time.Duration
+	Targets  []TargetResult
+}
+
+// TargetResult is the outcome on one target.
+type TargetResult struct {
+	Target string // display URL of the target
+	URL    string // object URL when stored
+	Err    error  // nil when stored
+}
+
+// Failed returns the number of targets that failed.
+func (r *BackupResult) Failed() int {
+	n := 0
+	for _, t := range r.Targets {
+		if t.Err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// ErrPartial is returned when some targets failed and others succeeded.
+var ErrPartial = errors.New("some targets failed")
+
+// Extensions returns the file extensions a backup's object name gets.
+func Extensions(archived bool, stages []ChainStage) string {
+	var b strings.Builder
+	if archived {
+		b.WriteString(".tar")
+	}
+	for _, s := range stages {
+		b.WriteString(s.Spec.Extension)
+	}
+	return b.String()
+}
+
+// Run performs the backup. It returns a result describing every target,
+// and an error when nothing was stored (all targets failed, or the source
+// or an encoder failed) or, wrapping [ErrPartial], when some targets failed.
+// Failed targets are left with no object: writes are aborted, never
+// committed.
+func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
+	start := time.Now()
+	log := b.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if len(b.Targets) == 0 {
+		return nil, errors.New("backup: no target")
+	}
+	if err := CheckChain(b.Stages); err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if err := CheckName(b.Name); err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	res := &BackupResult{}
+	if b.Source.Archive {
+		res.Stages = append(res.Stages, StageArchive)
+	}
+	for _, s := range b.Stages {
+		if s.Spec.Extension != "" {
+			res.Stages = append(res.Stages, s.Spec.Name)
+		}
+	}
+	name, err := b.freeName(ctx, b.Name+Extensions(b.Source.Archive, b.Stages))
+	if err != nil {
+		return nil, err
+	}
+	res.Object = name
+
+	meta := map[string]string{MetaStages: strings.Join(res.Stages, ","), MetaFormat: ManifestFormat}
+	if b.Pipeline != "" {
+		meta[MetaPipeline] = b.Pipeline
+	}
+	sizeHint := b.storedSizeHint()
+	fan := newFanout(ctx, log)
+	for _, t := range b.Targets {
+		fan.open(t, name, meta, sizeHint)
+	}
+	if len(fan.live()) == 0 {
+		// Nothing can be stored: fail before reading anything.
+		res.Targets = fan.commit(nil)
+		return res, fmt.Errorf("backup: every target failed: %w", res.Targets[0].Err)
+	}
+
+	src, err := b.Source.Open(ctx)
+	if err != nil {
+		fan.abortAll(err)
+		return nil, err
+	}
+	defer src.Close()
+	in := &countingReader{r: src}
+	var stream io.Reader = in
+	for _, s := range b.Stages {
+		enc, err := s.Stage.Encode(ctx, stream)
+		if err != nil {
+			err = fmt.Errorf("backup: stage %q: %w", s.Spec.Name, err)
+			fan.abortAll(err)
+			return nil, err
+		}
+		defer enc.Close()
+		stream = enc
+	}
+	hash := sha256.New()
+	n, copyErr := fan.copy(stream, hash)
+	res.BytesIn = in.n.Load()
+	res.BytesOut = n
+	res.SHA256 = hex.EncodeToString(hash.Sum(nil))
+	if copyErr != nil {
+		fan.abortAll(copyErr)
+	}
+	m := &Manifest{
+		Format: ManifestFormat, Object: name, Pipeline: b.Pipeline, Stages: res.Stages,
+		Size: n, SHA256: res.SHA256, BytesIn: res.BytesIn, Created: b.now().UTC(),
+	}
+	res.Targets = fan.commit(m)
+	res.Duration = time.Since(start)
+	if copyErr != nil {
+		return res, fmt.Errorf("backup: %w", copyErr)
+	}
+	switch failed := res.Failed(); {
+	case failed == len(res.Targets):
+		return res, fmt.Errorf("backup: every target failed: %w", res.Targets[0].Err)
+	case failed > 0:
+		return res, fmt.Errorf("backup: %d of %d targets failed: %w", failed, len(res.Targets), ErrPartial)
+	}
+	return res, nil
+}
+
+func (b *Backup) now() time.Time {
+	if b.Now.IsZero() {
+		return time.Now()
+	}
+	return b.Now
+}
+
+// storedSizeHint estimates the stored size, for choosing part sizes:
+// the source size plus room for incompressible data and encryption
+// overhead, or ExpectedSize, or -1.
+func (b *Backup) storedSizeHint() int64 {
+	size := b.Source.Size
+	if size < 0 {
+		size = b.ExpectedSize
+	}
+	if size < 0 {
+		return -1
+	}
+	return size + size/64 + 1<<20
+}
+
+// freeName returns name, or name with "-2", "-3"… inserted before the
+// extensions, whichever exists on no target, so two backups in the same
+// second never collide. Writes still use IfNotExist against races.
+func (b *Backup) freeName(ctx context.Context, name string) (string, error) {
+	base, ext := b.Name, strings.TrimPrefix(name, b.Name)
+	for i := 1; i <= 100; i++ {
+		candidate := name
+		if i > 1 {
+			candidate = base + "-" + strconv.Itoa(i) + ext
+		}
+		taken := false
+		for _, t := range b.Targets {
+			ok, err := t.Bucket.Exists(ctx, t.Key(candidate))
+			if err != nil {
+				return "", fmt.Errorf("backup: target %s: %w", t.URL, err)
+			}
+			if !ok {
+				ok, err = t.Bucket.Exists(ctx, t.Key(candidate+ManifestSuffix))
+				if err != nil {
+					return "", fmt.Errorf("backup: target %s: %w", t.URL, err)
+				}
+			}
+			if ok {
+				taken = true
+				break
+			}
+		}
+		if !taken {
+			return candidate, nil
+		}
+	}
+	return "", fmt.Errorf("backup: %s and 99 numbered variants already exist: %w", name, ErrExists)
+}
+
+// countingReader counts bytes read. The count is atomic because an
+// encoder goroutine may still be reading when a failed run reports it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// writerOptions builds the options for an object write on t.
+func writerOptions(t *Target, meta map[string]string, sizeHint int64) (*blob.WriterOptions, int64, error) {
+	wo := &blob.WriterOptions{
+		ContentType: "application/octet-stream",
+		Metadata:    meta,
+		IfNotExist:  true,
+	}
+	var limit int64
+	if t.Prepare != nil {
+		var err error
+		if limit, err = t.Prepare(wo, sizeHint); err != nil {
+			return nil, 0, err
+		}
+	}
+	return wo, limit, nil
+}

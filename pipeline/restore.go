@@ -1,0 +1,361 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gocloud.dev/gcerrors"
+
+	"github.com/sluice-backup/sluice/pipeline/archive"
+)
+
+// ErrNotFound marks an object that does not exist.
+var ErrNotFound = errors.New("object not found")
+
+// Keys holds the options each stage needs to decode, by stage name: for
+// example {"age": {"identity_file": [...]}}. Stages without an entry are
+// built with no options.
+type Keys map[string]map[string]any
+
+// A Decoder opens stored objects and undoes their stages.
+type Decoder struct {
+	// Registry resolves stage names; nil means Default.
+	Registry *Registry
+	// Keys are the decoding options per stage.
+	Keys Keys
+}
+
+// Decoded is an object's decoded stream. Read it to the end, then call
+// Verify before trusting (committing) what was read; Close always.
+type Decoded struct {
+	io.Reader
+	// Archive reports that the decoded stream is a tar archive.
+	Archive bool
+	// Stages are the stages found, in backup order ("tar" first if
+	// archived).
+	Stages []string
+	// Manifest is the object's manifest, nil for objects sluice did not
+	// make.
+	Manifest *Manifest
+
+	name    string
+	raw     io.ReadCloser
+	hashed  *hashingReader
+	closers []io.Closer
+}
+
+// Open opens object name on t and sets up its decoding. Stages are taken
+// from the object's metadata, else its manifest, else detected from magic
+// bytes layer by layer, so objects written by other tools (tar | zstd |
+// age, gzip) decode too.
+func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, error) {
+	reg := d.Registry
+	if reg == nil {
+		reg = Default
+	}
+	key := t.Key(name)
+	attrs, err := t.Bucket.Attributes(ctx, key)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, t.ObjectURL(name))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", t.ObjectURL(name), err)
+	}
+	man, err := ReadManifest(ctx, t, name)
+	if err != nil {
+		return nil, err
+	}
+	recorded := StagesFromMetadata(attrs.Metadata)
+	if recorded == nil && man != nil {
+		recorded = man.Stages
+	}
+	raw, err := t.Bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", t.ObjectURL(name), err)
+	}
+	out := &Decoded{name: name, raw: raw, Manifest: man}
+	out.hashed = &hashingReader{r: raw, h: sha256.New()}
+	var stream io.Reader = out.hashed
+	if recorded != nil {
+		err = out.decodeRecorded(ctx, reg, d.Keys, recorded, stream)
+	} else {
+		err = out.decodeDetected(ctx, reg, d.Keys, stream)
+	}
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
+	return out, nil
+}
+
+func (o *Decoded) decodeRecorded(ctx context.Context, reg *Registry, keys Keys, recorded []string, stream io.Reader) error {
+	for i := len(recorded) - 1; i >= 0; i-- {
+		name := recorded[i]
+		if name == StageArchive {
+			if i != 0 {
+				return fmt.Errorf("recorded stages %q: tar must come first", strings.Join(recorded, ","))
+			}
+			o.Archive = true
+			continue
+		}
+		dec, err := openDecode(ctx, reg, keys, name, stream)
+		if err != nil {
+			return err
+		}
+		o.closers = append(o.closers, dec)
+		stream = dec
+	}
+	o.Stages = recorded
+	o.Reader = stream
+	return nil
+}
+
+// maxLayers bounds detection so a crafted object cannot nest forever.
+const maxLayers = 4
+
+func (o *Decoded) decodeDetected(ctx context.Context, reg *Registry, keys Keys, stream io.Reader) error {
+	var found []string
+	br := bufio.NewReaderSize(stream, 64<<10)
+	for range maxLayers {
+		head, err := br.Peek(DetectLen)
+		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+			return fmt.Errorf("detect format: %w", err)
+		}
+		if archive.IsTar(head) {
+			o.Archive = true
+			found = append(found, StageArchive)
+			break
+		}
+		spec, ok := reg.Detect(head)
+		if !ok {
+			break
+		}
+		dec, err := openDecode(ctx, reg, keys, spec.Name, br)
+		if err != nil {
+			return err
+		}
+		o.closers = append(o.closers, dec)
+		found = append(found, spec.Name)
+		br = bufio.NewReaderSize(dec, 64<<10)
+	}
+	// Record in backup order.
+	for i, j := 0, len(found)-1; i < j; i, j = i+1, j-1 {
+		found[i], found[j] = found[j], found[i]
+	}
+	o.Stages = found
+	o.Reader = br
+	return nil
+}
+
+func openDecode(ctx context.Context, reg *Registry, keys Keys, name string, src io.Reader) (io.ReadCloser, error) {
+	st, err := reg.NewStage(name, keys[name])
+	if err != nil {
+		return nil, err
+	}
+	dec, err := st.Decode(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("stage %q: %w", name, err)
+	}
+	return dec, nil
+}
+
+// Verify drains what remains of the stored object and checks its SHA-256
+// against the manifest, if there is one. Call it after the decoded stream
+// has been read to its end.
+func (o *Decoded) Verify() error {
+	if _, err := io.Copy(io.Discard, o.hashed); err != nil {
+		return fmt.Errorf("read %s: %w", o.name, err)
+	}
+	if o.Manifest == nil {
+		return nil
+	}
+	if o.hashed.n != o.Manifest.Size {
+		return fmt.Errorf("%s: %w: stored size %d, manifest says %d", o.name, ErrIntegrity, o.hashed.n, o.Manifest.Size)
+	}
+	if got := hex.EncodeToString(o.hashed.h.Sum(nil)); got != o.Manifest.SHA256 {
+		return fmt.Errorf("%s: %w: SHA-256 %s, manifest says %s", o.name, ErrIntegrity, got, o.Manifest.SHA256)
+	}
+	return nil
+}
+
+// StoredBytes returns how many stored bytes were read so far.
+func (o *Decoded) StoredBytes() int64 { return o.hashed.n }
+
+// Close releases the decoders and the object reader.
+func (o *Decoded) Close() error {
+	for i := len(o.closers) - 1; i >= 0; i-- {
+		o.closers[i].Close()
+	}
+	o.closers = nil
+	if o.raw != nil {
+		err := o.raw.Close()
+		o.raw = nil
+		return err
+	}
+	return nil
+}
+
+type hashingReader struct {
+	r io.Reader
+	h hash.Hash
+	n int64
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	return n, err
+}
+
+// RestoreTo decodes object name on t to dest: an archive is extracted into
+// directory dest, a single stream is written to file dest (or, when dest
+// is an existing directory, to a file inside it named after the object
+// without its extensions), and "-" writes the decoded stream to stdout.
+//
+// Nothing appears at dest unless the whole object decoded and verified:
+// output goes to a temporary name beside dest and is renamed at the end.
+// It returns the final path written ("-" for stdout).
+func (d *Decoder) RestoreTo(ctx context.Context, t *Target, name, dest string, stdout io.Writer) (string, error) {
+	obj, err := d.Open(ctx, t, name)
+	if err != nil {
+		return "", err
+	}
+	defer obj.Close()
+	if dest == "-" {
+		if _, err := CopyContext(ctx, stdout, obj); err != nil {
+			return "", err
+		}
+		return "-", obj.Verify()
+	}
+	if obj.Archive {
+		return dest, restoreArchive(ctx, obj, dest)
+	}
+	if st, err := os.Stat(dest); err == nil && st.IsDir() {
+		dest = filepath.Join(dest, StripExtensions(d.registry(), filepath.Base(name)))
+	}
+	return dest, restoreFile(ctx, obj, dest)
+}
+
+func (d *Decoder) registry() *Registry {
+	if d.Registry == nil {
+		return Default
+	}
+	return d.Registry
+}
+
+// StripExtensions removes known stage extensions (and .tar) from the end
+// of an object name: "db-20261129T042500Z.sql.zst.age" → "db-….sql".
+func StripExtensions(reg *Registry, name string) string {
+	for {
+		ext := filepath.Ext(name)
+		if ext == "" || ext == name {
+			return name
+		}
+		if _, ok := reg.StageByExtension(ext); !ok && ext != ".tar" {
+			return name
+		}
+		name = strings.TrimSuffix(name, ext)
+	}
+}
+
+func restoreArchive(ctx context.Context, obj *Decoded, dest string) error {
+	dest = filepath.Clean(dest)
+	replaceEmpty := false
+	if st, err := os.Lstat(dest); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("destination %s exists and is not a directory", dest)
+		}
+		entries, err := os.ReadDir(dest)
+		if err != nil {
+			return fmt.Errorf("destination: %w", err)
+		}
+		if len(entries) > 0 {
+			return fmt.Errorf("destination %s exists and is not empty; restore into a new or empty directory", dest)
+		}
+		replaceEmpty = true
+	}
+	parent := filepath.Dir(dest)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+".sluice-tmp-")
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := archive.Extract(ctx, obj, tmp, archive.ExtractOptions{}); err != nil {
+		return err
+	}
+	if err := obj.Verify(); err != nil {
+		return err
+	}
+	if replaceEmpty {
+		if err := os.Remove(dest); err != nil {
+			return fmt.Errorf("destination: %w", err)
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
+	if _, err := os.Lstat(dest); err == nil {
+		return fmt.Errorf("destination %s already exists; remove it or choose another path", dest)
+	}
+	dir := filepath.Dir(dest)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".sluice-tmp-")
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := CopyContext(ctx, f, obj); err != nil {
+		return err
+	}
+	if err := obj.Verify(); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	// Link rather than rename, so a file created at dest meanwhile is
+	// never replaced.
+	if err := os.Link(f.Name(), dest); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	os.Remove(f.Name())
+	committed = true
+	return nil
+}

@@ -1,0 +1,84 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sluice-backup/sluice/pipeline/archive"
+)
+
+// A Source is what a backup reads: a file, a directory (read as a tar
+// stream) or an arbitrary stream such as stdin.
+type Source struct {
+	// Name fills the {source} name placeholder: the base name of the path,
+	// or "stdin".
+	Name string
+	// Archive is true when the stream is a tar archive of a directory.
+	Archive bool
+	// Size is the stream's length when known in advance, else -1.
+	Size int64
+
+	open func(ctx context.Context) (io.ReadCloser, error)
+}
+
+// Open starts reading the source. The caller closes the reader.
+func (s *Source) Open(ctx context.Context) (io.ReadCloser, error) { return s.open(ctx) }
+
+// PathSource returns a source for a file or a directory. A directory is
+// read as a tar archive built with exclude patterns (see
+// [archive.Options]). Errors name the path.
+func PathSource(path string, exclude []string) (*Source, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	name := sourceName(path)
+	switch {
+	case st.IsDir():
+		opts := archive.Options{Exclude: exclude}
+		if err := archive.CheckPatterns(exclude); err != nil {
+			return nil, fmt.Errorf("source %s: %w", path, err)
+		}
+		return &Source{Name: name, Archive: true, Size: -1, open: func(ctx context.Context) (io.ReadCloser, error) {
+			return PipeProducer(ctx, func(ctx context.Context, w io.Writer) error {
+				return archive.Write(ctx, w, path, opts)
+			}), nil
+		}}, nil
+	case st.Mode().IsRegular():
+		if len(exclude) > 0 {
+			return nil, fmt.Errorf("source %s: --exclude applies to directories only", path)
+		}
+		return &Source{Name: name, Size: st.Size(), open: func(ctx context.Context) (io.ReadCloser, error) {
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, fmt.Errorf("source: %w", err)
+			}
+			return f, nil
+		}}, nil
+	}
+	return nil, fmt.Errorf("source %s: not a regular file or directory", path)
+}
+
+// StreamSource returns a source over r, such as stdin. size is the
+// expected length or -1. The source never closes r.
+func StreamSource(name string, r io.Reader, size int64) *Source {
+	return &Source{Name: name, Size: size, open: func(ctx context.Context) (io.ReadCloser, error) {
+		return ReaderFunc(ContextReader(ctx, r), nil), nil
+	}}
+}
+
+func sourceName(path string) string {
+	abs, err := filepath.Abs(path)
+	if err == nil {
+		path = abs
+	}
+	base := filepath.Base(filepath.Clean(path))
+	if base == "/" || base == "." || base == "" {
+		return "root"
+	}
+	return strings.TrimPrefix(base, ".")
+}
