@@ -44,9 +44,9 @@ func (t *trackedReader) Read(p []byte) (int, error) {
 
 func (t *trackedReader) classify(name string, err error) error {
 	switch {
-	case t.err != nil && (errors.Is(err, t.err) || err == io.ErrUnexpectedEOF || err == io.EOF):
-		return t.err
 	case t.err != nil:
+		// The source failed (network, ctx): whatever the decoder made of
+		// that, it is not corruption.
 		return t.err
 	case errors.Is(err, ErrIntegrity), errors.Is(err, ErrNoIdentity):
 		return fmt.Errorf("%s: %w", name, err)

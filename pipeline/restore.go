@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -353,7 +354,13 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
 	// Link rather than rename, so a file created at dest meanwhile is
 	// never replaced.
 	if err := os.Link(f.Name(), dest); err != nil {
-		return fmt.Errorf("destination: %w", err)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("destination %s appeared during the restore; left untouched", dest)
+		}
+		// Some filesystems have no hard links: fall back to rename.
+		if err := os.Rename(f.Name(), dest); err != nil {
+			return fmt.Errorf("destination: %w", err)
+		}
 	}
 	os.Remove(f.Name())
 	committed = true
