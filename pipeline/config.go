@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -664,36 +663,22 @@ func (d *decoder) stringList(path string, v any) ([]string, error) {
 	return nil, d.errf(path, "want a string or a list of strings, got %s", typeName(v))
 }
 
+// integer and boolean convert like option values do, so config keys and
+// stage options accept the same spellings (3, "3"; true, "yes" is not).
 func (d *decoder) integer(path string, v any) (int, error) {
-	switch x := v.(type) {
-	case int:
-		return x, nil
-	case int64:
-		return int(x), nil
-	case float64:
-		if x == float64(int(x)) {
-			return int(x), nil
-		}
-	case string:
-		if n, err := strconv.Atoi(strings.TrimSpace(x)); err == nil {
-			return n, nil
-		}
-		return 0, d.errf(path, "want an integer, got %q", x)
+	n, err := convert(OptionSpec{Type: Int}, v)
+	if err != nil {
+		return 0, d.wrap(path, err)
 	}
-	return 0, d.errf(path, "want an integer, got %s", typeName(v))
+	return n.(int), nil
 }
 
 func (d *decoder) boolean(path string, v any) (bool, error) {
-	switch x := v.(type) {
-	case bool:
-		return x, nil
-	case string:
-		if b, err := strconv.ParseBool(strings.TrimSpace(x)); err == nil {
-			return b, nil
-		}
-		return false, d.errf(path, "want true or false, got %q", x)
+	b, err := convert(OptionSpec{Type: Bool}, v)
+	if err != nil {
+		return false, d.wrap(path, err)
 	}
-	return false, d.errf(path, "want true or false, got %s", typeName(v))
+	return b.(bool), nil
 }
 
 // typeName names a decoded value's type the way a config author thinks of
