@@ -469,3 +469,53 @@ func TestRunPipelinesScript(t *testing.T) {
 		t.Fatalf("config error: exit %d\n%s", code, out)
 	}
 }
+
+// TestPruneReportsUndeletable makes one old backup undeletable (an
+// immutable file stands in for S3 Object Lock) and checks that prune
+// reports it, removes the others and exits 1.
+func TestPruneReportsUndeletable(t *testing.T) {
+	chattr := requireTool(t, "chattr")
+	_, rec := keypair(t)
+	store := t.TempDir()
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  logs:
+    source: %s
+    stages: [zstd, {age: {recipients_file: %s}}]
+    targets: [file://%s]
+    retention: {keep_last: 1}
+`, makeTree(t), recipientFile(t, rec), store))
+
+	// --dry-run stores nothing; --json reports in JSON.
+	stdout, stderr, code := cli(t, nil, "--config", cfg, "run", "--dry-run")
+	if code != 0 || stdout != "" || !strings.Contains(stderr, "dry run logs: would store") {
+		t.Fatalf("run --dry-run: exit %d, stdout %q\n%s", code, stdout, stderr)
+	}
+	if entries, _ := os.ReadDir(store); len(entries) != 0 {
+		t.Fatalf("dry run stored %d files", len(entries))
+	}
+	var urls []string
+	for range 3 {
+		stdout, stderr, code := cli(t, nil, "--config", cfg, "run", "--json")
+		if code != 0 || !strings.Contains(stderr, `"event":"summary"`) || !strings.Contains(stderr, `"pipeline":"logs"`) {
+			t.Fatalf("run --json: exit %d\n%s", code, stderr)
+		}
+		urls = append(urls, singleURL(t, stdout))
+	}
+	locked := strings.TrimPrefix(urls[0], "file://")
+	if out, err := exec.Command(chattr, "+i", locked).CombinedOutput(); err != nil {
+		t.Skipf("this file system has no immutable files: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(chattr, "-i", locked).Run() })
+
+	_, stderr, code = cli(t, nil, "--config", cfg, "prune", "logs")
+	if code != exitFailure || !strings.Contains(stderr, "FAILED") || !strings.Contains(stderr, urls[0]) {
+		t.Fatalf("prune: exit %d, want 1 naming %s\n%s", code, urls[0], stderr)
+	}
+	if _, err := os.Stat(strings.TrimPrefix(urls[1], "file://")); err == nil {
+		t.Fatal("prune stopped at the undeletable object")
+	}
+	if _, err := os.Stat(strings.TrimPrefix(urls[2], "file://")); err != nil {
+		t.Fatal("prune removed the newest backup")
+	}
+}
