@@ -131,7 +131,9 @@ func newConfigCmd(e *env, g *globalFlags) *cobra.Command {
 		Use:   "config validate|show",
 		Short: "Check the config file, or print the effective config",
 		Long:  configHelp,
-		Args:  cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			return usageErrorf("config: want a subcommand: validate or show")
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return usageErrorf("config: want a subcommand: validate or show")
 		},
@@ -139,7 +141,7 @@ func newConfigCmd(e *env, g *globalFlags) *cobra.Command {
 	validate := &cobra.Command{
 		Use:   "validate",
 		Short: "Decode the config strictly and build every pipeline's stages (reads key files, opens no target)",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, path, err := loadConfig(e, g, nil)
 			if err != nil {
@@ -158,7 +160,7 @@ func newConfigCmd(e *env, g *globalFlags) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Print the effective config (after defaults and environment), secrets redacted",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, _, err := loadConfig(e, g, nil)
 			if err != nil {

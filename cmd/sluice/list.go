@@ -80,7 +80,7 @@ Each line: creation time (UTC), stored size, stages, object URL. --json
 prints a JSON array instead.`,
 		Example: `  sluice list photos
   sluice list s3://my-backups/photos --json`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runList(cmd.Context(), e, g, f, args[0])
 		},
@@ -119,6 +119,9 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 			return err
 		}
 	} else {
+		if len(all) == 0 && len(errs) == 0 {
+			fmt.Fprintln(e.stderr, "list: no backups found")
+		}
 		for _, en := range all {
 			m := en.Manifest
 			fmt.Fprintf(e.stdout, "%s  %10s  %-14s  %s\n", m.Created.UTC().Format(time.RFC3339), fmtBytes(m.Size), strings.Join(m.Stages, ","), en.URL())

@@ -289,6 +289,11 @@ func TestConfigErrorsExit2(t *testing.T) {
 	if _, _, code := cli(t, nil, "--config", cfg, "run", "nope"); code != exitUsage {
 		t.Fatalf("unknown pipeline: exit %d", code)
 	}
+	for _, args := range [][]string{{"list"}, {"verify", "a", "b"}, {"prune"}, {"config", "validate", "x"}, {"config", "nope"}, {"plugins", "x"}} {
+		if _, _, code := cli(t, nil, args...); code != exitUsage {
+			t.Errorf("sluice %v: exit %d, want 2", args, code)
+		}
+	}
 }
 
 func TestConfigPrecedence(t *testing.T) {

@@ -46,7 +46,7 @@ records the plugins register. Stage options go in a pipeline's stages
 (- zstd: {level: 19}), in -o STAGE.OPTION=VALUE, or in
 SLUICE_PIPELINES_<NAME>_STAGES_<STAGE>_<OPTION>; backend options go in a
 target's URL query or beside its url in the config.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stages, backends := pluginRecords(e.reg())
 			if asJSON {

@@ -35,7 +35,7 @@ and the rest goes on; the exit status is then 1.
 --dry-run lists what would be removed and removes nothing.`,
 		Example: `  sluice prune photos --dry-run
   sluice prune photos`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPrune(cmd.Context(), e, g, f, args[0])
 		},

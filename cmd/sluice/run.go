@@ -101,6 +101,9 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 			}
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("run: interrupted after %d of %d pipelines: %w", len(outcomes), len(names), err)
+	}
 	return runExit(outcomes)
 }
 
@@ -269,4 +272,14 @@ func reportTargetError(e *env, asJSON bool, pipelineName string, err error) {
 		return
 	}
 	fmt.Fprintf(e.stderr, "%s: %v\n", pipelineName, err)
+}
+
+// usageArgs makes an argument-count error a usage error (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageErrorf("%v (see %s --help)", err, cmd.CommandPath())
+		}
+		return nil
+	}
 }

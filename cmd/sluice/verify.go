@@ -31,11 +31,12 @@ stream decompressed and, for archives, every tar entry read to its end.
 Nothing is written anywhere.
 
 Each object is reported OK or BAD on stderr (--json: one JSON event each).
-Exit status 1 when any object is bad or cannot be read.`,
+Exit status 1 when any object is bad or cannot be read, or when a pipeline
+has no backups at all: a verification that checked nothing is no success.`,
 		Example: `  sluice verify photos
   sluice verify photos -i ~/.config/sluice/key.txt
   sluice verify s3://my-backups/photos/photos-nas-20261129T042500Z.tar.zst.age`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVerify(cmd.Context(), e, g, f, args[0])
 		},
@@ -117,6 +118,9 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 	}
 	if !f.json {
 		fmt.Fprintf(e.stderr, "verify: %d OK, %d bad\n", good, bad)
+	}
+	if bad+good == 0 {
+		return fmt.Errorf("verify %s: no backups found", arg)
 	}
 	if bad > 0 {
 		return fmt.Errorf("verify: %d of %d objects failed verification", bad, bad+good)
