@@ -524,3 +524,38 @@ pipelines:
 		t.Fatal("prune removed the newest backup")
 	}
 }
+
+// TestNameTemplates runs a pipeline with two sources and every
+// placeholder: one object per source, in a sub-folder, with the stage
+// extensions appended.
+func TestNameTemplates(t *testing.T) {
+	_, rec := keypair(t)
+	store := t.TempDir()
+	dir := t.TempDir()
+	for _, n := range []string{"alpha", "beta.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  multi:
+    sources: [%s/alpha, %s/beta.txt]
+    stages: [gzip, {age: {recipients_file: %s}}]
+    targets: [file://%s]
+    name: "{pipeline}/{date}/{source}-{host}-{time}"
+`, dir, dir, recipientFile(t, rec), store))
+	urls := urlLines(t, mustCLI(t, nil, "--config", cfg, "run"))
+	if len(urls) != 2 {
+		t.Fatalf("%d objects, want one per source: %q", len(urls), urls)
+	}
+	host := shortHost()
+	for i, src := range []string{"alpha", "beta.txt"} {
+		prefix := "file://" + store + "/multi/"
+		rest, ok := strings.CutPrefix(urls[i], prefix)
+		parts := strings.Split(rest, "/")
+		if !ok || len(parts) != 2 || len(parts[0]) != len("2006-01-02") || !strings.HasPrefix(parts[1], src+"-"+host+"-") || !strings.HasSuffix(parts[1], "Z.gz.age") {
+			t.Errorf("object %d: %s, want %s<date>/%s-%s-<time>.gz.age", i, urls[i], prefix, src, host)
+		}
+	}
+}
