@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -93,9 +94,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	} else if src, err = pipeline.PathSource(source, f.exclude); err != nil {
 		return usageError(err)
 	}
-	host, _ := os.Hostname()
-	host, _, _ = strings.Cut(host, ".")
-	name, err := pipeline.ExpandName(f.name, pipeline.NameVars{Source: src.Name, Host: host, Time: time.Now()})
+	name, err := pipeline.ExpandName(f.name, pipeline.NameVars{Source: src.Name, Host: shortHost(), Time: time.Now()})
 	if err != nil {
 		return usageError(err)
 	}
@@ -112,17 +111,25 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		}
 		targets = append(targets, t)
 	}
-	if f.dryRun {
-		fmt.Fprintf(e.stderr, "dry run: would store %s%s (%s)\n", name, pipeline.Extensions(src.Archive, chain), describeChain(src.Archive, chain))
-		for _, t := range targets {
-			fmt.Fprintf(e.stderr, "  to %s\n", t.URL)
-		}
-		return nil
-	}
 	b := &pipeline.Backup{
 		Source: src, Stages: chain, Targets: targets, Name: name,
 		ExpectedSize: expected, Log: log,
 	}
+	if f.dryRun {
+		printDryRun(e, b)
+		return nil
+	}
+	_, err = storeBackup(ctx, e, f.json, b)
+	if errors.Is(err, pipeline.ErrPartial) {
+		return &exitError{code: exitPartial, err: err}
+	}
+	return err
+}
+
+// storeBackup runs b, prints the URL of every stored object on stdout
+// (the backup and run contract: one line per object) and the summary on
+// stderr. It returns Run's result and error.
+func storeBackup(ctx context.Context, e *env, asJSON bool, b *pipeline.Backup) (*pipeline.BackupResult, error) {
 	res, err := b.Run(ctx)
 	if res != nil {
 		for _, t := range res.Targets {
@@ -130,24 +137,47 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 				fmt.Fprintln(e.stdout, t.URL)
 			}
 		}
-		printSummary(e, f.json, res)
+		printSummary(e, asJSON, b.Pipeline, res)
 	}
-	if errors.Is(err, pipeline.ErrPartial) {
-		return &exitError{code: exitPartial, err: err}
-	}
-	return err
+	return res, err
 }
 
-func printSummary(e *env, asJSON bool, res *pipeline.BackupResult) {
+// printDryRun says on stderr what b would store, storing nothing.
+func printDryRun(e *env, b *pipeline.Backup) {
+	label := "dry run"
+	if b.Pipeline != "" {
+		label += " " + b.Pipeline
+	}
+	fmt.Fprintf(e.stderr, "%s: would store %s%s (%s)\n", label, b.Name, pipeline.Extensions(b.Source.Archive, b.Stages), describeChain(b.Source.Archive, b.Stages))
+	for _, t := range b.Targets {
+		fmt.Fprintf(e.stderr, "  to %s\n", t.URL)
+	}
+}
+
+// shortHost is the {host} of name templates: the host name up to its
+// first dot.
+func shortHost() string {
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	return host
+}
+
+func printSummary(e *env, asJSON bool, pipelineName string, res *pipeline.BackupResult) {
 	ok := len(res.Targets) - res.Failed()
 	if asJSON {
-		writeJSONEvent(e.stderr, summaryEvent(res))
+		ev := summaryEvent(res)
+		ev.Pipeline = pipelineName
+		writeJSONEvent(e.stderr, ev)
 		return
+	}
+	label := "backup"
+	if pipelineName != "" {
+		label = "run " + pipelineName
 	}
 	ratio := 0.0
 	if res.BytesIn > 0 {
 		ratio = float64(res.BytesOut) / float64(res.BytesIn)
 	}
-	fmt.Fprintf(e.stderr, "backup: %s → %s (%.1f%%) in %s, %d of %d targets stored\n",
+	fmt.Fprintf(e.stderr, "%s: %s → %s (%.1f%%) in %s, %d of %d targets stored\n", label,
 		fmtBytes(res.BytesIn), fmtBytes(res.BytesOut), 100*ratio, res.Duration.Round(time.Millisecond), ok, len(res.Targets))
 }

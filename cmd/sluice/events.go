@@ -13,6 +13,9 @@ import (
 type event struct {
 	Event    string        `json:"event"`
 	Time     time.Time     `json:"time"`
+	Pipeline string        `json:"pipeline,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Reasons  []string      `json:"reasons,omitempty"`
 	Object   string        `json:"object,omitempty"`
 	Stages   []string      `json:"stages,omitempty"`
 	BytesIn  int64         `json:"bytes_in,omitempty"`

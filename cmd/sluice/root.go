@@ -64,6 +64,12 @@ Flags given on the command line win.`,
 		newBackupCmd(e, g),
 		newRestoreCmd(e, g),
 		newKeygenCmd(e),
+		newRunCmd(e, g),
+		newListCmd(e, g),
+		newVerifyCmd(e, g),
+		newPruneCmd(e, g),
+		newConfigCmd(e, g),
+		newPluginsCmd(e),
 	)
 	return root
 }

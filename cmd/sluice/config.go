@@ -1,0 +1,256 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sluice-backup/sluice/backends"
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+// configHelp is the long help of `sluice config`; README.md has the same
+// rules with examples.
+const configHelp = `The config file declares pipelines (see README.md, "Config file").
+
+Where it is read from: --config FILE (or SLUICE_CONFIG), else ./sluice.yaml,
+else $XDG_CONFIG_HOME/sluice/config.yaml (~/.config/sluice/config.yaml when
+XDG_CONFIG_HOME is unset). YAML, TOML or JSON, by the file's extension.
+
+Precedence, highest first: flags of sluice run (-o STAGE.OPTION=VALUE) >
+environment > the pipeline's entry in the file > the defaults section >
+built-in defaults. Every key has an environment variable: SLUICE_ + its key
+path in capitals with "_", the pipeline name in capitals with every
+character other than a letter or digit as "_":
+
+  SLUICE_PIPELINES_DB_PROD_TARGETS=file:///a,file:///b   (pipeline db-prod)
+  SLUICE_PIPELINES_PHOTOS_RETENTION_KEEP_DAILY=30
+  SLUICE_PIPELINES_PHOTOS_STAGES_AGE_RECIPIENTS_FILE=/etc/sluice/rcpt.txt
+  SLUICE_DEFAULTS_NAME={pipeline}-{time}
+
+Lists are comma-separated. Pipeline names are case-insensitive (written
+lower case). Relative paths in the file resolve against the file's folder;
+~ is the home directory.`
+
+// findConfig returns the config file to read: --config, else the first
+// of ./sluice.yaml and $XDG_CONFIG_HOME/sluice/config.yaml that exists. It
+// returns the places it looked when there is none.
+func findConfig(g *globalFlags) (string, error) {
+	if g.config != "" {
+		return g.config, nil
+	}
+	xdg := os.Getenv("XDG_CONFIG_HOME")
+	if xdg == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			xdg = filepath.Join(home, ".config")
+		}
+	}
+	candidates := []string{"sluice.yaml"}
+	if xdg != "" {
+		candidates = append(candidates, filepath.Join(xdg, "sluice", "config.yaml"))
+	}
+	for _, c := range candidates {
+		if _, err := os.Stat(c); err == nil {
+			return c, nil
+		}
+	}
+	return "", usageErrorf("no config file: give --config FILE or create %s", strings.Join(candidates, " or "))
+}
+
+// rawOverride changes a raw config document after the environment is
+// applied, as the flags of `sluice run` do; it records origins.
+type rawOverride func(raw map[string]any, origins map[string]string) error
+
+// loadConfig reads the config file with viper, applies the environment and
+// override, and decodes it strictly. Every error is a usage error (exit 2).
+func loadConfig(e *env, g *globalFlags, override rawOverride) (*pipeline.Config, string, error) {
+	path, err := findConfig(g)
+	if err != nil {
+		return nil, "", err
+	}
+	raw, err := readConfigFile(path)
+	if err != nil {
+		return nil, path, usageError(err)
+	}
+	origins, err := pipeline.ApplyEnv(e.reg(), raw, os.Environ())
+	if err != nil {
+		return nil, path, usageErrorf("config %s: %w", path, err)
+	}
+	if override != nil {
+		if err := override(raw, origins); err != nil {
+			return nil, path, usageError(err)
+		}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, path, usageErrorf("config %s: %w", path, err)
+	}
+	cfg, err := pipeline.DecodeConfig(e.reg(), raw, pipeline.DecodeOptions{BaseDir: filepath.Dir(abs), Origins: origins})
+	if err != nil {
+		return nil, path, usageErrorf("config %s: %w", path, err)
+	}
+	return cfg, path, nil
+}
+
+// readConfigFile reads a YAML, TOML or JSON file (by extension) into a
+// generic map. Keys come back lower case: that is how viper reads them.
+// "::" as viper's key delimiter keeps keys with dots (pipeline names such
+// as "db.prod") whole.
+func readConfigFile(path string) (map[string]any, error) {
+	ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+	switch ext {
+	case "yaml", "yml", "toml", "json":
+	default:
+		return nil, fmt.Errorf("config %s: unknown format %q: name the file .yaml, .yml, .toml or .json", path, ext)
+	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("config %s: no such file", path)
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
+	v.SetConfigFile(path)
+	v.SetConfigType(ext)
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return v.AllSettings(), nil
+}
+
+func newConfigCmd(e *env, g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config validate|show",
+		Short: "Check the config file, or print the effective config",
+		Long:  configHelp,
+		Args: func(cmd *cobra.Command, args []string) error {
+			return usageErrorf("config: want a subcommand: validate or show")
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usageErrorf("config: want a subcommand: validate or show")
+		},
+	}
+	validate := &cobra.Command{
+		Use:   "validate",
+		Short: "Decode the config strictly and build every pipeline's stages (reads key files, opens no target)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, path, err := loadConfig(e, g, nil)
+			if err != nil {
+				return err
+			}
+			for _, name := range cfg.Names() {
+				if _, err := cfg.Pipelines[name].BuildStages(); err != nil {
+					return usageErrorf("config %s: %w", path, err)
+				}
+			}
+			fmt.Fprintf(e.stderr, "config %s: %d pipelines OK (%s)\n", path, len(cfg.Pipelines), strings.Join(cfg.Names(), ", "))
+			return nil
+		},
+	}
+	var asJSON bool
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Print the effective config (after defaults and environment), secrets redacted",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, _, err := loadConfig(e, g, nil)
+			if err != nil {
+				return err
+			}
+			doc := showConfig(cfg)
+			if asJSON {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(doc)
+			}
+			b, err := yaml.Marshal(doc)
+			if err != nil {
+				return fmt.Errorf("config show: %w", err)
+			}
+			_, err = e.stdout.Write(b)
+			return err
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of YAML")
+	cmd.AddCommand(validate, show)
+	return cmd
+}
+
+// showConfig is the effective config in the documented form, with URL
+// credentials and anything that looks secret redacted.
+func showConfig(cfg *pipeline.Config) map[string]any {
+	pipes := map[string]any{}
+	for _, name := range cfg.Names() {
+		p := cfg.Pipelines[name]
+		m := map[string]any{
+			"sources": p.Sources,
+			"name":    p.NameTemplate,
+		}
+		if len(p.Exclude) > 0 {
+			m["exclude"] = p.Exclude
+		}
+		stages := []any{}
+		for _, s := range p.Stages {
+			opts := map[string]any{}
+			for k, v := range s.Options.Display() {
+				opts[k] = redactValue(k, v)
+			}
+			stages = append(stages, map[string]any{s.Spec.Name: opts})
+		}
+		m["stages"] = stages
+		targets := []any{}
+		for _, t := range p.Targets {
+			if len(t.Options) == 0 {
+				targets = append(targets, backends.Redact(t.URL))
+				continue
+			}
+			tm := map[string]any{"url": backends.Redact(t.URL)}
+			for k, v := range t.Options {
+				tm[k] = redactValue(k, fmt.Sprint(v))
+			}
+			targets = append(targets, tm)
+		}
+		m["targets"] = targets
+		if r := p.Retention; r != nil && !r.IsZero() {
+			rm := map[string]any{}
+			for k, n := range map[string]int{"keep_last": r.Last, "keep_hourly": r.Hourly, "keep_daily": r.Daily,
+				"keep_weekly": r.Weekly, "keep_monthly": r.Monthly, "keep_yearly": r.Yearly} {
+				if n != 0 {
+					rm[k] = n
+				}
+			}
+			if !r.Within.IsZero() {
+				rm["keep_within"] = r.Within.String()
+			}
+			m["retention"] = rm
+		}
+		if p.AllowPlaintext != nil && *p.AllowPlaintext {
+			m["allow_plaintext"] = true
+		}
+		pipes[name] = m
+	}
+	return map[string]any{"pipelines": pipes}
+}
+
+// redactValue hides a value that looks like a secret, or whose key says it
+// is one and which is not a reference (a file or a variable name).
+func redactValue(key, v string) string {
+	if pipeline.LooksSecret(v) {
+		return "REDACTED"
+	}
+	k := strings.ToLower(key)
+	isRef := strings.HasSuffix(k, "_file") || strings.HasSuffix(k, "_env")
+	if !isRef && (strings.Contains(k, "secret") || strings.Contains(k, "password") || strings.Contains(k, "token") || k == "key" || strings.HasSuffix(k, "_key")) {
+		return "REDACTED"
+	}
+	return v
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+type pruneFlags struct {
+	dryRun bool
+	json   bool
+}
+
+func newPruneCmd(e *env, g *globalFlags) *cobra.Command {
+	f := &pruneFlags{}
+	cmd := &cobra.Command{
+		Use:   "prune PIPELINE [--dry-run]",
+		Short: "Apply the pipeline's retention on every target",
+		Long: `Apply PIPELINE's retention policy to its backups on each of its targets,
+with the semantics of restic's forget: keep_last, keep_hourly, keep_daily,
+keep_weekly, keep_monthly, keep_yearly (buckets in UTC) and keep_within
+(relative to the newest backup); a backup any policy keeps is kept, and the
+newest backup is always kept.
+
+Only objects with a sluice manifest naming PIPELINE are considered; nothing
+else is ever touched. A backup is removed object first, then its manifest.
+An object that cannot be deleted (S3 Object Lock, permissions) is reported
+and the rest goes on; the exit status is then 1.
+
+--dry-run lists what would be removed and removes nothing.`,
+		Example: `  sluice prune photos --dry-run
+  sluice prune photos`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPrune(cmd.Context(), e, g, f, args[0])
+		},
+	}
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "show what would be removed, remove nothing")
+	cmd.Flags().BoolVar(&f.json, "json", false, "write one JSON event per backup to stderr")
+	return cmd
+}
+
+func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg string) error {
+	if isURLArg(arg) {
+		return usageErrorf("prune: give a pipeline name; retention is declared per pipeline")
+	}
+	s, err := openScope(ctx, e, g, arg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if s.cfg.Retention == nil || s.cfg.Retention.IsZero() {
+		return usageErrorf("prune %s: the pipeline has no retention policy; nothing would be removed (set retention: {keep_last: N, ...})", s.pipeline)
+	}
+	failed := len(s.openErrs)
+	for _, err := range s.openErrs {
+		fmt.Fprintf(e.stderr, "prune %s: %v\n", s.pipeline, err)
+	}
+	verb := "remove"
+	if f.dryRun {
+		verb = "would remove"
+	}
+	for _, t := range s.targets {
+		items, err := pipeline.Prune(ctx, t, s.pipeline, *s.cfg.Retention, f.dryRun)
+		if err != nil && items == nil {
+			failed++
+			fmt.Fprintf(e.stderr, "prune %s: %v\n", s.pipeline, err)
+			continue
+		}
+		kept, removed, bad := 0, 0, 0
+		for _, it := range items {
+			action := "keep"
+			switch {
+			case it.Keep:
+				kept++
+			case it.Err != nil:
+				bad++
+				action = "FAILED"
+			default:
+				removed++
+				action = verb
+			}
+			if f.json {
+				ev := event{Event: "prune", Time: time.Now().UTC(), Pipeline: s.pipeline, Object: it.URL(), Reasons: it.Reasons}
+				ev.Event = "prune_" + strings.ReplaceAll(strings.ToLower(action), " ", "_")
+				if it.Err != nil {
+					ev.Error = it.Err.Error()
+				}
+				writeJSONEvent(e.stderr, ev)
+				continue
+			}
+			line := fmt.Sprintf("%-12s %s  %s", action, it.Created().UTC().Format(time.RFC3339), it.URL())
+			if it.Keep {
+				line += "  (" + strings.Join(it.Reasons, ", ") + ")"
+			}
+			if it.Err != nil {
+				line += ": " + it.Err.Error()
+			}
+			fmt.Fprintln(e.stderr, line)
+		}
+		failed += bad
+		if !f.json {
+			if f.dryRun {
+				fmt.Fprintf(e.stderr, "prune %s on %s: %d kept, %d to remove (dry run: nothing removed)", s.pipeline, t.URL, kept, removed)
+			} else {
+				fmt.Fprintf(e.stderr, "prune %s on %s: %d kept, %d removed", s.pipeline, t.URL, kept, removed)
+			}
+			if bad > 0 {
+				fmt.Fprintf(e.stderr, ", %d could not be removed", bad)
+			}
+			fmt.Fprintln(e.stderr)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("prune %s: %d failures", s.pipeline, failed)
+	}
+	return nil
+}

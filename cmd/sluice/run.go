@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-backup/sluice/backends"
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+type runFlags struct {
+	dryRun  bool
+	json    bool
+	options []string
+}
+
+func newRunCmd(e *env, g *globalFlags) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run [PIPELINE...]",
+		Short: "Run declared pipelines (all when none is named)",
+		Long: `Run the named pipelines of the config file, or all of them in name order.
+
+Each pipeline builds its stages first (reading key files and variables), so
+a missing key stops that pipeline before anything is read or written. A
+failing pipeline does not stop the others. stdout has one line per stored
+object, its URL; the summary per pipeline and target goes to stderr.
+
+Exit status: 0 when every pipeline stored on every target; 3 when some
+pipelines or targets failed while something was stored; 1 when nothing was
+stored; 2 for config errors (and when every pipeline failed on its config,
+such as a missing key file).
+
+` + configHelp,
+		Example: `  sluice run                       # every pipeline
+  sluice run photos db             # just these
+  sluice run db -o zstd.level=19   # a stage option for this run only`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPipelines(cmd.Context(), e, g, f, args)
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&f.dryRun, "dry-run", false, "show what each pipeline would store, store nothing (still builds stages and opens targets)")
+	fs.BoolVar(&f.json, "json", false, "write JSON events to stderr instead of the human summary")
+	fs.StringArrayVarP(&f.options, "option", "o", nil, "stage option as STAGE.OPTION=VALUE for every selected pipeline using that stage (repeatable); wins over file and environment")
+	return cmd
+}
+
+// pipelineOutcome is how one pipeline's run went.
+type pipelineOutcome struct {
+	name      string
+	stored    int  // objects stored (counting each target)
+	failed    int  // failed target writes, sources and targets that did not open
+	configErr bool // stopped before any I/O by its config (stages did not build)
+	err       error
+}
+
+func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args []string) error {
+	log, err := g.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(args))
+	for i, a := range args {
+		names[i] = strings.ToLower(a)
+	}
+	cfg, _, err := loadConfig(e, g, func(raw map[string]any, origins map[string]string) error {
+		return applyOptionFlags(raw, origins, names, f.options)
+	})
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		names = cfg.Names()
+	}
+	for _, n := range names {
+		if _, ok := cfg.Pipelines[n]; !ok {
+			return usageErrorf("run: no pipeline %q (declared: %s)", n, strings.Join(cfg.Names(), ", "))
+		}
+	}
+	var outcomes []pipelineOutcome
+	for _, n := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		o := runOnePipeline(ctx, e, log, f, cfg.Pipelines[n])
+		outcomes = append(outcomes, o)
+		if o.err != nil {
+			if f.json {
+				writeJSONEvent(e.stderr, event{Event: "pipeline_failed", Time: time.Now().UTC(), Pipeline: n, Error: o.err.Error()})
+			} else {
+				fmt.Fprintf(e.stderr, "run %s: FAILED: %v\n", n, o.err)
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("run: interrupted after %d of %d pipelines: %w", len(outcomes), len(names), err)
+	}
+	return runExit(outcomes)
+}
+
+// applyOptionFlags applies -o STAGE.OPTION=VALUE to the raw config of each
+// selected pipeline (all when names is empty) that uses the stage.
+// Relative *_file paths are taken relative to the working directory.
+func applyOptionFlags(raw map[string]any, origins map[string]string, names, options []string) error {
+	if len(options) == 0 {
+		return nil
+	}
+	pm, _ := raw["pipelines"].(map[string]any)
+	if len(names) == 0 {
+		for n := range pm {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+	}
+	for _, o := range options {
+		kv, val, ok := strings.Cut(o, "=")
+		stage, key, ok2 := strings.Cut(kv, ".")
+		if !ok || !ok2 || stage == "" || key == "" {
+			return usageErrorf("--option %q: want STAGE.OPTION=VALUE", o)
+		}
+		if strings.HasSuffix(key, "_file") {
+			if abs, err := filepath.Abs(pipeline.ResolvePath(val, "", "")); err == nil {
+				val = abs
+			}
+		}
+		applied := false
+		for _, n := range names {
+			if _, ok := pm[n]; !ok {
+				continue // reported as an unknown pipeline later
+			}
+			path, err := pipeline.SetStageOption(raw, "pipelines."+n, stage, key, val)
+			if err != nil {
+				continue
+			}
+			origins[path] = "--option " + kv
+			applied = true
+		}
+		if !applied {
+			return usageErrorf("--option %s: no selected pipeline uses stage %q", kv, stage)
+		}
+	}
+	return nil
+}
+
+// runOnePipeline builds and runs one pipeline: one backup per source.
+func runOnePipeline(ctx context.Context, e *env, log *slog.Logger, f *runFlags, p *pipeline.PipelineConfig) pipelineOutcome {
+	out := pipelineOutcome{name: p.Name}
+	chain, err := p.BuildStages()
+	if err != nil {
+		out.err, out.configErr = err, true
+		return out
+	}
+	targets, openErrs := openConfigTargets(ctx, e.reg(), p)
+	defer closeTargets(targets)
+	for _, err := range openErrs {
+		out.failed++
+		reportTargetError(e, f.json, p.Name, err)
+	}
+	if len(targets) == 0 {
+		out.err = fmt.Errorf("no target could be opened")
+		return out
+	}
+	now := time.Now()
+	var errs []error
+	for _, path := range p.Sources {
+		src, err := pipeline.PathSource(path, p.Exclude)
+		if err != nil {
+			out.failed++
+			errs = append(errs, err)
+			continue
+		}
+		name, err := pipeline.ExpandName(p.NameTemplate, pipeline.NameVars{Pipeline: p.Name, Source: src.Name, Host: shortHost(), Time: now})
+		if err != nil {
+			out.failed++
+			errs = append(errs, err)
+			continue
+		}
+		b := &pipeline.Backup{
+			Source: src, Stages: chain, Targets: targets, Name: name, Pipeline: p.Name,
+			ExpectedSize: -1, Log: log, Now: now,
+		}
+		if f.dryRun {
+			printDryRun(e, b)
+			continue
+		}
+		res, err := storeBackup(ctx, e, f.json, b)
+		if res != nil {
+			ok := len(res.Targets) - res.Failed()
+			out.stored += ok
+			out.failed += res.Failed()
+			if !f.json {
+				for _, t := range res.Targets {
+					if t.Err != nil {
+						fmt.Fprintf(e.stderr, "  FAILED %s: %v\n", t.Target, t.Err)
+					} else {
+						fmt.Fprintf(e.stderr, "  ok     %s\n", t.URL)
+					}
+				}
+			}
+		} else if err != nil {
+			out.failed++
+		}
+		if err != nil && !errors.Is(err, pipeline.ErrPartial) {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		out.err = errors.Join(errs...)
+	}
+	return out
+}
+
+// runExit turns the outcomes into the exit status documented on run.
+func runExit(outcomes []pipelineOutcome) error {
+	var stored, failed, configFailed, okPipes int
+	for _, o := range outcomes {
+		stored += o.stored
+		if o.err != nil || o.failed > 0 {
+			failed++
+			if o.configErr {
+				configFailed++
+			}
+		} else {
+			okPipes++
+		}
+	}
+	switch {
+	case failed == 0:
+		return nil
+	case stored > 0 || okPipes > 0:
+		return &exitError{code: exitPartial, err: fmt.Errorf("run: %d of %d pipelines had failures", failed, len(outcomes))}
+	case configFailed == failed:
+		return usageErrorf("run: every pipeline failed on its config")
+	}
+	return fmt.Errorf("run: every pipeline failed")
+}
+
+// openConfigTargets opens a pipeline's targets with their options. Those
+// that fail are returned as errors, so the others can still be written.
+func openConfigTargets(ctx context.Context, reg *pipeline.Registry, p *pipeline.PipelineConfig) ([]*pipeline.Target, []error) {
+	var targets []*pipeline.Target
+	var errs []error
+	for _, tc := range p.Targets {
+		t, err := backends.OpenTarget(ctx, reg, tc.URL, tc.Options)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		targets = append(targets, t)
+	}
+	return targets, errs
+}
+
+func closeTargets(ts []*pipeline.Target) {
+	for _, t := range ts {
+		t.Close()
+	}
+}
+
+func reportTargetError(e *env, asJSON bool, pipelineName string, err error) {
+	if asJSON {
+		writeJSONEvent(e.stderr, event{Event: "target_failed", Time: time.Now().UTC(), Pipeline: pipelineName, Error: err.Error()})
+		return
+	}
+	fmt.Fprintf(e.stderr, "%s: %v\n", pipelineName, err)
+}
+
+// usageArgs makes an argument-count error a usage error (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageErrorf("%v (see %s --help)", err, cmd.CommandPath())
+		}
+		return nil
+	}
+}

@@ -1,0 +1,805 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// A Config is a decoded, validated config file: the pipelines it declares,
+// each with the defaults section already applied.
+//
+// The document form (YAML shown; TOML and JSON have the same shape):
+//
+//	defaults:                 # optional; fills what a pipeline leaves unset
+//	  stages: [...]
+//	pipelines:
+//	  photos:
+//	    source: ~/photos        # or sources: [a, b] (one object per source)
+//	    exclude: ["*.tmp"]
+//	    stages:                 # backup order; one-key maps name → options
+//	      - zstd: {level: 3}
+//	      - age: {recipients_file: ~/.config/sluice/recipients.txt}
+//	    targets:                # URL strings, or maps with url + target options
+//	      - s3://bucket/photos
+//	      - {url: file:///srv/backup, ...}
+//	    name: "{pipeline}-{host}-{time}"
+//	    retention: {keep_last: 7, keep_daily: 14}
+//	    allow_plaintext: false  # true allows a chain without encryption
+type Config struct {
+	// Defaults is the defaults section as written (after environment
+	// overrides), before it is applied to the pipelines.
+	Defaults PipelineConfig
+	// Pipelines are the effective pipelines, by name.
+	Pipelines map[string]*PipelineConfig
+}
+
+// Names returns the pipeline names, sorted.
+func (c *Config) Names() []string {
+	names := make([]string, 0, len(c.Pipelines))
+	for n := range c.Pipelines {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// PipelineConfig is one declared pipeline (or the defaults section).
+// Nil slices and pointers mean "not set", so that defaults can fill them.
+type PipelineConfig struct {
+	// Name is the pipeline's name, its key under pipelines.
+	Name string
+	// Sources are the absolute paths backed up; each becomes one object.
+	Sources []string
+	// Exclude are archive exclude patterns for directory sources.
+	Exclude []string
+	// Stages are the configured stages in backup order.
+	Stages []StageConfig
+	// Targets are where objects go.
+	Targets []TargetConfig
+	// NameTemplate is the object name template (see [ExpandName]).
+	NameTemplate string
+	// Retention is the pipeline's retention policy; nil when none is set.
+	Retention *Retention
+	// AllowPlaintext permits a chain without an encryption stage.
+	AllowPlaintext *bool
+
+	// path is the key path of the section, for messages.
+	path string
+}
+
+// StageConfig is one configured stage of a pipeline, its options already
+// validated against the stage's option records.
+type StageConfig struct {
+	Spec    StageSpec
+	Options Options
+	// Path is the key path of the entry ("pipelines.photos.stages[1]"),
+	// for error messages.
+	Path string
+}
+
+// TargetConfig is one target of a pipeline.
+type TargetConfig struct {
+	// URL is the target URL as written, query included.
+	URL string
+	// Options are the target options given beside url, validated against
+	// the backend's option records at decode time. They are kept as raw
+	// values because the backend parses them together with the URL's query
+	// (backends.OpenTarget's extra argument), so options a backend adds
+	// later need no change here.
+	Options map[string]any
+	// Path is the key path of the entry, for error messages.
+	Path string
+}
+
+// A ConfigError is a problem with a config value. Path is the key path
+// ("pipelines.docs.retention"); From names an environment variable or flag
+// when the value came from there.
+type ConfigError struct {
+	Path string
+	From string
+	Err  error
+}
+
+func (e *ConfigError) Error() string {
+	p := e.Path
+	if e.From != "" {
+		p += " (from " + e.From + ")"
+	}
+	if p == "" {
+		return e.Err.Error()
+	}
+	return p + ": " + e.Err.Error()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// ErrUnknownKey is wrapped by errors about config keys sluice does not know.
+var ErrUnknownKey = errors.New("unknown key")
+
+// ErrLiteralSecret is wrapped by errors about secret material written into
+// the config text itself.
+var ErrLiteralSecret = errors.New("secret written into the config")
+
+// DecodeOptions tune [DecodeConfig].
+type DecodeOptions struct {
+	// BaseDir is the directory relative paths (sources and *_file options)
+	// are resolved against: the config file's directory. Empty means the
+	// working directory.
+	BaseDir string
+	// Home replaces a leading "~" in paths; empty means os.UserHomeDir.
+	Home string
+	// Origins maps key paths to where their values came from (an
+	// environment variable, a flag), as [ApplyEnv] returns them.
+	Origins map[string]string
+	// Now fills {time} when name templates are checked; zero means now.
+	Now time.Time
+}
+
+// Known keys, in the order messages list them.
+var (
+	sectionKeys   = []string{"source", "sources", "exclude", "stages", "targets", "name", "retention", "allow_plaintext"}
+	defaultsKeys  = []string{"exclude", "stages", "targets", "name", "retention", "allow_plaintext"}
+	topKeys       = []string{"defaults", "pipelines"}
+	retentionKeys = []string{"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within"}
+)
+
+// DecodeConfig decodes a config document — the generic map a YAML, TOML
+// or JSON reader produces — strictly into a [Config]: an unknown key, a
+// value of the wrong type, an unknown stage or target option, a literal
+// secret or an invalid name template is a [*ConfigError] naming the key
+// path and, for unknown keys, the known alternatives. Stage options are
+// validated against the stages' option records in reg; stages are not built
+// (see [PipelineConfig.BuildStages]), so no key file is read here.
+//
+// Relative paths (source, sources and stage options ending in _file) are
+// resolved against opts.BaseDir, and "~" against the home directory.
+func DecodeConfig(reg *Registry, raw map[string]any, opts DecodeOptions) (*Config, error) {
+	d := &decoder{reg: reg, opts: opts}
+	if d.opts.Home == "" {
+		d.opts.Home, _ = os.UserHomeDir()
+	}
+	if err := d.checkSecrets("", raw); err != nil {
+		return nil, err
+	}
+	if err := d.checkKeys("", raw, topKeys); err != nil {
+		return nil, err
+	}
+	cfg := &Config{Pipelines: map[string]*PipelineConfig{}}
+	if v, ok := raw["defaults"]; ok && v != nil {
+		m, err := d.asMap("defaults", v)
+		if err != nil {
+			return nil, err
+		}
+		def, err := d.section("defaults", "", m, defaultsKeys)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Defaults = *def
+	}
+	pv, ok := raw["pipelines"]
+	if !ok || pv == nil {
+		return nil, d.errf("pipelines", "no pipelines declared")
+	}
+	pm, err := d.asMap("pipelines", pv)
+	if err != nil {
+		return nil, err
+	}
+	if len(pm) == 0 {
+		return nil, d.errf("pipelines", "no pipelines declared")
+	}
+	envNames := map[string]string{}
+	for _, name := range sortedKeys(pm) {
+		path := "pipelines." + name
+		if !validPipelineName(name) {
+			return nil, d.errf(path, "bad pipeline name %q: use letters, digits, '-' and '_', starting with a letter or digit", name)
+		}
+		if other, dup := envNames[EnvName(name)]; dup {
+			return nil, d.errf(path, "pipelines %q and %q share the environment name %s", other, name, EnvName(name))
+		}
+		envNames[EnvName(name)] = name
+		m, err := d.asMap(path, pm[name])
+		if err != nil {
+			return nil, err
+		}
+		p, err := d.section(path, name, m, sectionKeys)
+		if err != nil {
+			return nil, err
+		}
+		if err := d.finish(p, &cfg.Defaults); err != nil {
+			return nil, err
+		}
+		cfg.Pipelines[name] = p
+	}
+	return cfg, nil
+}
+
+func validPipelineName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case (r == '-' || r == '_') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// EnvName is how a pipeline name appears in environment variable names:
+// upper case, with every character other than a letter or digit as "_"
+// ("db-prod" → "DB_PROD").
+func EnvName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+type decoder struct {
+	reg  *Registry
+	opts DecodeOptions
+}
+
+// errf returns a ConfigError at path, naming the origin of the value at
+// path or at its nearest parent that has one.
+func (d *decoder) errf(path, format string, args ...any) error {
+	return d.wrap(path, fmt.Errorf(format, args...))
+}
+
+func (d *decoder) wrap(path string, err error) error {
+	return &ConfigError{Path: path, From: d.origin(path), Err: err}
+}
+
+func (d *decoder) origin(path string) string {
+	for p := path; p != ""; {
+		if o, ok := d.opts.Origins[p]; ok {
+			return o
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return ""
+}
+
+func (d *decoder) checkKeys(path string, m map[string]any, known []string) error {
+	for _, k := range sortedKeys(m) {
+		if !slices.Contains(known, k) {
+			return d.wrap(join(path, k), fmt.Errorf("%w (known: %s)", ErrUnknownKey, strings.Join(known, ", ")))
+		}
+	}
+	return nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// section decodes a pipeline or the defaults section.
+func (d *decoder) section(path, name string, m map[string]any, known []string) (*PipelineConfig, error) {
+	if err := d.checkKeys(path, m, known); err != nil {
+		return nil, err
+	}
+	p := &PipelineConfig{Name: name, path: path}
+	_, hasSource := m["source"]
+	_, hasSources := m["sources"]
+	if hasSource && hasSources {
+		return nil, d.errf(path, "give source or sources, not both")
+	}
+	for _, key := range []string{"source", "sources"} {
+		v, ok := m[key]
+		if !ok {
+			continue
+		}
+		list, err := d.stringList(join(path, key), v)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range list {
+			if s == "" {
+				return nil, d.errf(join(path, key), "empty path")
+			}
+			if s == "-" {
+				return nil, d.errf(join(path, key), "stdin (-) cannot be a pipeline source; use sluice backup - for streams")
+			}
+			p.Sources = append(p.Sources, d.resolvePath(s))
+		}
+	}
+	if v, ok := m["exclude"]; ok {
+		list, err := d.stringList(join(path, "exclude"), v)
+		if err != nil {
+			return nil, err
+		}
+		p.Exclude = append([]string{}, list...)
+	}
+	if v, ok := m["name"]; ok {
+		s, err := d.str(join(path, "name"), v)
+		if err != nil {
+			return nil, err
+		}
+		p.NameTemplate = s
+	}
+	if v, ok := m["allow_plaintext"]; ok {
+		b, err := d.boolean(join(path, "allow_plaintext"), v)
+		if err != nil {
+			return nil, err
+		}
+		p.AllowPlaintext = &b
+	}
+	if v, ok := m["stages"]; ok {
+		stages, err := d.stages(join(path, "stages"), v)
+		if err != nil {
+			return nil, err
+		}
+		p.Stages = stages
+	}
+	if v, ok := m["targets"]; ok {
+		targets, err := d.targets(join(path, "targets"), v)
+		if err != nil {
+			return nil, err
+		}
+		p.Targets = targets
+	}
+	if v, ok := m["retention"]; ok && v != nil {
+		r, err := d.retention(join(path, "retention"), v)
+		if err != nil {
+			return nil, err
+		}
+		p.Retention = r
+	}
+	return p, nil
+}
+
+// finish applies the defaults to p and checks what only the effective
+// pipeline can show.
+func (d *decoder) finish(p *PipelineConfig, def *PipelineConfig) error {
+	if p.Exclude == nil {
+		p.Exclude = slices.Clone(def.Exclude)
+	}
+	if p.Stages == nil {
+		p.Stages = slices.Clone(def.Stages)
+	}
+	if p.Targets == nil {
+		p.Targets = slices.Clone(def.Targets)
+	}
+	if p.NameTemplate == "" {
+		p.NameTemplate = def.NameTemplate
+	}
+	if p.Retention == nil && def.Retention != nil {
+		r := *def.Retention
+		p.Retention = &r
+	}
+	if p.AllowPlaintext == nil && def.AllowPlaintext != nil {
+		b := *def.AllowPlaintext
+		p.AllowPlaintext = &b
+	}
+	if len(p.Sources) == 0 {
+		return d.errf(p.path, "no source: give source: PATH or sources: [PATH, ...]")
+	}
+	if len(p.Targets) == 0 {
+		return d.errf(p.path, "no targets: give targets: [URL, ...] here or in defaults")
+	}
+	chain := make([]ChainStage, len(p.Stages))
+	encrypted := false
+	for i, s := range p.Stages {
+		chain[i] = ChainStage{Spec: s.Spec}
+		encrypted = encrypted || s.Spec.Kind == Encryption
+	}
+	if err := CheckChain(chain); err != nil {
+		return d.wrap(p.path+".stages", err)
+	}
+	if !encrypted && (p.AllowPlaintext == nil || !*p.AllowPlaintext) {
+		return d.errf(p.path+".stages", "no encryption stage: sluice never stores plaintext by accident; add one (- age: {recipients_file: FILE}) or set allow_plaintext: true")
+	}
+	if p.NameTemplate == "" {
+		p.NameTemplate = DefaultNameTemplate
+	}
+	now := d.opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if _, err := ExpandName(p.NameTemplate, NameVars{Pipeline: p.Name, Source: "source", Host: "host", Time: now}); err != nil {
+		return d.wrap(p.path+".name", err)
+	}
+	if len(p.Sources) > 1 && !strings.Contains(p.NameTemplate, "{source}") {
+		return d.errf(p.path+".name", "several sources need {source} in the name template, so their objects differ")
+	}
+	return nil
+}
+
+// stages decodes a stage list: each entry is a stage name, or a map with
+// exactly one key, the stage name, whose value holds its options.
+func (d *decoder) stages(path string, v any) ([]StageConfig, error) {
+	list, ok := v.([]any)
+	if !ok {
+		if v == nil {
+			return []StageConfig{}, nil
+		}
+		return nil, d.errf(path, "want a list of stages such as [{zstd: {level: 3}}, {age: {recipients_file: FILE}}], got %s", typeName(v))
+	}
+	out := make([]StageConfig, 0, len(list))
+	for i, e := range list {
+		ep := fmt.Sprintf("%s[%d]", path, i)
+		var name string
+		var rawOpts any
+		switch x := e.(type) {
+		case string:
+			name = x
+		default:
+			m, err := d.asMap(ep, e)
+			if err != nil {
+				return nil, d.errf(ep, "want a stage name or a one-key map {name: {options}}, got %s", typeName(e))
+			}
+			if len(m) != 1 {
+				return nil, d.errf(ep, "want exactly one stage per entry, got %d keys (%s); write each stage as its own list item", len(m), strings.Join(sortedKeys(m), ", "))
+			}
+			for k, o := range m {
+				name, rawOpts = k, o
+			}
+		}
+		spec, err := d.reg.Stage(name)
+		if err != nil {
+			return nil, d.wrap(ep, err)
+		}
+		op := ep + "." + name
+		raw := map[string]any{}
+		if rawOpts != nil {
+			m, err := d.asMap(op, rawOpts)
+			if err != nil {
+				return nil, err
+			}
+			for k, val := range m {
+				if strings.HasSuffix(k, "_file") {
+					val = d.resolvePaths(val)
+				}
+				raw[k] = val
+			}
+		}
+		opts, err := ParseOptions(spec.Options, raw)
+		if err != nil {
+			return nil, d.prefixOptionError(op, err)
+		}
+		out = append(out, StageConfig{Spec: spec, Options: opts, Path: ep})
+	}
+	return out, nil
+}
+
+// prefixOptionError turns ParseOptions' "key: message" into a ConfigError
+// at path.key.
+func (d *decoder) prefixOptionError(path string, err error) error {
+	msg := err.Error()
+	if key, _, ok := strings.Cut(msg, ": "); ok && nameRE.MatchString(key) {
+		return &ConfigError{Path: path + "." + key, From: d.origin(path + "." + key), Err: trimKey{err: err, key: key}}
+	}
+	return d.wrap(path, err)
+}
+
+// trimKey drops the "key: " prefix of a wrapped error's message, since
+// the ConfigError path already names the key.
+type trimKey struct {
+	err error
+	key string
+}
+
+func (t trimKey) Error() string { return strings.TrimPrefix(t.err.Error(), t.key+": ") }
+func (t trimKey) Unwrap() error { return t.err }
+
+// targets decodes a target list: URL strings, or maps with a url key and
+// target options.
+func (d *decoder) targets(path string, v any) ([]TargetConfig, error) {
+	var list []any
+	switch x := v.(type) {
+	case []any:
+		list = x
+	case string:
+		list = []any{x}
+	default:
+		return nil, d.errf(path, "want a list of target URLs or {url: URL, ...} maps, got %s", typeName(v))
+	}
+	out := make([]TargetConfig, 0, len(list))
+	for i, e := range list {
+		ep := fmt.Sprintf("%s[%d]", path, i)
+		tc := TargetConfig{Path: ep, Options: map[string]any{}}
+		switch x := e.(type) {
+		case string:
+			tc.URL = x
+		default:
+			m, err := d.asMap(ep, e)
+			if err != nil {
+				return nil, d.errf(ep, "want a target URL or a map with url and target options, got %s", typeName(e))
+			}
+			u, ok := m["url"]
+			if !ok {
+				return nil, d.errf(ep, "missing url")
+			}
+			if tc.URL, err = d.str(ep+".url", u); err != nil {
+				return nil, err
+			}
+			for k, val := range m {
+				if k != "url" {
+					tc.Options[k] = val
+				}
+			}
+		}
+		if strings.TrimSpace(tc.URL) == "" {
+			return nil, d.errf(ep, "empty target URL")
+		}
+		spec, err := d.reg.Backend(urlScheme(tc.URL))
+		if err != nil {
+			return nil, d.wrap(ep, err)
+		}
+		known := make([]string, 0, len(spec.Options)+1)
+		known = append(known, "url")
+		for _, o := range spec.Options {
+			known = append(known, o.Name)
+		}
+		if err := d.checkKeys(ep, tc.Options, known); err != nil {
+			return nil, err
+		}
+		if _, err := ParseOptions(spec.Options, tc.Options); err != nil {
+			return nil, d.prefixOptionError(ep, err)
+		}
+		out = append(out, tc)
+	}
+	return out, nil
+}
+
+// urlScheme returns a target URL's scheme; a URL without "://" is S3, as
+// backends.OpenTarget reads it.
+func urlScheme(u string) string {
+	if s, _, ok := strings.Cut(u, "://"); ok {
+		return strings.ToLower(s)
+	}
+	if s, _, ok := strings.Cut(u, ":"); ok && !strings.Contains(s, "/") {
+		return strings.ToLower(s)
+	}
+	return "s3"
+}
+
+func (d *decoder) retention(path string, v any) (*Retention, error) {
+	m, err := d.asMap(path, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.checkKeys(path, m, retentionKeys); err != nil {
+		return nil, err
+	}
+	r := &Retention{}
+	counts := map[string]*int{
+		"keep_last": &r.Last, "keep_hourly": &r.Hourly, "keep_daily": &r.Daily,
+		"keep_weekly": &r.Weekly, "keep_monthly": &r.Monthly, "keep_yearly": &r.Yearly,
+	}
+	for k, dst := range counts {
+		val, ok := m[k]
+		if !ok {
+			continue
+		}
+		n, err := d.integer(join(path, k), val)
+		if err != nil {
+			return nil, err
+		}
+		if n < -1 {
+			return nil, d.errf(join(path, k), "want a count ≥ 0 (or -1 for unlimited), got %d", n)
+		}
+		*dst = n
+	}
+	if val, ok := m["keep_within"]; ok {
+		s, err := d.str(join(path, "keep_within"), val)
+		if err != nil {
+			return nil, err
+		}
+		if r.Within, err = ParseRetentionDuration(s); err != nil {
+			return nil, d.wrap(join(path, "keep_within"), err)
+		}
+	}
+	return r, nil
+}
+
+func (d *decoder) asMap(path string, v any) (map[string]any, error) {
+	switch m := v.(type) {
+	case map[string]any:
+		return m, nil
+	case map[any]any:
+		out := make(map[string]any, len(m))
+		for k, val := range m {
+			out[fmt.Sprint(k)] = val
+		}
+		return out, nil
+	}
+	return nil, d.errf(path, "want a map, got %s", typeName(v))
+}
+
+func (d *decoder) str(path string, v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case int, int64, float64:
+		return fmt.Sprint(x), nil
+	}
+	return "", d.errf(path, "want a string, got %s", typeName(v))
+}
+
+// stringList accepts a list of strings or one string (comma-separated
+// when it came from the environment).
+func (d *decoder) stringList(path string, v any) ([]string, error) {
+	switch x := v.(type) {
+	case string:
+		if d.origin(path) != "" {
+			return splitList(x), nil
+		}
+		return []string{x}, nil
+	case []string:
+		return x, nil
+	case []any:
+		out := make([]string, 0, len(x))
+		for i, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, d.errf(fmt.Sprintf("%s[%d]", path, i), "want a string, got %s", typeName(e))
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, d.errf(path, "want a string or a list of strings, got %s", typeName(v))
+}
+
+// integer and boolean convert like option values do, so config keys and
+// stage options accept the same spellings (3, "3"; true, "yes" is not).
+func (d *decoder) integer(path string, v any) (int, error) {
+	n, err := convert(OptionSpec{Type: Int}, v)
+	if err != nil {
+		return 0, d.wrap(path, err)
+	}
+	return n.(int), nil
+}
+
+func (d *decoder) boolean(path string, v any) (bool, error) {
+	b, err := convert(OptionSpec{Type: Bool}, v)
+	if err != nil {
+		return false, d.wrap(path, err)
+	}
+	return b.(bool), nil
+}
+
+// typeName names a decoded value's type the way a config author thinks of
+// it, without showing the value (it could be secret).
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "nothing"
+	case string:
+		return "a string"
+	case int, int64, float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any, []string:
+		return "a list"
+	case map[string]any, map[any]any:
+		return "a map"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// resolvePath expands a leading "~" and makes a relative path absolute
+// against BaseDir.
+func (d *decoder) resolvePath(p string) string {
+	return ResolvePath(p, d.opts.BaseDir, d.opts.Home)
+}
+
+func (d *decoder) resolvePaths(v any) any {
+	switch x := v.(type) {
+	case string:
+		return d.resolvePath(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			if s, ok := e.(string); ok {
+				out[i] = d.resolvePath(s)
+			} else {
+				out[i] = e
+			}
+		}
+		return out
+	}
+	return v
+}
+
+// ResolvePath expands a leading "~" or "~/" to home and makes a relative
+// path absolute against base (the working directory when base is "").
+// "~user" forms are left alone.
+func ResolvePath(p, base, home string) string {
+	switch {
+	case p == "~" && home != "":
+		return home
+	case strings.HasPrefix(p, "~/") && home != "":
+		return filepath.Join(home, p[2:])
+	case p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "~"):
+		return p
+	}
+	if base == "" {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+		return p
+	}
+	return filepath.Join(base, p)
+}
+
+// checkSecrets refuses secret material written into the config: age
+// secret keys and PEM private keys. The value is never echoed.
+func (d *decoder) checkSecrets(path string, v any) error {
+	switch x := v.(type) {
+	case string:
+		if LooksSecret(x) {
+			return d.wrap(path, fmt.Errorf("%w: this value looks like a private key; keep keys in files or environment variables and refer to them (identity_file, recipients_file, passphrase_file, passphrase_env)", ErrLiteralSecret))
+		}
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			if err := d.checkSecrets(join(path, k), x[k]); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := d.checkSecrets(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// LooksSecret reports whether s contains what looks like private key
+// material: an age secret key or plugin identity, or a PEM/OpenSSH
+// private key block.
+func LooksSecret(s string) bool {
+	u := strings.ToUpper(s)
+	return strings.Contains(u, "AGE-SECRET-KEY-") || strings.Contains(u, "AGE-PLUGIN-") ||
+		(strings.Contains(u, "-----BEGIN") && strings.Contains(u, "PRIVATE KEY"))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// BuildStages builds the pipeline's stage chain. Stages read every key
+// file and variable they refer to now, so a missing recipients file or an
+// unset passphrase variable fails here, before anything is read or
+// written. Errors are [*ConfigError]s naming the stage entry.
+func (p *PipelineConfig) BuildStages() ([]ChainStage, error) {
+	chain := make([]ChainStage, 0, len(p.Stages))
+	for _, s := range p.Stages {
+		st, err := s.Spec.New(s.Options)
+		if err != nil {
+			return nil, &ConfigError{Path: s.Path + "." + s.Spec.Name, Err: err}
+		}
+		chain = append(chain, ChainStage{Spec: s.Spec, Stage: st})
+	}
+	return chain, nil
+}

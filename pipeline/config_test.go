@@ -1,0 +1,297 @@
+package pipeline_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sluice-backup/sluice/backends"
+	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/stages/age"
+	"github.com/sluice-backup/sluice/stages/gzip"
+	"github.com/sluice-backup/sluice/stages/none"
+	"github.com/sluice-backup/sluice/stages/s2"
+	"github.com/sluice-backup/sluice/stages/zstd"
+)
+
+// testRegistry has the stages and backends sluice ships.
+func testRegistry() *pipeline.Registry {
+	r := pipeline.NewRegistry()
+	for _, s := range []pipeline.StageSpec{age.Spec, gzip.Spec, none.Spec, s2.Spec, zstd.Spec} {
+		r.RegisterStage(s)
+	}
+	backends.Register(r)
+	return r
+}
+
+// briefDoc is the brief's example as a YAML reader decodes it.
+func briefDoc() map[string]any {
+	return map[string]any{
+		"pipelines": map[string]any{
+			"photos": map[string]any{
+				"source":  "/home/me/photos",
+				"exclude": []any{"*.tmp", ".cache/"},
+				"stages": []any{
+					map[string]any{"zstd": map[string]any{"level": 3}},
+					map[string]any{"age": map[string]any{"recipients_file": "~/.config/sluice/recipients.txt"}},
+				},
+				"targets": []any{
+					"s3://my-backups/photos?region=eu-central-1",
+					map[string]any{"url": "gs://other-cloud/photos"},
+					map[string]any{"url": "azblob://backups/photos"},
+				},
+				"name":      "{pipeline}-{host}-{time}",
+				"retention": map[string]any{"keep_last": 7, "keep_daily": 14, "keep_monthly": 12},
+			},
+		},
+	}
+}
+
+func decode(t *testing.T, doc map[string]any) (*pipeline.Config, error) {
+	t.Helper()
+	return pipeline.DecodeConfig(testRegistry(), doc, pipeline.DecodeOptions{BaseDir: "/etc/sluice", Home: "/home/me"})
+}
+
+func TestDecodeBriefExample(t *testing.T) {
+	cfg, err := decode(t, briefDoc())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Pipelines["photos"]
+	if p == nil || p.Name != "photos" {
+		t.Fatalf("pipelines: %v", cfg.Names())
+	}
+	if len(p.Sources) != 1 || p.Sources[0] != "/home/me/photos" {
+		t.Errorf("sources %q", p.Sources)
+	}
+	if strings.Join(p.Exclude, "|") != "*.tmp|.cache/" {
+		t.Errorf("exclude %q", p.Exclude)
+	}
+	if len(p.Stages) != 2 || p.Stages[0].Spec.Name != "zstd" || p.Stages[0].Options.Int("level") != 3 {
+		t.Fatalf("stages %+v", p.Stages)
+	}
+	if got := p.Stages[1].Options.List("recipients_file"); len(got) != 1 || got[0] != "/home/me/.config/sluice/recipients.txt" {
+		t.Errorf("~ not expanded: %q", got)
+	}
+	if len(p.Targets) != 3 || p.Targets[0].URL != "s3://my-backups/photos?region=eu-central-1" || p.Targets[2].URL != "azblob://backups/photos" {
+		t.Errorf("targets %+v", p.Targets)
+	}
+	if p.NameTemplate != "{pipeline}-{host}-{time}" {
+		t.Errorf("name %q", p.NameTemplate)
+	}
+	want := pipeline.Retention{Last: 7, Daily: 14, Monthly: 12}
+	if p.Retention == nil || *p.Retention != want {
+		t.Errorf("retention %+v", p.Retention)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	type mut func(p map[string]any)
+	cases := []struct {
+		name string
+		mut  mut
+		want string
+	}{
+		{"unknown key", func(p map[string]any) { p["retension"] = map[string]any{} },
+			"pipelines.photos.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext)"},
+		{"wrong type", func(p map[string]any) { p["retention"] = map[string]any{"keep_last": "many"} },
+			`pipelines.photos.retention.keep_last: want an integer, got "many"`},
+		{"wrong type list", func(p map[string]any) { p["exclude"] = 3 },
+			"pipelines.photos.exclude: want a string or a list of strings, got a number"},
+		{"unknown retention key", func(p map[string]any) { p["retention"] = map[string]any{"keep_forever": 1} },
+			"pipelines.photos.retention.keep_forever: unknown key (known: keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within)"},
+		{"unknown stage", func(p map[string]any) { p["stages"] = []any{map[string]any{"lzma": nil}, "age"} },
+			`pipelines.photos.stages[0]: unknown stage "lzma" (known: age, gzip, none, s2, zstd)`},
+		{"unknown stage option", func(p map[string]any) {
+			p["stages"] = []any{"zstd", map[string]any{"age": map[string]any{"recipients_fil": "x"}}}
+		}, "pipelines.photos.stages[1].age.recipients_fil: unknown option (known: recipient, recipients_file, identity_file, passphrase_env, passphrase_file, work_factor)"},
+		{"stage option type", func(p map[string]any) {
+			p["stages"] = []any{map[string]any{"zstd": map[string]any{"level": "max"}}, "age"}
+		}, `pipelines.photos.stages[0].zstd.level: want an integer, got "max"`},
+		{"two stages in one entry", func(p map[string]any) {
+			p["stages"] = []any{map[string]any{"zstd": nil, "age": nil}}
+		}, "pipelines.photos.stages[0]: want exactly one stage per entry, got 2 keys (age, zstd); write each stage as its own list item"},
+		{"order", func(p map[string]any) { p["stages"] = []any{"age", "zstd"} },
+			`pipelines.photos.stages: stage "zstd": compression must come before encryption (encrypted data does not compress)`},
+		{"plaintext", func(p map[string]any) { p["stages"] = []any{"zstd"} },
+			"pipelines.photos.stages: no encryption stage: sluice never stores plaintext by accident; add one (- age: {recipients_file: FILE}) or set allow_plaintext: true"},
+		{"unknown target option", func(p map[string]any) {
+			p["targets"] = []any{map[string]any{"url": "s3://b/p", "storage_clas": "GLACIER"}}
+		}, "pipelines.photos.targets[0].storage_clas: unknown key (known: url, region, endpoint, profile, use_path_style, part_size, concurrency)"},
+		{"unknown scheme", func(p map[string]any) { p["targets"] = []any{"ftp://x/y"} },
+			`pipelines.photos.targets[0]: unknown scheme "ftp://" (known: azblob://, file://, gs://, mem://, s3://)`},
+		{"bad template", func(p map[string]any) { p["name"] = "{nope}" },
+			`pipelines.photos.name: name template "{nope}": unknown placeholder {nope} (known: {pipeline}, {source}, {host}, {time}, {date})`},
+		{"sources without {source}", func(p map[string]any) { delete(p, "source"); p["sources"] = []any{"/a", "/b"} },
+			"pipelines.photos.name: several sources need {source} in the name template, so their objects differ"},
+		{"no source", func(p map[string]any) { delete(p, "source") },
+			"pipelines.photos: no source: give source: PATH or sources: [PATH, ...]"},
+		{"literal secret", func(p map[string]any) {
+			p["stages"] = []any{"zstd", map[string]any{"age": map[string]any{"identity_file": "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"}}}
+		}, "pipelines.photos.stages[1].age.identity_file: secret written into the config: this value looks like a private key; keep keys in files or environment variables and refer to them (identity_file, recipients_file, passphrase_file, passphrase_env)"},
+		{"bad keep_within", func(p map[string]any) { p["retention"] = map[string]any{"keep_within": "2w"} },
+			`pipelines.photos.retention.keep_within: want a duration such as 30d, 2w is not one; units y, m (months), d, h in that order, e.g. 1y6m or 36h; got "2w"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			doc := briefDoc()
+			c.mut(doc["pipelines"].(map[string]any)["photos"].(map[string]any))
+			_, err := decode(t, doc)
+			if err == nil {
+				t.Fatalf("accepted; want %q", c.want)
+			}
+			if err.Error() != c.want {
+				t.Fatalf("error\n got: %s\nwant: %s", err, c.want)
+			}
+			var ce *pipeline.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("%T is not a *ConfigError", err)
+			}
+			if strings.Contains(err.Error(), "QQQQ") {
+				t.Fatal("secret echoed")
+			}
+		})
+	}
+	_, err := decode(t, map[string]any{"pipeline": map[string]any{}})
+	if err == nil || err.Error() != "pipeline: unknown key (known: defaults, pipelines)" {
+		t.Fatalf("top-level typo: %v", err)
+	}
+}
+
+func TestDefaultsApply(t *testing.T) {
+	doc := map[string]any{
+		"defaults": map[string]any{
+			"stages":    []any{"zstd", map[string]any{"age": map[string]any{"recipient": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"}}},
+			"targets":   []any{"mem://d"},
+			"retention": map[string]any{"keep_last": 3},
+			"name":      "{pipeline}-{time}",
+		},
+		"pipelines": map[string]any{
+			"a": map[string]any{"source": "rel/dir"},
+			"b": map[string]any{"source": "/b", "targets": []any{"mem://b"}, "retention": map[string]any{"keep_daily": 2}},
+		},
+	}
+	cfg, err := decode(t, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Pipelines["a"], cfg.Pipelines["b"]
+	if a.Sources[0] != "/etc/sluice/rel/dir" {
+		t.Errorf("relative source not resolved against the config folder: %q", a.Sources[0])
+	}
+	if len(a.Stages) != 2 || a.Targets[0].URL != "mem://d" || a.NameTemplate != "{pipeline}-{time}" || a.Retention.Last != 3 {
+		t.Errorf("defaults not applied to a: %+v", a)
+	}
+	if b.Targets[0].URL != "mem://b" || *b.Retention != (pipeline.Retention{Daily: 2}) {
+		t.Errorf("b's own values must replace the defaults: %+v %+v", b.Targets, b.Retention)
+	}
+}
+
+func TestBuildStagesMissingSecretFile(t *testing.T) {
+	doc := briefDoc()
+	p := doc["pipelines"].(map[string]any)["photos"].(map[string]any)
+	p["stages"] = []any{"zstd", map[string]any{"age": map[string]any{"recipients_file": "/nonexistent/recipients.txt"}}}
+	cfg, err := decode(t, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cfg.Pipelines["photos"].BuildStages()
+	want := "pipelines.photos.stages[1].age: recipients file: open /nonexistent/recipients.txt: no such file or directory"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+
+	p["stages"] = []any{"zstd", map[string]any{"age": map[string]any{"passphrase_env": "SLUICE_TEST_UNSET_PASSPHRASE"}}}
+	os.Unsetenv("SLUICE_TEST_UNSET_PASSPHRASE")
+	cfg, err = decode(t, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cfg.Pipelines["photos"].BuildStages()
+	want = "pipelines.photos.stages[1].age: passphrase variable SLUICE_TEST_UNSET_PASSPHRASE is not set or empty"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "r.txt")
+	doc := briefDoc()
+	doc["pipelines"].(map[string]any)["db-prod"] = map[string]any{
+		"source":  "/var/db",
+		"stages":  []any{"gzip", "age"},
+		"targets": []any{"mem://x"},
+	}
+	environ := []string{
+		"SLUICE_PIPELINES_DB_PROD_TARGETS=file:///a, file:///b",
+		"SLUICE_PIPELINES_DB_PROD_RETENTION_KEEP_LAST=4",
+		"SLUICE_PIPELINES_DB_PROD_STAGES_AGE_RECIPIENTS_FILE=" + rec,
+		"SLUICE_PIPELINES_PHOTOS_STAGES_ZSTD_LEVEL=19",
+		"SLUICE_PIPELINES_PHOTOS_EXCLUDE=*.iso",
+		"SLUICE_DEFAULTS_NAME={pipeline}-{date}",
+		"SLUICE_COMPRESS=gzip", // a flag's variable: not the config's business
+		"PATH=/bin",
+	}
+	reg := testRegistry()
+	origins, err := pipeline.ApplyEnv(reg, doc, environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pipeline.DecodeConfig(reg, doc, pipeline.DecodeOptions{Origins: origins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, ph := cfg.Pipelines["db-prod"], cfg.Pipelines["photos"]
+	if len(db.Targets) != 2 || db.Targets[1].URL != "file:///b" {
+		t.Errorf("targets from env: %+v", db.Targets)
+	}
+	if db.Retention == nil || db.Retention.Last != 4 {
+		t.Errorf("retention from env: %+v", db.Retention)
+	}
+	if got := db.Stages[1].Options.List("recipients_file"); len(got) != 1 || got[0] != rec {
+		t.Errorf("stage option from env: %q", got)
+	}
+	if ph.Stages[0].Options.Int("level") != 19 {
+		t.Errorf("environment must win over the file: level %d", ph.Stages[0].Options.Int("level"))
+	}
+	if strings.Join(ph.Exclude, ",") != "*.iso" {
+		t.Errorf("exclude %q", ph.Exclude)
+	}
+	if db.NameTemplate != "{pipeline}-{date}" || ph.NameTemplate != "{pipeline}-{host}-{time}" {
+		t.Errorf("defaults from env must fill only what the file leaves unset: %q %q", db.NameTemplate, ph.NameTemplate)
+	}
+
+	// A bad value from the environment names the variable.
+	doc = briefDoc()
+	origins, err = pipeline.ApplyEnv(reg, doc, []string{"SLUICE_PIPELINES_PHOTOS_RETENTION_KEEP_DAILY=lots"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pipeline.DecodeConfig(reg, doc, pipeline.DecodeOptions{Origins: origins})
+	want := `pipelines.photos.retention.keep_daily (from SLUICE_PIPELINES_PHOTOS_RETENTION_KEEP_DAILY): want an integer, got "lots"`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+
+	// Typos and unknown pipelines are refused.
+	for _, bad := range []string{"SLUICE_PIPELINES_PHOTOS_RETENSION_KEEP_LAST=1", "SLUICE_PIPELINES_NOPE_SOURCE=/x", "SLUICE_DEFAULTS_STAGES_AGE_RECIPIENT=age1x"} {
+		if _, err := pipeline.ApplyEnv(reg, briefDoc(), []string{bad}); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestEnvNameCollision(t *testing.T) {
+	doc := briefDoc()
+	pm := doc["pipelines"].(map[string]any)
+	pm["db-prod"] = pm["photos"]
+	pm["db_prod"] = pm["photos"]
+	_, err := decode(t, doc)
+	want := `pipelines.db_prod: pipelines "db-prod" and "db_prod" share the environment name DB_PROD`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v", err)
+	}
+}

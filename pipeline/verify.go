@@ -1,0 +1,93 @@
+package pipeline
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ErrNoManifest marks an object without a manifest, whose stored bytes
+// therefore have no recorded checksum to check.
+var ErrNoManifest = errors.New("no manifest records its checksum")
+
+// VerifyStored re-reads object name on t and checks its size and SHA-256
+// against its manifest (read from t when m is nil). It needs no keys and
+// decodes nothing. A mismatch wraps [ErrIntegrity]; an object without a
+// manifest wraps [ErrNoManifest].
+func VerifyStored(ctx context.Context, t *Target, name string, m *Manifest) error {
+	if m == nil {
+		var err error
+		if m, err = ReadManifest(ctx, t, name); err != nil {
+			return err
+		}
+		if m == nil {
+			return fmt.Errorf("%s: %w; give keys to decode it fully instead", name, ErrNoManifest)
+		}
+	}
+	r, err := t.Bucket.NewReader(ctx, t.Key(name), nil)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", t.ObjectURL(name), err)
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := CopyContext(ctx, h, r)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", t.ObjectURL(name), err)
+	}
+	if n != m.Size {
+		return fmt.Errorf("%s: %w: stored size %d, manifest says %d", name, ErrIntegrity, n, m.Size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != m.SHA256 {
+		return fmt.Errorf("%s: %w: SHA-256 %s, manifest says %s", name, ErrIntegrity, got, m.SHA256)
+	}
+	return nil
+}
+
+// VerifyDecoded decodes object name on t completely with d's keys —
+// authenticating every encrypted chunk, decompressing, and for an archive
+// reading every tar entry to its end — and then checks the stored bytes
+// against the manifest when there is one. Nothing is written anywhere.
+func VerifyDecoded(ctx context.Context, d *Decoder, t *Target, name string) error {
+	obj, err := d.Open(ctx, t, name)
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	if obj.Archive {
+		tr := tar.NewReader(obj)
+		for {
+			_, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("%s: archive: %w", name, asIntegrity(err))
+			}
+			if _, err := CopyContext(ctx, io.Discard, tr); err != nil {
+				return fmt.Errorf("%s: archive: %w", name, asIntegrity(err))
+			}
+		}
+	}
+	// Whatever follows the archive (tar padding) or the whole stream of a
+	// non-archive must decode too.
+	if _, err := CopyContext(ctx, io.Discard, obj); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return obj.Verify()
+}
+
+// asIntegrity marks tar format errors as integrity failures; errors from
+// the layers below (already classified) pass through.
+func asIntegrity(err error) error {
+	if errors.Is(err, ErrIntegrity) || errors.Is(err, ErrNoIdentity) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %v", ErrIntegrity, err)
+	}
+	return err
+}
