@@ -44,6 +44,16 @@
 // cancelled upload is aborted, so no parts are left behind, even when its
 // context is already cancelled.
 //
+// Per-object settings apply to every object a target stores, through
+// gocloud's BeforeWrite hook on the upload (single request and multipart
+// alike): storage_class, sse (AES256 or aws:kms) with sse_kms_key_id,
+// object_lock_mode (GOVERNANCE or COMPLIANCE) with object_lock_days, whose
+// retain-until date is computed when each upload starts, and tags
+// (key=value, comma-separated in a URL:
+// s3://b/p?tags=env%3Dprod,team%3Dops). Values are checked when the target
+// opens. Object Lock needs a bucket created with Object Lock enabled;
+// uploads that set it carry a CRC32 checksum, which S3 requires there.
+//
 // # Contracts
 //
 //   - A [pipeline.Target]'s URL is its display form, scheme://bucket/prefix,
