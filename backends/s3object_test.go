@@ -185,4 +185,3 @@ func toolEnv() []string {
 	}
 	return env
 }
-
