@@ -54,6 +54,14 @@
 // opens. Object Lock needs a bucket created with Object Lock enabled;
 // uploads that set it carry a CRC32 checksum, which S3 requires there.
 //
+// # Google Cloud Storage
+//
+// gs targets use Application Default Credentials; with none, opening a
+// target fails with a clear error (gocloud's own opener would print a
+// warning to stdout, which is reserved for object URLs). With
+// STORAGE_EMULATOR_HOST set (an emulator such as fake-gcs-server), or
+// anonymous=true in the URL, the client is unauthenticated.
+//
 // # Contracts
 //
 //   - A [pipeline.Target]'s URL is its display form, scheme://bucket/prefix,
@@ -86,7 +94,7 @@ func init() { Register(pipeline.Default) }
 // if reg already has one of those schemes.
 func Register(reg *pipeline.Registry) {
 	reg.RegisterBackend(s3Spec)
-	reg.RegisterBackend(gocloudSpec("gs", "Google Cloud Storage: gs://bucket/prefix (Application Default Credentials)"))
+	reg.RegisterBackend(gcsSpec)
 	reg.RegisterBackend(gocloudSpec("azblob", "Azure Blob Storage: azblob://container/prefix (AZURE_STORAGE_ACCOUNT and the Azure credential chain)"))
 	reg.RegisterBackend(fileSpec)
 	reg.RegisterBackend(memSpec)

@@ -7,7 +7,6 @@ import (
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/azureblob" // registers azblob:// with blob.DefaultURLMux
-	_ "gocloud.dev/blob/gcsblob"   // registers gs:// with blob.DefaultURLMux
 
 	"github.com/sluice-backup/sluice/pipeline"
 )
