@@ -26,6 +26,9 @@ func gocloudSpec(scheme, help string) pipeline.BackendSpec {
 			if t.Bucket, err = blob.OpenBucket(ctx, openURL); err != nil {
 				return nil, err
 			}
+			if scheme == "azblob" {
+				t.Bucket = wrapUploadBucket(t.Bucket)
+			}
 			return t, nil
 		},
 	}
