@@ -201,3 +201,27 @@ func TestPythonReadsSluiceFernet(t *testing.T) {
 		}
 	})
 }
+
+// TestAWSCLIReadsSluiceS3 fetches what sluice stored on S3 with the aws
+// CLI and restores it with the standard tools alone:
+// age -d | zstd -d | tar -x.
+func TestAWSCLIReadsSluiceS3(t *testing.T) {
+	requireTool(t, "aws")
+	requireTool(t, "age")
+	requireTool(t, "zstd")
+	requireTool(t, "tar")
+	endpoint := s3test.StartMoto(t)
+	s3test.CreateBucket(t, endpoint, "interop")
+	key, rec := keypair(t)
+	tree := makeTree(t)
+	url := singleURL(t, mustCLI(t, nil, "backup", tree, "--to", "s3://interop/nightly", "-r", rec))
+	obj := filepath.Join(t.TempDir(), "obj")
+	cmd := exec.Command("aws", "s3", "cp", "--endpoint-url", endpoint, "--region", s3test.Region, url, obj)
+	cmd.Env = awsToolEnv()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("aws s3 cp: %v\n%s", err, out)
+	}
+	dest := t.TempDir()
+	sh(t, "age -d -i '"+key+"' '"+obj+"' | zstd -d | tar -x -C '"+dest+"'")
+	compareTrees(t, tree, dest)
+}
