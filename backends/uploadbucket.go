@@ -26,9 +26,9 @@ var _ driver.Bucket = (*uploadBucket)(nil)
 func wrapUploadBucket(b *blob.Bucket) *blob.Bucket { return blob.NewBucket(&uploadBucket{b: b}) }
 
 func (u *uploadBucket) ErrorCode(err error) gcerrors.ErrorCode { return gcerrors.Code(err) }
-func (u *uploadBucket) As(i any) bool                         { return u.b.As(i) }
-func (u *uploadBucket) ErrorAs(err error, i any) bool         { return u.b.ErrorAs(err, i) }
-func (u *uploadBucket) Close() error                          { return u.b.Close() }
+func (u *uploadBucket) As(i any) bool                          { return u.b.As(i) }
+func (u *uploadBucket) ErrorAs(err error, i any) bool          { return u.b.ErrorAs(err, i) }
+func (u *uploadBucket) Close() error                           { return u.b.Close() }
 
 func (u *uploadBucket) Attributes(ctx context.Context, key string) (*driver.Attributes, error) {
 	a, err := u.b.Attributes(ctx, key)
