@@ -153,7 +153,7 @@ func awsHeadObject(t *testing.T, endpoint, bucket, key string) {
 	}
 	cmd := exec.Command("aws", "s3api", "head-object", "--endpoint-url", endpoint, "--region", s3test.Region,
 		"--bucket", bucket, "--key", key, "--output", "json")
-	cmd.Env = toolEnv()
+	cmd.Env = s3test.ToolEnv()
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
@@ -171,17 +171,4 @@ func awsHeadObject(t *testing.T, endpoint, bucket, key string) {
 	if head.StorageClass != "STANDARD_IA" || head.ObjectLockMode != "GOVERNANCE" || head.ServerSideEncryption != "AES256" || head.ObjectLockRetainUntilDate == "" {
 		t.Errorf("aws s3api head-object: %s", out)
 	}
-}
-
-// toolEnv drops the empty AWS_* variables s3test.Env sets: the aws CLI
-// reads an empty AWS_PROFILE as a profile named "".
-func toolEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") && v == "" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }

@@ -158,8 +158,15 @@ func (f *fanout) wait() (abandoned bool) {
 		case <-tw.done:
 			tw.finish()
 		case <-timer.C:
-			f.abandon(tw)
-			abandoned = true
+			// Waiting for an earlier writer may have used up this one's
+			// time: a write that has returned by now did not stall.
+			select {
+			case <-tw.done:
+				tw.finish()
+			default:
+				f.abandon(tw)
+				abandoned = true
+			}
 		}
 		timer.Stop()
 	}

@@ -167,7 +167,7 @@ func TestStalledTargetIsAborted(t *testing.T) {
 			}
 			for _, g := range []*faultBucket{good1, good2} {
 				if got := g.objects["obj"]; !bytes.Equal(got, data) {
-					t.Fatalf("good target holds %d bytes, want %d", len(got), len(data))
+					t.Fatalf("good target holds %d bytes, want %d; results %+v", len(got), len(data), res.Targets)
 				}
 			}
 		})

@@ -29,7 +29,7 @@ func requirePython(t *testing.T) {
 func python(t *testing.T, script string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command("python3", append([]string{"-c", script}, args...)...)
-	cmd.Env = awsToolEnv()
+	cmd.Env = s3test.ToolEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -37,20 +37,6 @@ func python(t *testing.T, script string, args ...string) []byte {
 		t.Fatalf("python: %v\n%s", err, stderr.String())
 	}
 	return out
-}
-
-// awsToolEnv is the environment without the empty AWS_* variables
-// s3test.Env sets to blank the machine's own: botocore reads an empty
-// AWS_PROFILE as a profile named "".
-func awsToolEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") && v == "" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 // fernetKey writes a key with sluice keygen --fernet and returns its path.
@@ -217,7 +203,7 @@ func TestAWSCLIReadsSluiceS3(t *testing.T) {
 	url := singleURL(t, mustCLI(t, nil, "backup", tree, "--to", "s3://interop/nightly", "-r", rec))
 	obj := filepath.Join(t.TempDir(), "obj")
 	cmd := exec.Command("aws", "s3", "cp", "--endpoint-url", endpoint, "--region", s3test.Region, url, obj)
-	cmd.Env = awsToolEnv()
+	cmd.Env = s3test.ToolEnv()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("aws s3 cp: %v\n%s", err, out)
 	}
