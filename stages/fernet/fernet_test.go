@@ -107,3 +107,28 @@ func TestNothingBeforeVerify(t *testing.T) {
 		t.Fatalf("released %d bytes, err %v", len(got), err)
 	}
 }
+
+// FuzzDecode feeds arbitrary tokens to the decoder: it must never panic,
+// and anything but an authentic token must fail with ErrIntegrity before
+// releasing a byte.
+func FuzzDecode(f *testing.F) {
+	k, err := fernet.ParseKey("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=")
+	if err != nil {
+		f.Fatal(err)
+	}
+	st := fernet.NewWithKey(k)
+	f.Add([]byte("gAAAAAAdwJ6wAAECAwQFBgcICQoLDA0ODy021cpGVWKZ_eEwCGM4BLLF_5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVmpU4IwqDA=="))
+	f.Add([]byte("gAAAAA"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, token []byte) {
+		got, err := stagetest.Decode(st, token)
+		if err != nil {
+			if len(got) != 0 {
+				t.Fatalf("released %d bytes before failing: %v", len(got), err)
+			}
+			if !errors.Is(err, pipeline.ErrIntegrity) {
+				t.Fatalf("error %v does not wrap ErrIntegrity", err)
+			}
+		}
+	})
+}
