@@ -44,6 +44,24 @@
 // cancelled upload is aborted, so no parts are left behind, even when its
 // context is already cancelled.
 //
+// Per-object settings apply to every object a target stores, through
+// gocloud's BeforeWrite hook on the upload (single request and multipart
+// alike): storage_class, sse (AES256 or aws:kms) with sse_kms_key_id,
+// object_lock_mode (GOVERNANCE or COMPLIANCE) with object_lock_days, whose
+// retain-until date is computed when each upload starts, and tags
+// (key=value, comma-separated in a URL:
+// s3://b/p?tags=env%3Dprod,team%3Dops). Values are checked when the target
+// opens. Object Lock needs a bucket created with Object Lock enabled;
+// uploads that set it carry a CRC32 checksum, which S3 requires there.
+//
+// # Google Cloud Storage
+//
+// gs targets use Application Default Credentials; with none, opening a
+// target fails with a clear error (gocloud's own opener would print a
+// warning to stdout, which is reserved for object URLs). With
+// STORAGE_EMULATOR_HOST set (an emulator such as fake-gcs-server), or
+// anonymous=true in the URL, the client is unauthenticated.
+//
 // # Contracts
 //
 //   - A [pipeline.Target]'s URL is its display form, scheme://bucket/prefix,
@@ -76,7 +94,7 @@ func init() { Register(pipeline.Default) }
 // if reg already has one of those schemes.
 func Register(reg *pipeline.Registry) {
 	reg.RegisterBackend(s3Spec)
-	reg.RegisterBackend(gocloudSpec("gs", "Google Cloud Storage: gs://bucket/prefix (Application Default Credentials)"))
+	reg.RegisterBackend(gcsSpec)
 	reg.RegisterBackend(gocloudSpec("azblob", "Azure Blob Storage: azblob://container/prefix (AZURE_STORAGE_ACCOUNT and the Azure credential chain)"))
 	reg.RegisterBackend(fileSpec)
 	reg.RegisterBackend(memSpec)

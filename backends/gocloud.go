@@ -7,7 +7,6 @@ import (
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/azureblob" // registers azblob:// with blob.DefaultURLMux
-	_ "gocloud.dev/blob/gcsblob"   // registers gs:// with blob.DefaultURLMux
 
 	"github.com/sluice-backup/sluice/pipeline"
 )
@@ -26,6 +25,9 @@ func gocloudSpec(scheme, help string) pipeline.BackendSpec {
 			}
 			if t.Bucket, err = blob.OpenBucket(ctx, openURL); err != nil {
 				return nil, err
+			}
+			if scheme == "azblob" {
+				t.Bucket = wrapUploadBucket(t.Bucket)
 			}
 			return t, nil
 		},

@@ -47,14 +47,14 @@ const (
 	abortTimeout = 30 * time.Second
 )
 
-var s3Options = []pipeline.OptionSpec{
+var s3Options = append([]pipeline.OptionSpec{
 	{Name: "region", Help: "AWS region (default: the AWS config's, else us-east-1; with none configured, a bucket's own region is followed)"},
 	{Name: "endpoint", Help: "endpoint URL of an S3-compatible store (default: AWS, or AWS_ENDPOINT_URL_S3); an IP address or localhost implies path-style addressing"},
 	{Name: "profile", Help: "AWS shared-config profile (default: AWS_PROFILE, else default)"},
 	{Name: "use_path_style", Type: pipeline.Bool, Help: "address buckets as endpoint/bucket rather than bucket.endpoint"},
 	{Name: "part_size", Type: pipeline.Int, Help: "multipart part size in bytes, 5 MiB to 5 GiB (default: from the object's size, at least 8 MiB; 16 MiB when unknown, which caps objects at 160 GiB)"},
 	{Name: "concurrency", Type: pipeline.Int, Default: "2", Help: "parts in flight per upload; an upload buffers about part_size × (concurrency + 2) bytes"},
-}
+}, s3ObjectOptions...)
 
 var s3Spec = pipeline.BackendSpec{
 	Scheme:  "s3",
@@ -84,6 +84,9 @@ func openS3(ctx context.Context, u *url.URL, opts pipeline.Options) (*pipeline.T
 	}
 	if tune.concurrency < 1 {
 		return nil, fmt.Errorf("concurrency: must be at least 1, got %d", tune.concurrency)
+	}
+	if tune.object, err = parseS3ObjectSettings(opts); err != nil {
+		return nil, err
 	}
 	client, followRegion, err := newS3Client(ctx, opts)
 	if err != nil {
@@ -268,6 +271,7 @@ type s3Tuning struct {
 	partSize    int64 // explicit part_size; 0 chooses from the object size
 	concurrency int
 	checksum    aws.RequestChecksumCalculation
+	object      *s3ObjectSettings // storage class, encryption, lock, tags
 }
 
 // prepare implements [pipeline.Target.Prepare].
@@ -294,6 +298,10 @@ func (t *s3Tuning) prepare(wo *blob.WriterOptions, size int64) (int64, error) {
 				o.RequestChecksumCalculation = t.checksum
 				o.FailTimeout = abortTimeout
 			})
+		}
+		var in *transfermanager.UploadObjectInput
+		if t.object != nil && as(&in) {
+			t.object.apply(in)
 		}
 		if next != nil {
 			return next(as)

@@ -63,6 +63,13 @@ type Backup struct {
 	Log *slog.Logger
 	// Now is the backup's time; zero means time.Now().
 	Now time.Time
+	// StallTimeout aborts a target that makes no progress for this long:
+	// a 1 MiB chunk write, or the final commit, that has not returned.
+	// Zero waits forever.
+	StallTimeout time.Duration
+	// AllOrNothing aborts every target when one fails, and removes what
+	// the others already committed, so a run stores on all or on none.
+	AllOrNothing bool
 }
 
 // BackupResult reports a backup run.
@@ -150,13 +157,15 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 	}
 	sizeHint := b.storedSizeHint()
 	fan := newFanout(ctx, log)
+	fan.stall, fan.allOrNothing = b.StallTimeout, b.AllOrNothing
 	for _, t := range b.Targets {
 		fan.open(t, name, meta, sizeHint)
 	}
-	if len(fan.live()) == 0 {
-		// Nothing can be stored: fail before reading anything.
+	if first := fan.firstErr(); len(fan.live()) == 0 || (b.AllOrNothing && first != nil) {
+		// Nothing can or may be stored: fail before reading anything.
+		fan.abortAll(errAllOrNothing)
 		res.Targets = fan.commit(nil)
-		return res, fmt.Errorf("backup: every target failed: %w", res.Targets[0].Err)
+		return res, fmt.Errorf("backup: every target failed: %w", first)
 	}
 
 	src, err := b.Source.Open(ctx)

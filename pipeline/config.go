@@ -31,6 +31,8 @@ import (
 //	    name: "{pipeline}-{host}-{time}"
 //	    retention: {keep_last: 7, keep_daily: 14}
 //	    allow_plaintext: false  # true allows a chain without encryption
+//	    all_or_nothing: false   # true aborts every target when one fails
+//	    stall_timeout: 10m      # a target with no progress this long is aborted
 type Config struct {
 	// Defaults is the defaults section as written (after environment
 	// overrides), before it is applied to the pipelines.
@@ -68,6 +70,12 @@ type PipelineConfig struct {
 	Retention *Retention
 	// AllowPlaintext permits a chain without an encryption stage.
 	AllowPlaintext *bool
+	// AllOrNothing aborts every target when one fails (see
+	// [Backup.AllOrNothing]).
+	AllOrNothing *bool
+	// StallTimeout overrides the fan-out stall timeout (see
+	// [Backup.StallTimeout]); 0 disables it.
+	StallTimeout *time.Duration
 
 	// path is the key path of the section, for messages.
 	path string
@@ -143,8 +151,8 @@ type DecodeOptions struct {
 
 // Known keys, in the order messages list them.
 var (
-	sectionKeys   = []string{"source", "sources", "exclude", "stages", "targets", "name", "retention", "allow_plaintext"}
-	defaultsKeys  = []string{"exclude", "stages", "targets", "name", "retention", "allow_plaintext"}
+	sectionKeys   = []string{"source", "sources", "exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout"}
+	defaultsKeys  = []string{"exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout"}
 	topKeys       = []string{"defaults", "pipelines"}
 	retentionKeys = []string{"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within"}
 )
@@ -345,6 +353,24 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		}
 		p.AllowPlaintext = &b
 	}
+	if v, ok := m["all_or_nothing"]; ok {
+		b, err := d.boolean(join(path, "all_or_nothing"), v)
+		if err != nil {
+			return nil, err
+		}
+		p.AllOrNothing = &b
+	}
+	if v, ok := m["stall_timeout"]; ok {
+		dur, err := convert(OptionSpec{Type: Duration}, v)
+		if err != nil {
+			return nil, d.wrap(join(path, "stall_timeout"), err)
+		}
+		if dur.(time.Duration) < 0 {
+			return nil, d.errf(join(path, "stall_timeout"), "must not be negative")
+		}
+		st := dur.(time.Duration)
+		p.StallTimeout = &st
+	}
 	if v, ok := m["stages"]; ok {
 		stages, err := d.stages(join(path, "stages"), v)
 		if err != nil {
@@ -391,6 +417,14 @@ func (d *decoder) finish(p *PipelineConfig, def *PipelineConfig) error {
 	if p.AllowPlaintext == nil && def.AllowPlaintext != nil {
 		b := *def.AllowPlaintext
 		p.AllowPlaintext = &b
+	}
+	if p.AllOrNothing == nil && def.AllOrNothing != nil {
+		b := *def.AllOrNothing
+		p.AllOrNothing = &b
+	}
+	if p.StallTimeout == nil && def.StallTimeout != nil {
+		st := *def.StallTimeout
+		p.StallTimeout = &st
 	}
 	if len(p.Sources) == 0 {
 		return d.errf(p.path, "no source: give source: PATH or sources: [PATH, ...]")

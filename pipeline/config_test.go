@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
@@ -95,7 +96,11 @@ func TestDecodeErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown key", func(p map[string]any) { p["retension"] = map[string]any{} },
-			"pipelines.photos.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext)"},
+			"pipelines.photos.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext, all_or_nothing, stall_timeout)"},
+		{"stall_timeout type", func(p map[string]any) { p["stall_timeout"] = "soon" },
+			`pipelines.photos.stall_timeout: want a duration such as 90s or 2h, got "soon"`},
+		{"all_or_nothing type", func(p map[string]any) { p["all_or_nothing"] = "perhaps" },
+			`pipelines.photos.all_or_nothing: want true or false, got "perhaps"`},
 		{"wrong type", func(p map[string]any) { p["retention"] = map[string]any{"keep_last": "many"} },
 			`pipelines.photos.retention.keep_last: want an integer, got "many"`},
 		{"wrong type list", func(p map[string]any) { p["exclude"] = 3 },
@@ -119,7 +124,7 @@ func TestDecodeErrors(t *testing.T) {
 			"pipelines.photos.stages: no encryption stage: sluice never stores plaintext by accident; add one (- age: {recipients_file: FILE}) or set allow_plaintext: true"},
 		{"unknown target option", func(p map[string]any) {
 			p["targets"] = []any{map[string]any{"url": "s3://b/p", "storage_clas": "GLACIER"}}
-		}, "pipelines.photos.targets[0].storage_clas: unknown key (known: url, region, endpoint, profile, use_path_style, part_size, concurrency)"},
+		}, "pipelines.photos.targets[0].storage_clas: unknown key (known: url, region, endpoint, profile, use_path_style, part_size, concurrency, storage_class, sse, sse_kms_key_id, object_lock_mode, object_lock_days, tags)"},
 		{"unknown scheme", func(p map[string]any) { p["targets"] = []any{"ftp://x/y"} },
 			`pipelines.photos.targets[0]: unknown scheme "ftp://" (known: azblob://, file://, gs://, mem://, s3://)`},
 		{"bad template", func(p map[string]any) { p["name"] = "{nope}" },
@@ -163,14 +168,16 @@ func TestDecodeErrors(t *testing.T) {
 func TestDefaultsApply(t *testing.T) {
 	doc := map[string]any{
 		"defaults": map[string]any{
-			"stages":    []any{"zstd", map[string]any{"age": map[string]any{"recipient": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"}}},
-			"targets":   []any{"mem://d"},
-			"retention": map[string]any{"keep_last": 3},
-			"name":      "{pipeline}-{time}",
+			"stages":         []any{"zstd", map[string]any{"age": map[string]any{"recipient": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"}}},
+			"targets":        []any{"mem://d"},
+			"retention":      map[string]any{"keep_last": 3},
+			"name":           "{pipeline}-{time}",
+			"all_or_nothing": true,
+			"stall_timeout":  "90s",
 		},
 		"pipelines": map[string]any{
 			"a": map[string]any{"source": "rel/dir"},
-			"b": map[string]any{"source": "/b", "targets": []any{"mem://b"}, "retention": map[string]any{"keep_daily": 2}},
+			"b": map[string]any{"source": "/b", "targets": []any{"mem://b"}, "retention": map[string]any{"keep_daily": 2}, "stall_timeout": "1m"},
 		},
 	}
 	cfg, err := decode(t, doc)
@@ -183,6 +190,9 @@ func TestDefaultsApply(t *testing.T) {
 	}
 	if len(a.Stages) != 2 || a.Targets[0].URL != "mem://d" || a.NameTemplate != "{pipeline}-{time}" || a.Retention.Last != 3 {
 		t.Errorf("defaults not applied to a: %+v", a)
+	}
+	if !*a.AllOrNothing || *a.StallTimeout != 90*time.Second || *b.StallTimeout != time.Minute {
+		t.Errorf("fan-out settings: a %v %v, b %v", *a.AllOrNothing, *a.StallTimeout, *b.StallTimeout)
 	}
 	if b.Targets[0].URL != "mem://b" || *b.Retention != (pipeline.Retention{Daily: 2}) {
 		t.Errorf("b's own values must replace the defaults: %+v %+v", b.Targets, b.Retention)

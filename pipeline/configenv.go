@@ -16,7 +16,8 @@ const EnvPrefix = "SLUICE_"
 // [EnvName] gives it:
 //
 //	SLUICE_PIPELINES_<NAME>_SOURCE, _SOURCES, _EXCLUDE, _NAME, _TARGETS,
-//	_STAGES, _ALLOW_PLAINTEXT, _RETENTION_KEEP_LAST (and the other keep_*),
+//	_STAGES, _ALLOW_PLAINTEXT, _ALL_OR_NOTHING, _STALL_TIMEOUT,
+//	_RETENTION_KEEP_LAST (and the other keep_*),
 //	_STAGES_<STAGE>_<OPTION>   (an option of a stage the pipeline uses)
 //	SLUICE_DEFAULTS_<KEY>      the same keys in the defaults section
 //

@@ -24,6 +24,8 @@ type backupFlags struct {
 	progress     string
 	dryRun       bool
 	expectedSize string
+	stallTimeout time.Duration
+	allOrNothing bool
 	keys         keyFlags
 }
 
@@ -57,9 +59,15 @@ On success stdout has exactly one line per stored object: its URL.`,
 	fs.StringVar(&f.progress, "progress", "auto", "progress display on stderr: auto, always or never")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "show what would be stored, store nothing")
 	fs.StringVar(&f.expectedSize, "expected-size", "", "expected size of a stdin source (e.g. 40GiB), to size multipart uploads")
+	fs.DurationVar(&f.stallTimeout, "stall-timeout", defaultStallTimeout, "abort a target that makes no progress for this long (0 waits forever)")
+	fs.BoolVar(&f.allOrNothing, "all-or-nothing", false, "abort every target when one fails, removing copies already stored")
 	f.keys.addEncrypt(fs)
 	return cmd
 }
+
+// defaultStallTimeout is long enough for one multipart part (16 MiB at
+// the default unknown-size part size) over a slow link.
+const defaultStallTimeout = 10 * time.Minute
 
 func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, source string) error {
 	ctx := cmd.Context()
@@ -74,6 +82,9 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	case "auto", "always", "never":
 	default:
 		return usageErrorf("--progress %q: want auto, always or never", f.progress)
+	}
+	if f.stallTimeout < 0 {
+		return usageErrorf("--stall-timeout %s: must not be negative", f.stallTimeout)
 	}
 	expected := int64(-1)
 	if f.expectedSize != "" {
@@ -114,6 +125,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	b := &pipeline.Backup{
 		Source: src, Stages: chain, Targets: targets, Name: name,
 		ExpectedSize: expected, Log: log,
+		StallTimeout: f.stallTimeout, AllOrNothing: f.allOrNothing,
 	}
 	if f.dryRun {
 		printDryRun(e, b)

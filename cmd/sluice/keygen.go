@@ -7,20 +7,31 @@ import (
 
 	"filippo.io/age"
 	"github.com/spf13/cobra"
+
+	"github.com/sluice-backup/sluice/stages/fernet"
 )
 
 func newKeygenCmd(e *env) *cobra.Command {
 	var out string
+	var fernetKey bool
 	cmd := &cobra.Command{
-		Use:   "keygen [-o FILE]",
-		Short: "Generate a new age identity",
+		Use:   "keygen [-o FILE] [--fernet]",
+		Short: "Generate a new age identity, or a Fernet key",
 		Long: `Generate a new age X25519 identity.
 
 With -o, the identity is written to FILE (mode 0600, never overwriting) and
 the recipient (public key) is printed on stdout. Without -o, the identity
-goes to stdout and the recipient to stderr, as age-keygen does.`,
+goes to stdout and the recipient to stderr, as age-keygen does.
+
+With --fernet, a Fernet key as Python's Fernet.generate_key() makes it is
+written to FILE exactly as the Python recipe saves it (no newline; mode
+0600, never overwriting; -o is required) and nothing
+is printed on stdout: a Fernet key is symmetric, there is no public part.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if fernetKey {
+				return keygenFernet(e, out)
+			}
 			id, err := age.GenerateX25519Identity()
 			if err != nil {
 				return fmt.Errorf("keygen: %w", err)
@@ -40,7 +51,21 @@ goes to stdout and the recipient to stderr, as age-keygen does.`,
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the identity to FILE (mode 0600)")
+	cmd.Flags().BoolVar(&fernetKey, "fernet", false, "generate a Fernet key (Python cryptography format) instead; needs -o")
 	return cmd
+}
+
+// keygenFernet writes a new Fernet key to out. The key is symmetric, so
+// it never goes to stdout, where it could end up in logs.
+func keygenFernet(e *env, out string) error {
+	if out == "" || out == "-" {
+		return usageErrorf("keygen --fernet: give -o FILE; the key is secret and is never printed")
+	}
+	if err := writeSecretFile(out, []byte(fernet.GenerateKey())); err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "Fernet key written to %s\n", out)
+	return nil
 }
 
 // writeSecretFile creates path with mode 0600 and writes data. It never

@@ -256,13 +256,13 @@ func TestConfigErrorsExit2(t *testing.T) {
 	rf := recipientFile(t, rec)
 	cases := []struct{ file, text, want string }{
 		{"sluice.yaml", "pipelines:\n  docs:\n    source: /x\n    stages: [zstd, age]\n    targets: [mem://x]\n    retension: {keep_last: 3}\n",
-			"pipelines.docs.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext)"},
+			"pipelines.docs.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext, all_or_nothing, stall_timeout)"},
 		{"sluice.yaml", "pipelines:\n  docs:\n    source: /x\n    stages: [zstd, {age: {recipients_fil: " + rf + "}}]\n    targets: [mem://x]\n",
 			"pipelines.docs.stages[1].age.recipients_fil: unknown option (known: recipient, recipients_file, identity_file, passphrase_env, passphrase_file, work_factor)"},
 		{"sluice.json", `{"pipelines": {"docs": {"source": "/x", "stages": ["zstd", "age"], "targets": ["mem://x"], "retention": {"keep_last": "seven"}}}}`,
 			`pipelines.docs.retention.keep_last: want an integer, got "seven"`},
 		{"sluice.yaml", "pipelines:\n  docs:\n    source: /x\n    stages: [brotli, age]\n    targets: [mem://x]\n",
-			`pipelines.docs.stages[0]: unknown stage "brotli" (known: age, gzip, none, s2, zstd)`},
+			`pipelines.docs.stages[0]: unknown stage "brotli" (known: age, fernet, gzip, none, s2, zstd)`},
 		{"sluice.yaml", "pipelines: [\n", "While parsing config"},
 		{"sluice.ini", "x=1", `unknown format "ini"`},
 	}

@@ -187,6 +187,11 @@ func runOnePipeline(ctx context.Context, e *env, log *slog.Logger, f *runFlags, 
 		b := &pipeline.Backup{
 			Source: src, Stages: chain, Targets: targets, Name: name, Pipeline: p.Name,
 			ExpectedSize: -1, Log: log, Now: now,
+			AllOrNothing: p.AllOrNothing != nil && *p.AllOrNothing,
+			StallTimeout: defaultStallTimeout,
+		}
+		if p.StallTimeout != nil {
+			b.StallTimeout = *p.StallTimeout
 		}
 		if f.dryRun {
 			printDryRun(e, b)
