@@ -14,7 +14,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 
+	"github.com/sluice-backup/sluice/backends/azuretest"
+	"github.com/sluice-backup/sluice/backends/gcstest"
 	"github.com/sluice-backup/sluice/backends/s3test"
 )
 
@@ -558,4 +561,29 @@ pipelines:
 			t.Errorf("object %d: %s, want %s<date>/%s-%s-<time>.gz.age", i, urls[i], prefix, src, host)
 		}
 	}
+}
+
+// TestPipelinesGCSAndAzure runs the whole run/list/verify/prune flow on
+// Google Cloud Storage (fake-gcs-server) and Azure Blob Storage (Azurite),
+// with a foreign object on each that prune must leave alone.
+func TestPipelinesGCSAndAzure(t *testing.T) {
+	gcs := gcstest.StartFakeGCS(t, "pipes")
+	azureURL := azuretest.StartAzurite(t, "pipes")
+	az := azuretest.Client(t, azureURL)
+	const foreignKey = "docs/docs-foreign.tar.zst.age"
+	pipelineFlow(t, []string{"gs://pipes/docs", "azblob://pipes/docs"}, func(put bool) bool {
+		ctx := context.Background()
+		if put {
+			gcs.CreateObject(fakestorage.Object{
+				ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "pipes", Name: foreignKey},
+				Content:     []byte("not ours"),
+			})
+			if _, err := az.UploadBuffer(ctx, "pipes", foreignKey, []byte("not ours"), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, gerr := gcs.GetObject("pipes", foreignKey)
+		_, aerr := az.ServiceClient().NewContainerClient("pipes").NewBlobClient(foreignKey).GetProperties(ctx, nil)
+		return gerr == nil && aerr == nil
+	})
 }
