@@ -80,6 +80,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 			return usageErrorf("--expected-size: %v", err)
 		}
 	}
+	warnLooseKeyFiles(e, &f.keys)
 	chain, err := backupChain(e.reg(), f.compress, f.encrypt, &f.keys)
 	if err != nil {
 		return err
