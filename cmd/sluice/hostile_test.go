@@ -23,8 +23,10 @@ type hEntry struct {
 	mode     int64
 }
 
-func hFile(name, body string) hEntry { return hEntry{typ: tar.TypeReg, name: name, body: body, mode: 0o644} }
-func hDir(name string) hEntry        { return hEntry{typ: tar.TypeDir, name: name, mode: 0o755} }
+func hFile(name, body string) hEntry {
+	return hEntry{typ: tar.TypeReg, name: name, body: body, mode: 0o644}
+}
+func hDir(name string) hEntry { return hEntry{typ: tar.TypeDir, name: name, mode: 0o755} }
 func hSymlink(name, target string) hEntry {
 	return hEntry{typ: tar.TypeSymlink, name: name, linkname: target, mode: 0o777}
 }
