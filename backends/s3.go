@@ -47,14 +47,14 @@ const (
 	abortTimeout = 30 * time.Second
 )
 
-var s3Options = []pipeline.OptionSpec{
+var s3Options = append([]pipeline.OptionSpec{
 	{Name: "region", Help: "AWS region (default: the AWS config's, else us-east-1; with none configured, a bucket's own region is followed)"},
 	{Name: "endpoint", Help: "endpoint URL of an S3-compatible store (default: AWS, or AWS_ENDPOINT_URL_S3); an IP address or localhost implies path-style addressing"},
 	{Name: "profile", Help: "AWS shared-config profile (default: AWS_PROFILE, else default)"},
 	{Name: "use_path_style", Type: pipeline.Bool, Help: "address buckets as endpoint/bucket rather than bucket.endpoint"},
 	{Name: "part_size", Type: pipeline.Int, Help: "multipart part size in bytes, 5 MiB to 5 GiB (default: from the object's size, at least 8 MiB; 16 MiB when unknown, which caps objects at 160 GiB)"},
 	{Name: "concurrency", Type: pipeline.Int, Default: "2", Help: "parts in flight per upload; an upload buffers about part_size × (concurrency + 2) bytes"},
-}
+}, s3ResilienceOptions...)
 
 var s3Spec = pipeline.BackendSpec{
 	Scheme:  "s3",
@@ -117,6 +117,9 @@ func newS3Client(ctx context.Context, opts pipeline.Options) (client *s3.Client,
 	if p := opts.String("profile"); p != "" {
 		load = append(load, config.WithSharedConfigProfile(p))
 	}
+	if err := checkResilience(opts); err != nil {
+		return nil, false, err
+	}
 	endpoint := opts.String("endpoint")
 	if endpoint != "" {
 		if err := checkEndpoint(endpoint); err != nil {
@@ -153,6 +156,7 @@ func newS3Client(ctx context.Context, opts pipeline.Options) (client *s3.Client,
 			o.UsePathStyle = true
 		}
 		o.APIOptions = append(o.APIOptions, detachAbort)
+		applyResilience(o, opts, loggerFrom(ctx))
 	})
 	return client, followRegion, nil
 }

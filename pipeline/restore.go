@@ -81,7 +81,7 @@ func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, e
 	if recorded == nil && man != nil {
 		recorded = man.Stages
 	}
-	raw, err := t.Bucket.NewReader(ctx, key, nil)
+	raw, err := openResuming(ctx, t.Bucket, key, attrs.Size)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", t.ObjectURL(name), err)
 	}

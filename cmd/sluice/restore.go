@@ -34,7 +34,7 @@ whole object decoded and verified.`,
 		Example: `  sluice restore s3://my-backups/photos/photos-20261129T042500Z.tar.zst.age --to ./photos -i key.txt`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRestore(cmd, e, f, args[0])
+			return runRestore(cmd, e, g, f, args[0])
 		},
 	}
 	cmd.Flags().StringVar(&f.to, "to", "", "destination path, or - for stdout (required)")
@@ -45,8 +45,12 @@ whole object decoded and verified.`,
 	return cmd
 }
 
-func runRestore(cmd *cobra.Command, e *env, f *restoreFlags, objectURL string) error {
-	ctx := cmd.Context()
+func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, objectURL string) error {
+	log, err := g.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	ctx := backends.WithLogger(cmd.Context(), log)
 	if f.to == "" {
 		return usageErrorf("restore: --to PATH or --to - is required")
 	}
