@@ -60,9 +60,9 @@ type Rule struct {
 	// Query matches requests whose query has this parameter ("uploads",
 	// "partNumber=2", "uploadId"); "" matches any.
 	Query string
-	// NoQuery matches only requests without a query string (a plain
-	// PutObject or GetObject).
-	NoQuery bool
+	// Suffix matches requests whose path ends with it (".age" for an
+	// object, not its ".sluice.json" manifest); "" matches any.
+	Suffix string
 	// Skip lets the first Skip matching requests through untouched.
 	Skip int
 	// Times is how many matching requests get the fault after the skipped
@@ -200,7 +200,7 @@ func (r *Rule) matches(req *http.Request) bool {
 	if r.Method != "" && r.Method != req.Method {
 		return false
 	}
-	if r.NoQuery && req.URL.RawQuery != "" {
+	if r.Suffix != "" && !strings.HasSuffix(req.URL.Path, r.Suffix) {
 		return false
 	}
 	if r.Query != "" {
