@@ -63,6 +63,8 @@ type Rule struct {
 	// Suffix matches requests whose path ends with it (".age" for an
 	// object, not its ".sluice.json" manifest); "" matches any.
 	Suffix string
+	// Contains matches requests whose path contains it; "" matches any.
+	Contains string
 	// Skip lets the first Skip matching requests through untouched.
 	Skip int
 	// Times is how many matching requests get the fault after the skipped
@@ -201,6 +203,9 @@ func (r *Rule) matches(req *http.Request) bool {
 		return false
 	}
 	if r.Suffix != "" && !strings.HasSuffix(req.URL.Path, r.Suffix) {
+		return false
+	}
+	if r.Contains != "" && !strings.Contains(req.URL.Path, r.Contains) {
 		return false
 	}
 	if r.Query != "" {
