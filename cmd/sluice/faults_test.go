@@ -18,9 +18,9 @@ import (
 // faultBucket is the bucket fault tests use.
 const faultBucket = "faults"
 
-// faultyS3 starts moto with a bucket and a fault proxy in front of it,
-// and points the AWS environment at the proxy. It returns moto's own
-// endpoint (to inspect the bucket behind sluice's back) and the proxy.
+// faultyS3 starts moto with bucket faultBucket and a fault proxy in front
+// of it, and points the AWS environment at the proxy. It returns moto's
+// own endpoint (to inspect the bucket behind sluice's back) and the proxy.
 func faultyS3(t *testing.T) (string, *fp.Proxy) {
 	t.Helper()
 	endpoint := s3test.StartMoto(t)
@@ -31,20 +31,26 @@ func faultyS3(t *testing.T) (string, *fp.Proxy) {
 }
 
 // s3Leftovers returns the object keys and open multipart uploads under
-// prefix.
+// prefix in faultBucket.
 func s3Leftovers(t *testing.T, endpoint, prefix string) (objects, uploads []string) {
+	return s3Contents(t, endpoint, faultBucket, prefix)
+}
+
+// s3Contents returns the object keys and open multipart uploads under
+// prefix in bucket, asking the server directly.
+func s3Contents(t *testing.T, endpoint, bucket, prefix string) (objects, uploads []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := s3test.Client(endpoint)
-	lo, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(faultBucket), Prefix: aws.String(prefix)})
+	lo, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range lo.Contents {
 		objects = append(objects, aws.ToString(o.Key))
 	}
-	lu, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(faultBucket), Prefix: aws.String(prefix)})
+	lu, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}

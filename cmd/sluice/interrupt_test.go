@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,9 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	fp "github.com/sluice-backup/sluice/backends/faultproxy"
 	"github.com/sluice-backup/sluice/backends/s3test"
@@ -87,21 +83,11 @@ func TestInterruptBackupFile(t *testing.T) {
 	}
 }
 
-// s3State lists objects and open multipart uploads in bucket.
+// s3State counts objects and open multipart uploads in bucket.
 func s3State(t *testing.T, endpoint, bucket string) (objects, uploads int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := s3test.Client(endpoint)
-	lo, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lu, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(lo.Contents), len(lu.Uploads)
+	o, u := s3Contents(t, endpoint, bucket, "")
+	return len(o), len(u)
 }
 
 func TestInterruptBackupS3(t *testing.T) {
@@ -131,16 +117,13 @@ func TestInterruptBackupS3(t *testing.T) {
 // an interrupted backup: a second signal must end the process without
 // waiting for it.
 func TestSecondSignalExitsAtOnce(t *testing.T) {
-	endpoint := s3test.StartMoto(t)
-	s3test.CreateBucket(t, endpoint, "second")
-	p := fp.Start(t, endpoint)
-	s3test.Env(t, p.URL)
+	endpoint, p := faultyS3(t)
 	_, rec := keypair(t)
 	p.Add(fp.Rule{Method: "DELETE", Query: "uploadId", Fault: fp.Fault{Kind: fp.Stall}})
-	c := startChild(t, nil, "backup", "-", "--to", "s3://second/p?part_size=5242880", "-r", rec)
+	c := startChild(t, nil, "backup", "-", "--to", "s3://"+faultBucket+"/p?part_size=5242880", "-r", rec)
 	c.feedForever()
 	waitUntil(t, childTimeout, "an open multipart upload", func() bool {
-		_, uploads := s3State(t, endpoint, "second")
+		_, uploads := s3State(t, endpoint, faultBucket)
 		return uploads > 0
 	})
 	c.cmd.Process.Signal(syscall.SIGINT)
@@ -159,10 +142,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 // to a file, an archive to a directory): nothing may be left at the
 // destination, not even a temporary.
 func TestInterruptRestore(t *testing.T) {
-	endpoint := s3test.StartMoto(t)
-	s3test.CreateBucket(t, endpoint, "restore")
-	p := fp.Start(t, endpoint)
-	s3test.Env(t, p.URL)
+	_, p := faultyS3(t)
 	key, rec := keypair(t)
 	tree := t.TempDir()
 	if err := os.WriteFile(filepath.Join(tree, "big.bin"), randomBytes(t, 4<<20), 0o644); err != nil {
@@ -170,8 +150,8 @@ func TestInterruptRestore(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(tree, "small.txt"), []byte("x"), 0o644)
 	objects := map[string]string{
-		"stream":  singleURL(t, mustCLI(t, bytes.NewReader(randomBytes(t, 4<<20)), "backup", "-", "--to", "s3://restore/s", "-r", rec)),
-		"archive": singleURL(t, mustCLI(t, nil, "backup", tree, "--to", "s3://restore/a", "-r", rec)),
+		"stream":  singleURL(t, mustCLI(t, bytes.NewReader(randomBytes(t, 4<<20)), "backup", "-", "--to", "s3://"+faultBucket+"/s", "-r", rec)),
+		"archive": singleURL(t, mustCLI(t, nil, "backup", tree, "--to", "s3://"+faultBucket+"/a", "-r", rec)),
 	}
 	for kind, url := range objects {
 		for _, sc := range signalCases {
