@@ -54,7 +54,7 @@ var s3Options = append([]pipeline.OptionSpec{
 	{Name: "use_path_style", Type: pipeline.Bool, Help: "address buckets as endpoint/bucket rather than bucket.endpoint"},
 	{Name: "part_size", Type: pipeline.Int, Help: "multipart part size in bytes, 5 MiB to 5 GiB (default: from the object's size, at least 8 MiB; 16 MiB when unknown, which caps objects at 160 GiB)"},
 	{Name: "concurrency", Type: pipeline.Int, Default: "2", Help: "parts in flight per upload; an upload buffers about part_size × (concurrency + 2) bytes"},
-}, s3ObjectOptions...)
+}, append(s3ObjectOptions, s3ResilienceOptions...)...)
 
 var s3Spec = pipeline.BackendSpec{
 	Scheme:  "s3",
@@ -120,6 +120,9 @@ func newS3Client(ctx context.Context, opts pipeline.Options) (client *s3.Client,
 	if p := opts.String("profile"); p != "" {
 		load = append(load, config.WithSharedConfigProfile(p))
 	}
+	if err := checkResilience(opts); err != nil {
+		return nil, false, err
+	}
 	endpoint := opts.String("endpoint")
 	if endpoint != "" {
 		if err := checkEndpoint(endpoint); err != nil {
@@ -156,6 +159,7 @@ func newS3Client(ctx context.Context, opts pipeline.Options) (client *s3.Client,
 			o.UsePathStyle = true
 		}
 		o.APIOptions = append(o.APIOptions, detachAbort)
+		applyResilience(o, opts, loggerFrom(ctx))
 	})
 	return client, followRegion, nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -145,10 +144,11 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 			res.Stages = append(res.Stages, s.Spec.Name)
 		}
 	}
-	name, err := b.freeName(ctx, b.Name+Extensions(b.Source.Archive, b.Stages))
+	name, unclaimed, release, err := b.claimName(ctx, b.Name+Extensions(b.Source.Archive, b.Stages))
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	res.Object = name
 
 	meta := map[string]string{MetaStages: strings.Join(res.Stages, ","), MetaFormat: ManifestFormat}
@@ -159,6 +159,10 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 	fan := newFanout(ctx, log)
 	fan.stall, fan.allOrNothing = b.StallTimeout, b.AllOrNothing
 	for _, t := range b.Targets {
+		if err := unclaimed[t]; err != nil {
+			fan.skip(t, name, err)
+			continue
+		}
 		fan.open(t, name, meta, sizeHint)
 	}
 	if first := fan.firstErr(); len(fan.live()) == 0 || (b.AllOrNothing && first != nil) {
@@ -231,40 +235,6 @@ func (b *Backup) storedSizeHint() int64 {
 		return -1
 	}
 	return size + size/64 + 1<<20
-}
-
-// freeName returns name, or name with "-2", "-3"… inserted before the
-// extensions, whichever exists on no target, so two backups in the same
-// second never collide. Writes still use IfNotExist against races.
-func (b *Backup) freeName(ctx context.Context, name string) (string, error) {
-	base, ext := b.Name, strings.TrimPrefix(name, b.Name)
-	for i := 1; i <= 100; i++ {
-		candidate := name
-		if i > 1 {
-			candidate = base + "-" + strconv.Itoa(i) + ext
-		}
-		taken := false
-		for _, t := range b.Targets {
-			ok, err := t.Bucket.Exists(ctx, t.Key(candidate))
-			if err != nil {
-				return "", fmt.Errorf("backup: target %s: %w", t.URL, err)
-			}
-			if !ok {
-				ok, err = t.Bucket.Exists(ctx, t.Key(candidate+ManifestSuffix))
-				if err != nil {
-					return "", fmt.Errorf("backup: target %s: %w", t.URL, err)
-				}
-			}
-			if ok {
-				taken = true
-				break
-			}
-		}
-		if !taken {
-			return candidate, nil
-		}
-	}
-	return "", fmt.Errorf("backup: %s and 99 numbered variants already exist: %w", name, ErrExists)
 }
 
 // countingReader counts bytes read. The count is atomic because an

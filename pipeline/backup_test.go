@@ -141,6 +141,7 @@ func TestCancelLeavesNothing(t *testing.T) {
 	tg := memTarget(t, "a")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
+	defer pr.Close() // unblocks the feeding goroutine once the backup gave up
 	go func() {
 		pw.Write(stagetest.Data(2<<20, 3))
 		cancel()

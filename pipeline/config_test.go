@@ -124,7 +124,7 @@ func TestDecodeErrors(t *testing.T) {
 			"pipelines.photos.stages: no encryption stage: sluice never stores plaintext by accident; add one (- age: {recipients_file: FILE}) or set allow_plaintext: true"},
 		{"unknown target option", func(p map[string]any) {
 			p["targets"] = []any{map[string]any{"url": "s3://b/p", "storage_clas": "GLACIER"}}
-		}, "pipelines.photos.targets[0].storage_clas: unknown key (known: url, region, endpoint, profile, use_path_style, part_size, concurrency, storage_class, sse, sse_kms_key_id, object_lock_mode, object_lock_days, tags)"},
+		}, "pipelines.photos.targets[0].storage_clas: unknown key (known: url, region, endpoint, profile, use_path_style, part_size, concurrency, storage_class, sse, sse_kms_key_id, object_lock_mode, object_lock_days, tags, max_attempts, max_backoff, idle_timeout)"},
 		{"unknown scheme", func(p map[string]any) { p["targets"] = []any{"ftp://x/y"} },
 			`pipelines.photos.targets[0]: unknown scheme "ftp://" (known: azblob://, file://, gs://, mem://, s3://)`},
 		{"bad template", func(p map[string]any) { p["name"] = "{nope}" },

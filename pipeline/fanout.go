@@ -92,6 +92,11 @@ func (f *fanout) open(t *Target, name string, meta map[string]string, sizeHint i
 	tw.w, tw.cancel = w, cancel
 }
 
+// skip records t as failed before anything was written to it.
+func (f *fanout) skip(t *Target, name string, err error) {
+	f.writers = append(f.writers, &targetWriter{target: t, name: name, err: err})
+}
+
 // fail aborts tw's write: cancelling its context before Close discards
 // whatever was written. No chunk write may be in flight.
 func (tw *targetWriter) fail(err error) {

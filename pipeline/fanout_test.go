@@ -23,6 +23,7 @@ import (
 type faultBucket struct {
 	stallAfter int  // < 0: never stall in Write
 	closeStall bool // Close hangs until the context ends
+	claimStall bool // Close of a name claim hangs until the context ends
 	closeFail  bool // Close fails
 
 	mu      sync.Mutex
@@ -118,8 +119,9 @@ func (w *faultWriter) Write(p []byte) (int, error) {
 }
 
 func (w *faultWriter) Close() error {
+	isClaim := strings.HasSuffix(w.key, pipeline.ClaimSuffix)
 	switch {
-	case w.b.closeStall:
+	case w.b.closeStall && !isClaim, w.b.claimStall && isClaim:
 		<-w.ctx.Done()
 	case w.b.closeFail:
 		return errors.New("commit refused")
@@ -144,6 +146,7 @@ func TestStalledTargetIsAborted(t *testing.T) {
 	}{
 		{"in write", func(b *faultBucket) { b.stallAfter = 3<<20 + 5 }},
 		{"in commit", func(b *faultBucket) { b.closeStall = true }},
+		{"in claim", func(b *faultBucket) { b.claimStall = true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			good1, good2 := newFaultBucket(), newFaultBucket()

@@ -33,6 +33,9 @@ type Decoder struct {
 	Registry *Registry
 	// Keys are the decoding options per stage.
 	Keys Keys
+	// Extract controls what archive extraction allows beyond the safe
+	// default: device nodes, setuid/setgid bits, external symlinks.
+	Extract archive.ExtractOptions
 }
 
 // Decoded is an object's decoded stream. Read it to the end, then call
@@ -79,7 +82,7 @@ func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, e
 	if recorded == nil && man != nil {
 		recorded = man.Stages
 	}
-	raw, err := t.Bucket.NewReader(ctx, key, nil)
+	raw, err := openResuming(ctx, t.Bucket, key, attrs.Size)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", t.ObjectURL(name), err)
 	}
@@ -239,7 +242,7 @@ func (d *Decoder) RestoreTo(ctx context.Context, t *Target, name, dest string, s
 		return "-", obj.Verify()
 	}
 	if obj.Archive {
-		return dest, restoreArchive(ctx, obj, dest)
+		return dest, restoreArchive(ctx, obj, dest, d.Extract)
 	}
 	if st, err := os.Stat(dest); err == nil && st.IsDir() {
 		dest = filepath.Join(dest, StripExtensions(d.registry(), filepath.Base(name)))
@@ -269,7 +272,7 @@ func StripExtensions(reg *Registry, name string) string {
 	}
 }
 
-func restoreArchive(ctx context.Context, obj *Decoded, dest string) error {
+func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive.ExtractOptions) error {
 	dest = filepath.Clean(dest)
 	replaceEmpty := false
 	if st, err := os.Lstat(dest); err == nil {
@@ -299,7 +302,7 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := archive.Extract(ctx, obj, tmp, archive.ExtractOptions{}); err != nil {
+	if err := archive.Extract(ctx, obj, tmp, opts); err != nil {
 		return err
 	}
 	if err := obj.Verify(); err != nil {

@@ -75,6 +75,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	if err != nil {
 		return err
 	}
+	ctx = backends.WithLogger(ctx, log)
 	if len(f.targets) == 0 {
 		return usageErrorf("backup: at least one --to TARGET is required")
 	}
@@ -92,6 +93,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 			return usageErrorf("--expected-size: %v", err)
 		}
 	}
+	warnLooseKeyFiles(e, &f.keys)
 	chain, err := backupChain(e.reg(), f.compress, f.encrypt, &f.keys)
 	if err != nil {
 		return err
@@ -101,7 +103,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		if len(f.exclude) > 0 {
 			return usageErrorf("--exclude applies to directory sources only")
 		}
-		src = pipeline.StreamSource("stdin", e.stdin, -1)
+		src = pipeline.StreamSource("stdin", newCancelReader(ctx, e.stdin), -1)
 	} else if src, err = pipeline.PathSource(source, f.exclude); err != nil {
 		return usageError(err)
 	}

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 func main() {
@@ -18,16 +16,12 @@ func main() {
 }
 
 // run executes the command line and returns the process exit status:
-// 0 success, 1 failure, 2 usage or config error, 3 some targets failed.
+// 0 success, 1 failure, 2 usage or config error, 3 some targets failed,
+// 130 or 143 stopped by SIGINT or SIGTERM (everything open aborted and
+// cleaned up; a second signal exits at once without cleaning up).
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, caught, stop := interruptContext(context.Background(), stderr, os.Exit)
 	defer stop()
-	// A second signal exits at once: NotifyContext stops relaying after
-	// the first, so restore the default behaviour once ctx is done.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
 	root := newRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr})
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -35,9 +29,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	code := exitCode(err)
-	if ctx.Err() != nil && code == exitFailure {
-		fmt.Fprintln(stderr, "sluice: interrupted:", err)
-		return exitFailure
+	if sig := caught(); sig != nil {
+		fmt.Fprintf(stderr, "sluice: interrupted by %v: %v\n", sig, err)
+		return signalStatus(sig)
 	}
 	fmt.Fprintln(stderr, "sluice:", err)
 	return code

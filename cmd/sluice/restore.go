@@ -8,11 +8,13 @@ import (
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/archive"
 )
 
 type restoreFlags struct {
-	to   string
-	keys keyFlags
+	to      string
+	keys    keyFlags
+	extract archive.ExtractOptions
 }
 
 func newRestoreCmd(e *env, g *globalFlags) *cobra.Command {
@@ -32,16 +34,23 @@ whole object decoded and verified.`,
 		Example: `  sluice restore s3://my-backups/photos/photos-20261129T042500Z.tar.zst.age --to ./photos -i key.txt`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRestore(cmd, e, f, args[0])
+			return runRestore(cmd, e, g, f, args[0])
 		},
 	}
 	cmd.Flags().StringVar(&f.to, "to", "", "destination path, or - for stdout (required)")
+	cmd.Flags().BoolVar(&f.extract.ExternalSymlinks, "allow-external-symlinks", false, "create symlinks that point outside the destination (absolute or ../) as they are; none is ever followed while extracting")
+	cmd.Flags().BoolVar(&f.extract.Devices, "devices", false, "restore device nodes and named pipes (refused by default)")
+	cmd.Flags().BoolVar(&f.extract.SetID, "setid", false, "keep setuid and setgid bits (cleared by default)")
 	f.keys.addDecrypt(cmd.Flags())
 	return cmd
 }
 
-func runRestore(cmd *cobra.Command, e *env, f *restoreFlags, objectURL string) error {
-	ctx := cmd.Context()
+func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, objectURL string) error {
+	log, err := g.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	ctx := backends.WithLogger(cmd.Context(), log)
 	if f.to == "" {
 		return usageErrorf("restore: --to PATH or --to - is required")
 	}
@@ -54,11 +63,15 @@ func runRestore(cmd *cobra.Command, e *env, f *restoreFlags, objectURL string) e
 		return usageError(err)
 	}
 	defer t.Close()
-	dec := &pipeline.Decoder{Registry: e.reg(), Keys: keys}
+	warnLooseKeyFiles(e, &f.keys)
+	dec := &pipeline.Decoder{Registry: e.reg(), Keys: keys, Extract: f.extract}
 	out, err := dec.RestoreTo(ctx, t, name, f.to, e.stdout)
 	if err != nil {
 		if errors.Is(err, pipeline.ErrUnknownStage) {
 			return usageError(fmt.Errorf("restore %s: %w", t.ObjectURL(name), err))
+		}
+		if errors.Is(err, archive.ErrExternalSymlink) {
+			return fmt.Errorf("restore %s: %w (to create such links as they are, restore with --allow-external-symlinks)", t.ObjectURL(name), err)
 		}
 		return fmt.Errorf("restore %s: %w", t.ObjectURL(name), err)
 	}

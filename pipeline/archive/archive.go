@@ -34,6 +34,20 @@ type unsafeError string
 func (e unsafeError) Error() string        { return string(e) }
 func (e unsafeError) Is(target error) bool { return target == ErrUnsafe }
 
+// ErrExternalSymlink is matched by the error [Extract] returns for a
+// symlink whose target is absolute or leads outside the destination, when
+// [ExtractOptions.ExternalSymlinks] is off. Such errors match [ErrUnsafe]
+// too.
+var ErrExternalSymlink = errors.New("archive: symlink points outside the destination")
+
+// externalError is an [unsafeError] for an external symlink.
+type externalError string
+
+func (e externalError) Error() string { return string(e) }
+func (e externalError) Is(target error) bool {
+	return target == ErrUnsafe || target == ErrExternalSymlink
+}
+
 // blockSize is the tar record unit: headers start at multiples of it.
 const blockSize = 512
 

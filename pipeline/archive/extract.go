@@ -27,6 +27,16 @@ type ExtractOptions struct {
 	// SetID keeps the setuid and setgid bits of files and directories. Off
 	// by default: the bits are cleared silently.
 	SetID bool
+
+	// ExternalSymlinks allows symlinks whose target is absolute or leads
+	// outside the destination, which ordinary home directories contain
+	// (a link to /etc/hosts, to ../shared). They are created as they are.
+	// This stays safe because Extract never follows a link while
+	// extracting: an entry whose path goes through any symlink is still
+	// refused, and every write goes through the [os.Root] of dest. Off by
+	// default: such links are refused with an error matching
+	// [ErrExternalSymlink].
+	ExternalSymlinks bool
 }
 
 // Extract reads a tar stream from r and creates its entries under dest,
@@ -40,9 +50,10 @@ type ExtractOptions struct {
 //   - absolute names and names whose ".." components escape dest (names are
 //     cleaned lexically first, so "a/../b" is b and "./x" is x);
 //   - entries whose path goes through a symlink or a non-directory;
-//   - symlinks whose target is absolute, escapes dest when resolved from the
-//     link's directory, or has a ".." after a name ("a/.."), which the
-//     system resolves through whatever a is, not lexically;
+//   - unless opts.ExternalSymlinks is set, symlinks whose target is
+//     absolute, escapes dest when resolved from the link's directory, or
+//     has a ".." after a name ("a/.."), which the system resolves through
+//     whatever a is, not lexically (these match [ErrExternalSymlink]);
 //   - hard links whose target escapes dest, does not exist yet or is not a
 //     regular file;
 //   - device nodes and named pipes, unless opts.Devices is set;
@@ -238,7 +249,7 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		}
 		return x.dir(hdr, name)
 	case tar.TypeSymlink:
-		if err := checkSymlink(name, hdr.Linkname); err != nil {
+		if err := checkSymlink(name, hdr.Linkname, x.opts.ExternalSymlinks); err != nil {
 			return err
 		}
 		if err := x.parents(name, true); err != nil {
@@ -500,14 +511,18 @@ func cleanName(name string) (string, error) {
 // Leading ".." steps start from the link's own directory, which Extract
 // made and knows to be real, and later steps descend from there through
 // directories or symlinks that passed this same check.
-func checkSymlink(name, target string) error {
+//
+// With external set, only malformed targets (empty, NUL) are refused.
+func checkSymlink(name, target string, external bool) error {
 	switch {
 	case target == "":
 		return unsafeError("empty symlink target")
 	case strings.IndexByte(target, 0) >= 0:
 		return unsafeError("symlink target contains a NUL byte")
+	case external:
+		return nil
 	case path.IsAbs(target) || filepath.IsAbs(target) || filepath.VolumeName(target) != "":
-		return unsafeError(fmt.Sprintf("symlink target %q is absolute", target))
+		return externalError(fmt.Sprintf("symlink target %q is absolute", target))
 	case filepath.Separator != '/' && strings.ContainsRune(target, filepath.Separator):
 		return unsafeError(fmt.Sprintf("symlink target %q contains %q", target, filepath.Separator))
 	}
@@ -517,7 +532,7 @@ func checkSymlink(name, target string) error {
 		case "", ".":
 		case "..":
 			if named {
-				return unsafeError(fmt.Sprintf("symlink target %q has \"..\" after a name", target))
+				return externalError(fmt.Sprintf("symlink target %q has \"..\" after a name", target))
 			}
 		default:
 			named = true
@@ -525,7 +540,7 @@ func checkSymlink(name, target string) error {
 	}
 	resolved := path.Join(path.Dir(name), target)
 	if resolved == ".." || strings.HasPrefix(resolved, "../") {
-		return unsafeError(fmt.Sprintf("symlink target %q escapes destination", target))
+		return externalError(fmt.Sprintf("symlink target %q escapes destination", target))
 	}
 	return nil
 }

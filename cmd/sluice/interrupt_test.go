@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	fp "github.com/sluice-backup/sluice/backends/faultproxy"
+	"github.com/sluice-backup/sluice/backends/s3test"
+)
+
+// childTimeout bounds how long an interrupted child may take to exit.
+const childTimeout = 60 * time.Second
+
+var signalCases = []struct {
+	name string
+	sig  syscall.Signal
+	code int
+}{
+	{"sigint", syscall.SIGINT, exitSIGINT},
+	{"sigterm", syscall.SIGTERM, exitSIGTERM},
+}
+
+// filesUnder lists every file and directory below dir.
+func filesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && p != dir {
+			out = append(out, strings.TrimPrefix(p, dir+"/"))
+		}
+		return nil
+	})
+	return out
+}
+
+// checkInterrupted checks a child stopped by sig: its exit status, the
+// message, and no URL on stdout.
+func checkInterrupted(t *testing.T, c *child, sig syscall.Signal, want int) {
+	t.Helper()
+	code, killed := c.wait(t, childTimeout)
+	if killed != 0 {
+		t.Fatalf("killed by %v instead of exiting cleanly\nstderr:\n%s", killed, c.stderr.String())
+	}
+	if code != want {
+		t.Fatalf("exit %d, want %d\nstderr:\n%s", code, want, c.stderr.String())
+	}
+	if errs := c.stderr.String(); !strings.Contains(errs, "interrupted by "+sig.String()) {
+		t.Fatalf("stderr does not say it was interrupted:\n%s", errs)
+	}
+	if out := c.stdout.String(); out != "" {
+		t.Fatalf("stdout %q after an interrupted run", out)
+	}
+}
+
+func TestInterruptBackupFile(t *testing.T) {
+	_, rec := keypair(t)
+	for _, sc := range signalCases {
+		t.Run(sc.name, func(t *testing.T) {
+			store := t.TempDir()
+			c := startChild(t, nil, "backup", "-", "--to", "file://"+store, "-r", rec, "--name", "big")
+			c.feedForever()
+			// The object is being written: its temporary file exists.
+			waitUntil(t, childTimeout, "a temporary object file", func() bool {
+				for _, f := range filesUnder(t, store) {
+					if strings.HasSuffix(f, ".tmp") {
+						return c.fed.Load() > 4<<20
+					}
+				}
+				return false
+			})
+			c.cmd.Process.Signal(sc.sig)
+			checkInterrupted(t, c, sc.sig, sc.code)
+			if left := filesUnder(t, store); len(left) > 0 {
+				t.Fatalf("interrupted backup left %v", left)
+			}
+		})
+	}
+}
+
+// s3State counts objects and open multipart uploads in bucket.
+func s3State(t *testing.T, endpoint, bucket string) (objects, uploads int) {
+	t.Helper()
+	o, u := s3Contents(t, endpoint, bucket, "")
+	return len(o), len(u)
+}
+
+func TestInterruptBackupS3(t *testing.T) {
+	endpoint := s3test.StartMoto(t)
+	_, rec := keypair(t)
+	for _, sc := range signalCases {
+		t.Run(sc.name, func(t *testing.T) {
+			bucket := "interrupt-" + sc.name
+			s3test.CreateBucket(t, endpoint, bucket)
+			c := startChild(t, nil, "backup", "-", "--to", "s3://"+bucket+"/p?part_size=5242880", "-r", rec, "--name", "big")
+			c.feedForever()
+			// Signal once a multipart upload is open, so the abort is tested.
+			waitUntil(t, childTimeout, "an open multipart upload", func() bool {
+				_, uploads := s3State(t, endpoint, bucket)
+				return uploads > 0
+			})
+			c.cmd.Process.Signal(sc.sig)
+			checkInterrupted(t, c, sc.sig, sc.code)
+			if objects, uploads := s3State(t, endpoint, bucket); objects > 0 || uploads > 0 {
+				t.Fatalf("interrupted backup left %d objects and %d open multipart uploads", objects, uploads)
+			}
+		})
+	}
+}
+
+// TestSecondSignalExitsAtOnce stalls the cleanup (the multipart abort) of
+// an interrupted backup: a second signal must end the process without
+// waiting for it.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	endpoint, p := faultyS3(t)
+	_, rec := keypair(t)
+	p.Add(fp.Rule{Method: "DELETE", Query: "uploadId", Fault: fp.Fault{Kind: fp.Stall}})
+	c := startChild(t, nil, "backup", "-", "--to", "s3://"+faultBucket+"/p?part_size=5242880", "-r", rec)
+	c.feedForever()
+	waitUntil(t, childTimeout, "an open multipart upload", func() bool {
+		_, uploads := s3State(t, endpoint, faultBucket)
+		return uploads > 0
+	})
+	c.cmd.Process.Signal(syscall.SIGINT)
+	waitUntil(t, childTimeout, "the first signal to be seen", func() bool {
+		return strings.Contains(c.stderr.String(), "cleaning up")
+	})
+	c.cmd.Process.Signal(syscall.SIGINT)
+	// The stalled abort would hold the process for its 30s timeout.
+	code, _ := c.wait(t, 20*time.Second)
+	if code != exitSIGINT || !strings.Contains(c.stderr.String(), "again") {
+		t.Fatalf("exit %d, want %d\nstderr:\n%s", code, exitSIGINT, c.stderr.String())
+	}
+}
+
+// TestInterruptRestore interrupts restores stalled mid-download (a stream
+// to a file, an archive to a directory): nothing may be left at the
+// destination, not even a temporary.
+func TestInterruptRestore(t *testing.T) {
+	_, p := faultyS3(t)
+	key, rec := keypair(t)
+	tree := t.TempDir()
+	if err := os.WriteFile(filepath.Join(tree, "big.bin"), randomBytes(t, 4<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(tree, "small.txt"), []byte("x"), 0o644)
+	objects := map[string]string{
+		"stream":  singleURL(t, mustCLI(t, bytes.NewReader(randomBytes(t, 4<<20)), "backup", "-", "--to", "s3://"+faultBucket+"/s", "-r", rec)),
+		"archive": singleURL(t, mustCLI(t, nil, "backup", tree, "--to", "s3://"+faultBucket+"/a", "-r", rec)),
+	}
+	for kind, url := range objects {
+		for _, sc := range signalCases {
+			t.Run(kind+"/"+sc.name, func(t *testing.T) {
+				p.Clear()
+				p.Add(fp.Rule{Method: "GET", Query: "x-id=GetObject", Suffix: ".age", Fault: fp.Fault{Kind: fp.Stall, AfterBytes: 1 << 20}})
+				parent := t.TempDir()
+				dest := filepath.Join(parent, "out")
+				c := startChild(t, nil, "restore", url, "--to", dest, "-i", key)
+				c.stdin.Close()
+				waitUntil(t, childTimeout, "the stalled download", func() bool {
+					return p.Injected() > 0 && len(filesUnder(t, parent)) > 0
+				})
+				c.cmd.Process.Signal(sc.sig)
+				checkInterrupted(t, c, sc.sig, sc.code)
+				if left := filesUnder(t, parent); len(left) > 0 {
+					t.Fatalf("interrupted restore left %v", left)
+				}
+			})
+		}
+	}
+}

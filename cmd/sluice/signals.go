@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+)
+
+// Exit statuses for a run stopped by a signal, as shells report them
+// (128 + the signal number), so `sluice …; echo $?` and scripts checking
+// for 130 behave as with any other command.
+const (
+	exitSIGINT  = 130
+	exitSIGTERM = 143
+)
+
+// errInterrupted is the cause of a context cancelled by a signal.
+var errInterrupted = errors.New("interrupted")
+
+// signalStatus returns the exit status for a run stopped by sig.
+func signalStatus(sig os.Signal) int {
+	if sig == syscall.SIGTERM {
+		return exitSIGTERM
+	}
+	return exitSIGINT
+}
+
+// interruptContext returns a context that the first SIGINT or SIGTERM
+// cancels, so every open write is aborted and every temporary file
+// removed. A second signal exits at once with exit, without cleaning up.
+// caught reports the first signal (nil if none); stop stops listening.
+func interruptContext(parent context.Context, stderr io.Writer, exit func(int)) (ctx context.Context, caught func() os.Signal, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	var (
+		mu    sync.Mutex
+		first os.Signal
+	)
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case sig := <-ch:
+				mu.Lock()
+				again := first != nil
+				if !again {
+					first = sig
+				}
+				mu.Unlock()
+				if again {
+					fmt.Fprintf(stderr, "sluice: %v again: exiting now, without cleaning up\n", sig)
+					exit(signalStatus(sig))
+					return
+				}
+				fmt.Fprintf(stderr, "sluice: %v: stopping and cleaning up (send it again to exit at once)\n", sig)
+				cancel(fmt.Errorf("%w by %v", errInterrupted, sig))
+			}
+		}
+	}()
+	caught = func() os.Signal {
+		mu.Lock()
+		defer mu.Unlock()
+		return first
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel(nil)
+		})
+	}
+	return ctx, caught, stop
+}
+
+// cancelReader lets a Read blocked on a stalled producer (stdin fed by a
+// command that hangs) return ctx's error once ctx is done, so a signal
+// stops the run even then. Reads happen in a goroutine into a buffer the
+// reader owns; after cancellation a still-blocked read is abandoned (the
+// process is about to exit).
+type cancelReader struct {
+	ctx     context.Context
+	r       io.Reader
+	buf     []byte
+	rest    []byte
+	err     error
+	pending chan readResult
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+func newCancelReader(ctx context.Context, r io.Reader) *cancelReader {
+	return &cancelReader{ctx: ctx, r: r, buf: make([]byte, 256<<10)}
+}
+
+func (c *cancelReader) Read(p []byte) (int, error) {
+	if len(c.rest) > 0 {
+		n := copy(p, c.rest)
+		c.rest = c.rest[n:]
+		return n, nil
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if c.pending == nil {
+		ch := make(chan readResult, 1)
+		c.pending = ch
+		buf := c.buf
+		go func() {
+			n, err := c.r.Read(buf)
+			ch <- readResult{n, err}
+		}()
+	}
+	select {
+	case res := <-c.pending:
+		c.pending = nil
+		c.err = res.err
+		n := copy(p, c.buf[:res.n])
+		c.rest = c.buf[n:res.n]
+		if n == 0 && c.err != nil {
+			return 0, c.err
+		}
+		return n, nil
+	case <-c.ctx.Done():
+		return 0, c.ctx.Err()
+	}
+}

@@ -1,0 +1,155 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+)
+
+// ClaimSuffix names the small object a running backup holds beside the
+// object name it is writing ("<name>.sluice.claim"), so that two runs
+// started at once never pick the same name: the claim is created only if
+// absent, on every target, before any data is read, and removed when the
+// run ends, whatever the outcome. A process killed outright (SIGKILL,
+// power loss) leaves its claim behind; later runs skip that name, and the
+// claim can be deleted by hand (or by prune).
+const ClaimSuffix = ".sluice.claim"
+
+// releaseTimeout bounds removing claims, which runs even after the run's
+// context is cancelled.
+const releaseTimeout = 30 * time.Second
+
+// claimName returns name, or name with "-2", "-3"… inserted before the
+// extensions, whichever exists on no target and could be claimed on every
+// target. release removes the claims; call it when the run is over.
+//
+// A target that cannot be checked or claimed (an error, or no answer
+// within the stall timeout) takes no part in the backup: it is returned in
+// failed with the reason, and the others go on. Only when every target
+// fails is err set.
+func (b *Backup) claimName(ctx context.Context, name string) (claimed string, failed map[*Target]error, release func(), err error) {
+	failed = map[*Target]error{}
+	base, ext := b.Name, strings.TrimPrefix(name, b.Name)
+	for i := 1; i <= 100; i++ {
+		candidate := name
+		if i > 1 {
+			candidate = base + "-" + strconv.Itoa(i) + ext
+		}
+		if b.taken(ctx, candidate, failed) {
+			continue
+		}
+		release, ok := b.claim(ctx, candidate, failed)
+		if len(failed) == len(b.Targets) {
+			return "", nil, nil, b.Targets[0].claimError(failed)
+		}
+		if !ok {
+			continue
+		}
+		// Another run may have committed this name and released its
+		// claim between the check above and ours.
+		if b.taken(ctx, candidate, failed) {
+			release()
+			continue
+		}
+		if len(failed) == len(b.Targets) {
+			release()
+			return "", nil, nil, b.Targets[0].claimError(failed)
+		}
+		return candidate, failed, release, nil
+	}
+	if len(failed) == len(b.Targets) {
+		return "", nil, nil, b.Targets[0].claimError(failed)
+	}
+	return "", nil, nil, fmt.Errorf("backup: %s and 99 numbered variants already exist or are being written: %w", name, ErrExists)
+}
+
+func (t *Target) claimError(failed map[*Target]error) error {
+	return fmt.Errorf("backup: every target failed: %w", failed[t])
+}
+
+// targetContext bounds one request to a target by the stall timeout.
+func (b *Backup) targetContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if b.StallTimeout > 0 {
+		return context.WithTimeout(ctx, b.StallTimeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// targetError names t in err, and marks it as a stall when the request's
+// own deadline (not the run's context) ended it.
+func (b *Backup) targetError(ctx, reqCtx context.Context, t *Target, what string, err error) error {
+	if ctx.Err() == nil && errors.Is(reqCtx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("backup: target %s: %s: %w: no progress for %s", t.URL, what, ErrStalled, b.StallTimeout)
+	}
+	return fmt.Errorf("backup: target %s: %s: %w", t.URL, what, err)
+}
+
+// taken reports whether object name or its manifest exists on any target
+// not yet in failed. Targets that cannot answer are added to failed.
+func (b *Backup) taken(ctx context.Context, name string, failed map[*Target]error) bool {
+	for _, t := range b.Targets {
+		if failed[t] != nil {
+			continue
+		}
+		for _, key := range []string{t.Key(name), t.Key(name + ManifestSuffix)} {
+			reqCtx, cancel := b.targetContext(ctx)
+			ok, err := t.Bucket.Exists(reqCtx, key)
+			if err != nil {
+				failed[t] = b.targetError(ctx, reqCtx, t, "check "+name, err)
+			}
+			cancel()
+			if err != nil {
+				break
+			}
+			if ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// claim creates the claim of name on every target not in failed. ok is
+// false, with nothing left claimed, when another run holds it on some
+// target. Targets where the claim fails otherwise are added to failed.
+func (b *Backup) claim(ctx context.Context, name string, failed map[*Target]error) (release func(), ok bool) {
+	host, _ := os.Hostname()
+	body, _ := json.Marshal(map[string]any{"object": name, "host": host, "pid": os.Getpid(), "started": b.now().UTC()})
+	var held []*Target
+	release = func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		for _, t := range held {
+			t.Bucket.Delete(ctx, t.Key(name+ClaimSuffix))
+		}
+		held = nil
+	}
+	for _, t := range b.Targets {
+		if failed[t] != nil {
+			continue
+		}
+		reqCtx, cancel := b.targetContext(ctx)
+		err := t.Bucket.WriteAll(reqCtx, t.Key(name+ClaimSuffix), body, &blob.WriterOptions{
+			ContentType: "application/json",
+			IfNotExist:  true,
+		})
+		cancel()
+		switch {
+		case isExists(err):
+			release()
+			return nil, false
+		case err != nil:
+			failed[t] = b.targetError(ctx, reqCtx, t, "claim "+name, err)
+		default:
+			held = append(held, t)
+		}
+	}
+	return release, true
+}
