@@ -63,6 +63,11 @@ type Backup struct {
 	Log *slog.Logger
 	// Now is the backup's time; zero means time.Now().
 	Now time.Time
+	// Observer follows the run (progress display, JSON events); nil for
+	// none.
+	Observer Observer
+	// Bandwidth limits the upload rate; the zero value means unlimited.
+	Bandwidth Bandwidth
 }
 
 // BackupResult reports a backup run.
@@ -153,6 +158,9 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 	for _, t := range b.Targets {
 		fan.open(t, name, meta, sizeHint)
 	}
+	obs := b.observer()
+	fan.setHooks(obs, b.Bandwidth, realClock{})
+	defer func() { reportTargets(obs, res.Targets) }()
 	if len(fan.live()) == 0 {
 		// Nothing can be stored: fail before reading anything.
 		res.Targets = fan.commit(nil)
@@ -165,7 +173,8 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 		return nil, err
 	}
 	defer src.Close()
-	in := &countingReader{r: src}
+	obs.Started(BackupStart{Object: name, SourceSize: b.Source.Size, Targets: targetURLs(b.Targets)})
+	in := &countingReader{r: src, obs: obs}
 	var stream io.Reader = in
 	for _, s := range b.Stages {
 		enc, err := s.Stage.Encode(ctx, stream)
@@ -261,13 +270,17 @@ func (b *Backup) freeName(ctx context.Context, name string) (string, error) {
 // countingReader counts bytes read. The count is atomic because an
 // encoder goroutine may still be reading when a failed run reports it.
 type countingReader struct {
-	r io.Reader
-	n atomic.Int64
+	r   io.Reader
+	n   atomic.Int64
+	obs Observer
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
+	if n > 0 {
+		c.obs.Read(n)
+	}
 	return n, err
 }
 

@@ -28,6 +28,7 @@ type targetWriter struct {
 	limit   int64 // largest object the write can take; 0 for no limit
 	written int64
 	err     error
+	hooks   targetHooks // bandwidth limits and progress; see progress.go
 }
 
 func newFanout(ctx context.Context, log *slog.Logger) *fanout {
@@ -79,7 +80,7 @@ func (tw *targetWriter) write(p []byte) {
 		tw.fail(fmt.Errorf("target %s: object exceeds %d bytes, the most this upload's part size allows; give --expected-size or a larger part_size", tw.target.URL, tw.limit))
 		return
 	}
-	n, err := tw.w.Write(p)
+	n, err := tw.hooks.write(tw.w, p)
 	tw.written += int64(n)
 	if err != nil {
 		tw.fail(fmt.Errorf("target %s: write %s: %w", tw.target.URL, tw.name, err))
