@@ -24,6 +24,7 @@ type backupFlags struct {
 	dryRun       bool
 	expectedSize string
 	keys         keyFlags
+	perf         perfFlags
 }
 
 func newBackupCmd(e *env, g *globalFlags) *cobra.Command {
@@ -57,6 +58,7 @@ On success stdout has exactly one line per stored object: its URL.`,
 	fs.BoolVar(&f.dryRun, "dry-run", false, "show what would be stored, store nothing")
 	fs.StringVar(&f.expectedSize, "expected-size", "", "expected size of a stdin source (e.g. 40GiB), to size multipart uploads")
 	f.keys.addEncrypt(fs)
+	f.perf.add(fs)
 	return cmd
 }
 
@@ -79,6 +81,10 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		if expected, err = parseSize(f.expectedSize); err != nil {
 			return usageErrorf("--expected-size: %v", err)
 		}
+	}
+	bw, err := f.perf.apply(f.compress, &f.keys)
+	if err != nil {
+		return err
 	}
 	chain, err := backupChain(e.reg(), f.compress, f.encrypt, &f.keys)
 	if err != nil {
@@ -119,11 +125,15 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		}
 		return nil
 	}
+	rep := newReporter(e.stderr, f.json, showBars(f.progress, f.json, e.stderr), progressInterval(f.json))
+	log = backupLogger(log, rep, f.json, g)
 	b := &pipeline.Backup{
 		Source: src, Stages: chain, Targets: targets, Name: name,
-		ExpectedSize: expected, Log: log,
+		ExpectedSize: expected, Log: log, Observer: rep, Bandwidth: bw,
 	}
+	go rep.run()
 	res, err := b.Run(ctx)
+	rep.finish()
 	if res != nil {
 		for _, t := range res.Targets {
 			if t.Err == nil {
