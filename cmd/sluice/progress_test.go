@@ -167,7 +167,10 @@ func TestProgressOnTerminal(t *testing.T) {
 	}
 	dirs := []string{t.TempDir(), t.TempDir()}
 	var stdout bytes.Buffer
-	code := run([]string{"backup", src, "--to", "file://" + dirs[0], "--to", "file://" + dirs[1], "-r", rec, "--bwlimit-target", "8MiB"},
+	code := run([]string{"backup", src, "--to", "file://" + dirs[0], "--to", "file://" + dirs[1], "-r", rec, "--bwlimit-target", "8MiB",
+		// Small frames keep little in flight, so reading is paced by the
+		// limit and the ETA shows.
+		"-o", "zstd.frame_size=65536"},
 		strings.NewReader(""), &stdout, tty)
 	tty.Close()
 	out := <-screen
