@@ -14,12 +14,12 @@ import (
 // random).
 func TestDataReproducible(t *testing.T) {
 	const size = 16<<20 + 123
-	a, _ := io.ReadAll(NewData(size, 7))
-	b, _ := io.ReadAll(io.LimitReader(NewData(size, 7), size))
+	a, _ := io.ReadAll(NewData(size, 7, DefaultRandom))
+	b, _ := io.ReadAll(io.LimitReader(NewData(size, 7, DefaultRandom), size))
 	if len(a) != size || !bytes.Equal(a, b) {
 		t.Fatalf("generator not reproducible: %d vs %d bytes", len(a), len(b))
 	}
-	c, _ := io.ReadAll(NewData(size, 8))
+	c, _ := io.ReadAll(NewData(size, 8, DefaultRandom))
 	if bytes.Equal(a, c) {
 		t.Fatal("different seeds gave the same data")
 	}

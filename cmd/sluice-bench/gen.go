@@ -18,11 +18,12 @@ const blockSize = 1 << 20
 // not compress by repeating each other.
 const textPoolSize = 32 << 20
 
-// Data is a reproducible stream of mixed data: three in four 1 MiB blocks
-// are text-like (words, numbers, punctuation, newlines; compresses about
-// 3:1 at zstd -3), the rest random (incompressible). The same size and seed
-// give the same bytes.
+// Data is a reproducible stream of mixed data: each 1 MiB block is random
+// (incompressible) with probability random, else text-like (words,
+// numbers, timestamps, newlines; compresses about 3:1 at zstd -3). The same
+// size, seed and fraction give the same bytes.
 type Data struct {
+	random    float64
 	remaining int64
 	rng       *rand.Rand
 	rnd       *rand.ChaCha8
@@ -31,9 +32,15 @@ type Data struct {
 	off       int
 }
 
-// NewData returns a generator of size bytes.
-func NewData(size int64, seed uint64) *Data {
+// DefaultRandom is the share of random blocks unless -random says
+// otherwise.
+const DefaultRandom = 0.25
+
+// NewData returns a generator of size bytes, a fraction random of them
+// random.
+func NewData(size int64, seed uint64, random float64) *Data {
 	return &Data{
+		random:    random,
 		remaining: size,
 		rng:       rand.New(rand.NewPCG(seed, 0x5eed)),
 		rnd:       rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), 's', 'l', 'u', 'i', 'c', 'e'}),
@@ -77,7 +84,7 @@ func textPool() []byte {
 func (d *Data) fill() {
 	n := int(min(int64(blockSize), d.remaining))
 	blk := d.block[:n]
-	if d.rng.IntN(4) == 0 {
+	if d.rng.Float64() < d.random {
 		d.rnd.Read(blk)
 	} else {
 		start := d.rng.IntN(len(d.pool) - blockSize)
@@ -100,12 +107,12 @@ func (d *Data) Read(p []byte) (int, error) {
 }
 
 // writeFile writes size bytes of generated data to path.
-func writeFile(path string, size int64, seed uint64) error {
+func writeFile(path string, size int64, seed uint64, random float64) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, NewData(size, seed)); err != nil {
+	if _, err := io.Copy(f, NewData(size, seed, random)); err != nil {
 		f.Close()
 		return fmt.Errorf("generate %s: %w", path, err)
 	}
@@ -114,7 +121,7 @@ func writeFile(path string, size int64, seed uint64) error {
 
 // writeTree writes files small files (up to 32 KiB, mixed data) under dir,
 // 100 to a folder.
-func writeTree(dir string, files int, seed uint64) (int64, error) {
+func writeTree(dir string, files int, seed uint64, random float64) (int64, error) {
 	r := rand.New(rand.NewPCG(seed, 0x73ee))
 	var total int64
 	for i := range files {
@@ -125,7 +132,7 @@ func writeTree(dir string, files int, seed uint64) (int64, error) {
 			}
 		}
 		size := int64(r.IntN(32 << 10))
-		if err := writeFile(filepath.Join(sub, fmt.Sprintf("f%05d.txt", i)), size, seed+uint64(i)); err != nil {
+		if err := writeFile(filepath.Join(sub, fmt.Sprintf("f%05d.txt", i)), size, seed+uint64(i), random); err != nil {
 			return total, err
 		}
 		total += size

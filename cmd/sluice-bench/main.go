@@ -32,6 +32,7 @@ func main() {
 	flag.StringVar(&cfg.mode, "mode", "speed", "speed, memory or bwlimit")
 	flag.StringVar(&cfg.dir, "dir", "", "work directory (default: a new temporary directory, removed at the end)")
 	flag.StringVar(&cfg.sluice, "sluice", "", "sluice binary to test (default: build ./cmd/sluice)")
+	flag.Float64Var(&cfg.random, "random", DefaultRandom, "share of 1 MiB blocks of generated data that are random (the rest is text-like)")
 	flag.StringVar(&cfg.workers, "workers", "", "passed to sluice backup --workers when set")
 	flag.Parse()
 	var err error
@@ -56,6 +57,7 @@ type config struct {
 	dir     string
 	sluice  string
 	workers string
+	random  float64
 	key     string // identity file
 	rec     string // recipient
 }

@@ -28,7 +28,7 @@ func memory(cfg *config) error {
 				dirs = append(dirs, d)
 				args = append(args, "--to", "file://"+d)
 			}
-			s, err := pipeline("", NewData(size, 3), "", args)
+			s, err := pipeline("", NewData(size, 3, cfg.random), "", args)
 			for _, d := range dirs {
 				os.RemoveAll(d)
 			}

@@ -155,7 +155,7 @@ func fsync(path string) error {
 func speed(cfg *config) error {
 	file := filepath.Join(cfg.dir, "data.bin")
 	t0 := time.Now()
-	if err := writeFile(file, cfg.size, 1); err != nil {
+	if err := writeFile(file, cfg.size, 1, cfg.random); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "generated %s of mixed data in %s\n", mib(float64(cfg.size)), time.Since(t0).Round(time.Millisecond))
@@ -202,7 +202,7 @@ func speed(cfg *config) error {
 	if cfg.files > 0 {
 		tree := filepath.Join(cfg.dir, "tree")
 		t0 := time.Now()
-		n, err := writeTree(tree, cfg.files, 2)
+		n, err := writeTree(tree, cfg.files, 2, cfg.random)
 		if err != nil {
 			return err
 		}
@@ -218,7 +218,7 @@ func speed(cfg *config) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\n%d rounds, medians; %s mixed file, %d-file tree; %s\n\n", cfg.rounds, mib(float64(cfg.size)), cfg.files, machine())
+	fmt.Printf("\n%d rounds, medians; %s file and %d-file tree of mixed data (%.0f%% random blocks); %s\n\n", cfg.rounds, mib(float64(cfg.size)), cfg.files, 100*cfg.random, machine())
 	formatTable(os.Stdout, res)
 	return nil
 }

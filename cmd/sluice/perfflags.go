@@ -35,7 +35,7 @@ type perfFlags struct {
 }
 
 func (p *perfFlags) add(fs *pflag.FlagSet) {
-	fs.IntVar(&p.workers, "workers", 0, "zstd compression workers, each compressing its own frame (0: one per CPU, at most 8); memory grows by about 2 × 4 MiB per worker")
+	fs.IntVar(&p.workers, "workers", 0, "zstd compression workers, each compressing its own frame (0: one per CPU, at most 4); each adds about 13 MiB of memory")
 	fs.StringVar(&p.bwlimit, "bwlimit", "", "cap on the upload rate to all targets together, e.g. 10MiB (per second)")
 	fs.StringVar(&p.bwlimitTarget, "bwlimit-target", "", "cap on the upload rate to each target, e.g. 4MiB (per second)")
 }

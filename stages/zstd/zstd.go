@@ -25,7 +25,7 @@ var Spec = pipeline.StageSpec{
 	Help:      "Zstandard compression (klauspost/compress); readable by zstd -d",
 	Options: []pipeline.OptionSpec{
 		{Name: "level", Type: pipeline.Int, Default: "3", Help: "compression level, 1 (fastest) to 22 (smallest); mapped to the nearest encoder speed"},
-		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "encoder goroutines (frames compressed at once); 0 means one per CPU, at most 8"},
+		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "encoder goroutines (frames compressed at once); 0 means one per CPU, at most 4; each adds about 13 MiB of memory"},
 		{Name: "frame_size", Type: pipeline.Int, Default: "4194304", Help: "bytes of input per independent zstd frame, compressed in parallel; 0 writes one streaming frame"},
 	},
 	Detect: Detect,
@@ -57,7 +57,7 @@ type Stage struct {
 // memory bound (about 2 × workers × frame_size) small on many-core hosts;
 // frames are at least MinFrameSize so per-frame overhead stays negligible.
 const (
-	MaxDefaultWorkers = 8
+	MaxDefaultWorkers = 4
 	MinFrameSize      = 64 << 10
 	MaxFrameSize      = 256 << 20
 )
