@@ -8,10 +8,10 @@
 //
 // It needs zstd, age and tar on PATH (.ci/test-deps installs them). Each
 // case runs once per round, sluice and its peer alternating which goes
-// first, and the table shows medians. Peak RSS is the kernel's ru_maxrss of
-// each process (wait4); for a shell pipeline it is the sum over its
-// processes, which run at the same time, so it bounds their joint peak
-// from above.
+// first, and the table shows medians. Peak RSS is each process's
+// ru_maxrss as GNU time (/usr/bin/time) reports it; for a shell pipeline
+// it is the sum over its processes, which run at the same time, so it
+// bounds their joint peak from above.
 package main
 
 import (
@@ -63,9 +63,9 @@ type config struct {
 }
 
 func run(cfg *config) error {
-	for _, tool := range []string{"zstd", "age", "tar"} {
+	for _, tool := range []string{"zstd", "age", "tar", timeBin} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found on PATH (run .ci/test-deps)", tool)
+			return fmt.Errorf("%s not found (run .ci/test-deps; GNU time is Debian's package time)", tool)
 		}
 	}
 	if cfg.dir == "" {

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -21,9 +20,17 @@ type sample struct {
 	out  int64 // bytes stored
 }
 
+// timeBin is GNU time, which reports a process's peak RSS from wait4.
+// (os/exec's ProcessState.SysUsage cannot be trusted for this: on some
+// kernels its waitid-based rusage reports the largest RSS of any child so
+// far, not this process's.)
+const timeBin = "/usr/bin/time"
+
 // pipeline runs the commands connected stdout to stdin, the first reading
 // stdin (a file path, or r when path is empty) and the last writing to the
-// file outPath ("" discards). It returns wall time and summed peak RSS.
+// file outPath ("" discards). It returns wall time and the peak RSS of
+// each process, summed. Each command runs under GNU time, which costs a
+// fork and an exec.
 func pipeline(stdinPath string, r io.Reader, outPath string, cmds ...[]string) (sample, error) {
 	var procs []*exec.Cmd
 	var closeAfterStart []io.Closer
@@ -48,7 +55,16 @@ func pipeline(stdinPath string, r io.Reader, outPath string, cmds ...[]string) (
 		out = f
 	}
 	var stderr strings.Builder
+	var rssFiles []string
 	for i, argv := range cmds {
+		rf, err := os.CreateTemp("", "sluice-bench-rss-")
+		if err != nil {
+			return sample{}, err
+		}
+		rf.Close()
+		defer os.Remove(rf.Name())
+		rssFiles = append(rssFiles, rf.Name())
+		argv = append([]string{timeBin, "-f", "%M", "-o", rf.Name(), "--"}, argv...)
 		c := exec.Command(argv[0], argv[1:]...)
 		c.Stdin, c.Stderr = prev, &stderr
 		if i == len(cmds)-1 {
@@ -77,13 +93,15 @@ func pipeline(stdinPath string, r io.Reader, outPath string, cmds ...[]string) (
 	}
 	var errs []error
 	var s sample
-	for _, c := range procs {
+	for i, c := range procs {
 		if err := c.Wait(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.Args[0], err))
+			errs = append(errs, fmt.Errorf("%s: %w", c.Args[5], err))
 		}
-		if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			s.rss += ru.Maxrss * 1024 // KiB on Linux
+		kib, err := readRSS(rssFiles[i])
+		if err != nil {
+			errs = append(errs, err)
 		}
+		s.rss += kib * 1024
 	}
 	s.wall = time.Since(start)
 	if len(errs) > 0 {
@@ -95,6 +113,21 @@ func pipeline(stdinPath string, r io.Reader, outPath string, cmds ...[]string) (
 		}
 	}
 	return s, nil
+}
+
+// readRSS reads the peak RSS in KiB that GNU time wrote: the last line
+// (a failed command's status line comes first).
+func readRSS(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	n, err := strconv.ParseInt(strings.TrimSpace(lines[len(lines)-1]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("peak RSS from %s: %q", timeBin, b)
+	}
+	return n, nil
 }
 
 // storedObject returns the path and size of the one object (not manifest)
