@@ -34,11 +34,11 @@ func TestFormatTable(t *testing.T) {
 	var buf bytes.Buffer
 	formatTable(&buf, []result{{
 		name: "file backup", aName: "sluice backup FILE", bName: "zstd -3 -T2 | age", in: 1 << 30,
-		a: stats{wall: 2, rss: 80 << 20, out: 500 << 20},
-		b: stats{wall: 2.5, rss: 60 << 20, out: 499 << 20},
+		a: stats{wall: 2, cpu: 3.3, rss: 80 << 20, out: 500 << 20},
+		b: stats{wall: 2.5, cpu: 3, rss: 60 << 20, out: 499 << 20},
 	}})
 	out := buf.String()
-	for _, want := range []string{"| file backup", `zstd -3 -T2 \| age`, "0.80", "537", "429", "500.0 MiB", "80.0 MiB", "1.0020"} {
+	for _, want := range []string{"| file backup", `zstd -3 -T2 \| age`, "0.80", "537", "429", "500.0 MiB", "80.0 MiB", "1.0020", "3.30", "1.10"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

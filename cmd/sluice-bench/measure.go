@@ -16,8 +16,9 @@ import (
 // sample is one timed run.
 type sample struct {
 	wall time.Duration
-	rss  int64 // bytes: ru_maxrss, summed over a pipeline's processes
-	out  int64 // bytes stored
+	rss  int64         // bytes: ru_maxrss, summed over a pipeline's processes
+	cpu  time.Duration // user + system time, summed over a pipeline's processes
+	out  int64         // bytes stored
 }
 
 // timeBin is GNU time, which reports a process's peak RSS from wait4.
@@ -64,7 +65,7 @@ func pipeline(stdinPath string, r io.Reader, outPath string, cmds ...[]string) (
 		rf.Close()
 		defer os.Remove(rf.Name())
 		rssFiles = append(rssFiles, rf.Name())
-		argv = append([]string{timeBin, "-f", "%M", "-o", rf.Name(), "--"}, argv...)
+		argv = append([]string{timeBin, "-f", "%M %U %S", "-o", rf.Name(), "--"}, argv...)
 		c := exec.Command(argv[0], argv[1:]...)
 		c.Stdin, c.Stderr = prev, &stderr
 		if i == len(cmds)-1 {
@@ -97,11 +98,12 @@ func pipeline(stdinPath string, r io.Reader, outPath string, cmds ...[]string) (
 		if err := c.Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", c.Args[5], err))
 		}
-		kib, err := readRSS(rssFiles[i])
+		kib, cpu, err := readTime(rssFiles[i])
 		if err != nil {
 			errs = append(errs, err)
 		}
 		s.rss += kib * 1024
+		s.cpu += cpu
 	}
 	s.wall = time.Since(start)
 	if len(errs) > 0 {
@@ -115,19 +117,20 @@ func pipeline(stdinPath string, r io.Reader, outPath string, cmds ...[]string) (
 	return s, nil
 }
 
-// readRSS reads the peak RSS in KiB that GNU time wrote: the last line
-// (a failed command's status line comes first).
-func readRSS(path string) (int64, error) {
+// readTime reads what GNU time wrote, "peakKiB userSecs sysSecs", from
+// the last line (a failed command's status line comes first).
+func readTime(path string) (int64, time.Duration, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	n, err := strconv.ParseInt(strings.TrimSpace(lines[len(lines)-1]), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("peak RSS from %s: %q", timeBin, b)
+	var kib int64
+	var user, sys float64
+	if _, err := fmt.Sscanf(lines[len(lines)-1], "%d %g %g", &kib, &user, &sys); err != nil {
+		return 0, 0, fmt.Errorf("%s output %q: %w", timeBin, b, err)
 	}
-	return n, nil
+	return kib, time.Duration((user + sys) * float64(time.Second)), nil
 }
 
 // storedObject returns the path and size of the one object (not manifest)

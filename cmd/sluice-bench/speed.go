@@ -31,16 +31,17 @@ type result struct {
 	a, b         stats
 }
 
-type stats struct{ wall, rss, out float64 }
+type stats struct{ wall, cpu, rss, out float64 }
 
 func summarize(ss []sample) stats {
-	var w, r, o []float64
+	var w, c, r, o []float64
 	for _, s := range ss {
 		w = append(w, s.wall.Seconds())
+		c = append(c, s.cpu.Seconds())
 		r = append(r, float64(s.rss))
 		o = append(o, float64(s.out))
 	}
-	return stats{wall: median(w), rss: median(r), out: median(o)}
+	return stats{wall: median(w), cpu: median(c), rss: median(r), out: median(o)}
 }
 
 // runCases runs every case rounds times, alternating which side goes first.
@@ -63,7 +64,7 @@ func runCases(cases []benchCase, rounds int) ([]result, error) {
 				} else {
 					bs[i] = append(bs[i], s)
 				}
-				fmt.Fprintf(os.Stderr, "round %d %-22s %-34s %6.2fs  %s  out %s\n", round+1, c.name, sd.name, s.wall.Seconds(), mib(float64(s.rss)), mib(float64(s.out)))
+				fmt.Fprintf(os.Stderr, "round %d %-22s %-34s %6.2fs  cpu %6.2fs  %s  out %s\n", round+1, c.name, sd.name, s.wall.Seconds(), s.cpu.Seconds(), mib(float64(s.rss)), mib(float64(s.out)))
 			}
 		}
 	}
@@ -74,18 +75,19 @@ func runCases(cases []benchCase, rounds int) ([]result, error) {
 	return res, nil
 }
 
-// formatTable renders results as a Markdown table: medians, time ratio
-// (a/b: below 1 means a is faster), throughput over the input size, output
-// sizes and their ratio, and peak RSS.
+// formatTable renders results as a Markdown table: medians of wall time
+// and their ratio (a/b: below 1 means a is faster), throughput over the
+// input size, CPU time (user + system; on a shared machine it varies far
+// less than wall time), output sizes and their ratio, and peak RSS.
 func formatTable(w io.Writer, res []result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| case\t sluice\t peer\t sluice s\t peer s\t time ratio\t sluice MB/s\t peer MB/s\t sluice out\t peer out\t out ratio\t sluice RSS\t peer RSS\t")
-	fmt.Fprintln(tw, "|---\t---\t---\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t")
+	fmt.Fprintln(tw, "| case\t sluice\t peer\t sluice s\t peer s\t time ratio\t sluice MB/s\t peer MB/s\t sluice CPU s\t peer CPU s\t CPU ratio\t sluice out\t peer out\t out ratio\t sluice RSS\t peer RSS\t")
+	fmt.Fprintln(tw, "|---\t---\t---\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t")
 	for _, r := range res {
-		fmt.Fprintf(tw, "| %s\t %s\t %s\t %.2f\t %.2f\t %.2f\t %.0f\t %.0f\t %s\t %s\t %.4f\t %s\t %s\t\n",
+		fmt.Fprintf(tw, "| %s\t %s\t %s\t %.2f\t %.2f\t %.2f\t %.0f\t %.0f\t %.2f\t %.2f\t %.2f\t %s\t %s\t %.4f\t %s\t %s\t\n",
 			md(r.name), md(r.aName), md(r.bName), r.a.wall, r.b.wall, ratio(r.a.wall, r.b.wall),
-			mbps(r.in, r.a.wall), mbps(r.in, r.b.wall), mib(r.a.out), mib(r.b.out), ratio(r.a.out, r.b.out),
-			mib(r.a.rss), mib(r.b.rss))
+			mbps(r.in, r.a.wall), mbps(r.in, r.b.wall), r.a.cpu, r.b.cpu, ratio(r.a.cpu, r.b.cpu),
+			mib(r.a.out), mib(r.b.out), ratio(r.a.out, r.b.out), mib(r.a.rss), mib(r.b.rss))
 	}
 	tw.Flush()
 }
