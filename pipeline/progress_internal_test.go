@@ -40,7 +40,7 @@ func TestLimiterAccounting(t *testing.T) {
 		name    string
 		bw      Bandwidth
 		targets int
-		perEach int   // bytes written to each target
+		perEach int     // bytes written to each target
 		want    float64 // seconds of fake time the writes must take
 	}{
 		// The first burst is free; the rest is paced at the rate.
