@@ -378,7 +378,8 @@ func TestPrepare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if wo.BufferSize != 12*mib || wo.MaxConcurrency != 3 || limit != 12*mib*maxParts {
+	// 12 MiB × (3 + 2) would exceed the 48 MiB upload budget: 2 in flight.
+	if wo.BufferSize != 12*mib || wo.MaxConcurrency != 2 || limit != 12*mib*maxParts {
 		t.Errorf("got BufferSize %d, MaxConcurrency %d, limit %d", wo.BufferSize, wo.MaxConcurrency, limit)
 	}
 	if err := wo.BeforeWrite(func(any) bool { return false }); err != nil || !called {

@@ -6,7 +6,7 @@ import (
 	"net/url"
 
 	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/azureblob" // registers azblob:// with blob.DefaultURLMux
+	"gocloud.dev/blob/azureblob"
 
 	"github.com/sluice-backup/sluice/pipeline"
 )
@@ -23,11 +23,15 @@ func gocloudSpec(scheme, help string) pipeline.BackendSpec {
 			if err != nil {
 				return nil, err
 			}
+			if scheme == "azblob" {
+				if t.Bucket, err = openAzure(ctx, openURL); err != nil {
+					return nil, err
+				}
+				t.Bucket = wrapUploadBucket(t.Bucket)
+				return t, nil
+			}
 			if t.Bucket, err = blob.OpenBucket(ctx, openURL); err != nil {
 				return nil, err
-			}
-			if scheme == "azblob" {
-				t.Bucket = wrapUploadBucket(t.Bucket)
 			}
 			return t, nil
 		},
@@ -48,4 +52,21 @@ func gocloudTarget(u *url.URL) (openURL string, t *pipeline.Target, err error) {
 	}
 	o := url.URL{Scheme: u.Scheme, Host: bucket, RawQuery: u.RawQuery}
 	return o.String(), &pipeline.Target{URL: displayURL(u.Scheme, bucket, prefix), Prefix: prefix}, nil
+}
+
+// openAzure opens an azblob:// URL with the standard AZURE_STORAGE_*
+// variables and credential chain read now. gocloud's default opener reads
+// them once per process and keeps them, so a process that opens targets
+// of two storage accounts (or two emulators) would reach the first one
+// twice.
+func openAzure(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	opener := &azureblob.URLOpener{
+		MakeClient:        azureblob.NewDefaultClient,
+		ServiceURLOptions: *azureblob.NewDefaultServiceURLOptions(),
+	}
+	return opener.OpenBucketURL(ctx, u)
 }

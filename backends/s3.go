@@ -53,7 +53,7 @@ var s3Options = append([]pipeline.OptionSpec{
 	{Name: "profile", Help: "AWS shared-config profile (default: AWS_PROFILE, else default)"},
 	{Name: "use_path_style", Type: pipeline.Bool, Help: "address buckets as endpoint/bucket rather than bucket.endpoint"},
 	{Name: "part_size", Type: pipeline.Int, Help: "multipart part size in bytes, 5 MiB to 5 GiB (default: from the object's size, at least 8 MiB; 16 MiB when unknown, which caps objects at 160 GiB)"},
-	{Name: "concurrency", Type: pipeline.Int, Default: "2", Help: "parts in flight per upload; an upload buffers about part_size × (concurrency + 2) bytes"},
+	{Name: "concurrency", Type: pipeline.Int, Default: "2", Help: "most parts in flight per upload; an upload buffers about part_size × (concurrency + 2) bytes, and sluice lowers concurrency (to no less than 1) to keep that within 48 MiB"},
 }, append(s3ObjectOptions, s3ResilienceOptions...)...)
 
 var s3Spec = pipeline.BackendSpec{
@@ -284,8 +284,9 @@ func (t *s3Tuning) prepare(wo *blob.WriterOptions, size int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	conc := uploadConcurrency(part, t.concurrency)
 	wo.BufferSize = int(part)
-	wo.MaxConcurrency = t.concurrency
+	wo.MaxConcurrency = conc
 	next := wo.BeforeWrite
 	wo.BeforeWrite = func(as func(any) bool) error {
 		// gocloud's transfer manager keeps its default 16 MiB threshold
@@ -298,7 +299,7 @@ func (t *s3Tuning) prepare(wo *blob.WriterOptions, size int64) (int64, error) {
 			*tm = *transfermanager.New(t.client, func(o *transfermanager.Options) {
 				o.PartSizeBytes = part
 				o.MultipartUploadThreshold = part
-				o.Concurrency = t.concurrency
+				o.Concurrency = conc
 				o.RequestChecksumCalculation = t.checksum
 				o.FailTimeout = abortTimeout
 			})
@@ -313,6 +314,20 @@ func (t *s3Tuning) prepare(wo *blob.WriterOptions, size int64) (int64, error) {
 		return nil
 	}
 	return limit, nil
+}
+
+// uploadMemory is what one upload may buffer before sluice lowers its
+// concurrency: an upload holds about part × (concurrency + 2) bytes.
+const uploadMemory = 48 * mib
+
+// uploadConcurrency returns the parts in flight for an upload of part-sized
+// parts: the configured concurrency, lowered (to no less than 1) so the
+// upload stays within uploadMemory. Large parts come from very large
+// objects (about 117 MiB at 1 TiB); those uploads then run one part at a
+// time and use about 3 × part.
+func uploadConcurrency(part int64, configured int) int {
+	fit := int(uploadMemory/part) - 2
+	return max(1, min(configured, fit))
 }
 
 // choosePartSize returns the multipart part size for an object of about

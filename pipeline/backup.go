@@ -69,6 +69,11 @@ type Backup struct {
 	// AllOrNothing aborts every target when one fails, and removes what
 	// the others already committed, so a run stores on all or on none.
 	AllOrNothing bool
+	// Observer follows the run (progress display, JSON events); nil for
+	// none.
+	Observer Observer
+	// Bandwidth limits the upload rate; the zero value means unlimited.
+	Bandwidth Bandwidth
 }
 
 // BackupResult reports a backup run.
@@ -165,6 +170,9 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 		}
 		fan.open(t, name, meta, sizeHint)
 	}
+	obs := b.observer()
+	fan.setHooks(obs, b.Bandwidth, realClock{})
+	defer func() { reportTargets(obs, res.Targets) }()
 	if first := fan.firstErr(); len(fan.live()) == 0 || (b.AllOrNothing && first != nil) {
 		// Nothing can or may be stored: fail before reading anything.
 		fan.abortAll(errAllOrNothing)
@@ -178,7 +186,8 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 		return nil, err
 	}
 	defer src.Close()
-	in := &countingReader{r: src}
+	obs.Started(BackupStart{Object: name, SourceSize: b.Source.Size, Targets: targetURLs(b.Targets)})
+	in := &countingReader{r: src, obs: obs}
 	var stream io.Reader = in
 	for _, s := range b.Stages {
 		enc, err := s.Stage.Encode(ctx, stream)
@@ -240,13 +249,17 @@ func (b *Backup) storedSizeHint() int64 {
 // countingReader counts bytes read. The count is atomic because an
 // encoder goroutine may still be reading when a failed run reports it.
 type countingReader struct {
-	r io.Reader
-	n atomic.Int64
+	r   io.Reader
+	n   atomic.Int64
+	obs Observer
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
+	if n > 0 {
+		c.obs.Read(n)
+	}
 	return n, err
 }
 

@@ -48,6 +48,7 @@ type targetWriter struct {
 	limit   int64 // largest object the write can take; 0 for no limit
 	written int64
 	err     error
+	hooks   targetHooks // bandwidth limits and progress; see progress.go
 
 	// done is closed when the chunk write in flight returns, with its
 	// outcome in res; nil when none is in flight. started is when it began.
@@ -117,11 +118,11 @@ func (tw *targetWriter) start(chunk []byte) {
 		tw.fail(fmt.Errorf("target %s: object exceeds %d bytes, the most this upload's part size allows; give --expected-size or a larger part_size", tw.target.URL, tw.limit))
 		return
 	}
-	done, w := make(chan struct{}), tw.w
+	done, w, hooks := make(chan struct{}), tw.w, &tw.hooks
 	tw.done, tw.started = done, time.Now()
 	go func() {
 		defer close(done)
-		n, err := w.Write(chunk)
+		n, err := hooks.write(w, chunk)
 		tw.res = writeResult{n, err}
 	}()
 }

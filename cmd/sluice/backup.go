@@ -27,6 +27,7 @@ type backupFlags struct {
 	stallTimeout time.Duration
 	allOrNothing bool
 	keys         keyFlags
+	perf         perfFlags
 }
 
 func newBackupCmd(e *env, g *globalFlags) *cobra.Command {
@@ -62,6 +63,7 @@ On success stdout has exactly one line per stored object: its URL.`,
 	fs.DurationVar(&f.stallTimeout, "stall-timeout", defaultStallTimeout, "abort a target that makes no progress for this long (0 waits forever)")
 	fs.BoolVar(&f.allOrNothing, "all-or-nothing", false, "abort every target when one fails, removing copies already stored")
 	f.keys.addEncrypt(fs)
+	f.perf.add(fs)
 	return cmd
 }
 
@@ -94,6 +96,10 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		}
 	}
 	warnLooseKeyFiles(e, &f.keys)
+	bw, err := f.perf.apply(f.compress, &f.keys)
+	if err != nil {
+		return err
+	}
 	chain, err := backupChain(e.reg(), f.compress, f.encrypt, &f.keys)
 	if err != nil {
 		return err
@@ -126,25 +132,31 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	}
 	b := &pipeline.Backup{
 		Source: src, Stages: chain, Targets: targets, Name: name,
-		ExpectedSize: expected, Log: log,
+		ExpectedSize: expected, Log: log, Bandwidth: bw,
 		StallTimeout: f.stallTimeout, AllOrNothing: f.allOrNothing,
 	}
 	if f.dryRun {
 		printDryRun(e, b)
 		return nil
 	}
-	_, err = storeBackup(ctx, e, f.json, b)
+	_, err = storeBackup(ctx, e, g, f.json, f.progress, b)
 	if errors.Is(err, pipeline.ErrPartial) {
 		return &exitError{code: exitPartial, err: err}
 	}
 	return err
 }
 
-// storeBackup runs b, prints the URL of every stored object on stdout
-// (the backup and run contract: one line per object) and the summary on
-// stderr. It returns Run's result and error.
-func storeBackup(ctx context.Context, e *env, asJSON bool, b *pipeline.Backup) (*pipeline.BackupResult, error) {
+// storeBackup runs b with a progress reporter (bars on a terminal per
+// progress mode, JSON events with asJSON), prints the URL of every stored
+// object on stdout (the backup and run contract: one line per object) and
+// the summary on stderr. It returns Run's result and error.
+func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progress string, b *pipeline.Backup) (*pipeline.BackupResult, error) {
+	rep := newReporter(e.stderr, asJSON, showBars(progress, asJSON, e.stderr), progressInterval(asJSON))
+	b.Log = backupLogger(b.Log, rep, asJSON, g)
+	b.Observer = rep
+	go rep.run()
 	res, err := b.Run(ctx)
+	rep.finish()
 	if res != nil {
 		for _, t := range res.Targets {
 			if t.Err == nil {

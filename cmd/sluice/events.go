@@ -8,21 +8,75 @@ import (
 	"github.com/sluice-backup/sluice/pipeline"
 )
 
-// event is one JSON line of --json output. Every event has "event" and
-// "time"; the other fields depend on the event.
+// JSON events, one per line on stderr with --json. README documents the
+// schema ("JSON events"); change both together. Every event has "event"
+// and "time" (UTC, RFC 3339 with nanoseconds). Sizes are bytes, rates bytes
+// per second, ratios stored bytes / source bytes.
+
+type eventHeader struct {
+	Event string    `json:"event"`
+	Time  time.Time `json:"time"`
+}
+
+func header(name string) eventHeader { return eventHeader{Event: name, Time: time.Now().UTC()} }
+
+// startEvent: the targets are open and data is about to move.
+type startEvent struct {
+	eventHeader
+	Object     string   `json:"object"`
+	SourceSize *int64   `json:"source_size,omitempty"` // absent when unknown (stdin, directories)
+	Targets    []string `json:"targets"`
+}
+
+// progressEvent: periodic, every second while data moves.
+type progressEvent struct {
+	eventHeader
+	BytesIn     int64    `json:"bytes_in"`
+	BytesOut    int64    `json:"bytes_out"`
+	Seconds     float64  `json:"seconds"`
+	BytesPerSec float64  `json:"bytes_per_sec"`
+	Ratio       float64  `json:"ratio"`
+	Percent     *float64 `json:"percent,omitempty"`     // of a source of known size
+	ETASeconds  *float64 `json:"eta_seconds,omitempty"` // of a source of known size
+}
+
+// targetDoneEvent: "target_done" or "target_failed", once per target.
+type targetDoneEvent struct {
+	eventHeader
+	Target string `json:"target"`
+	OK     bool   `json:"ok"`
+	URL    string `json:"url,omitempty"`
+	Bytes  int64  `json:"bytes"`
+	Error  string `json:"error,omitempty"`
+}
+
+// summaryEvent: the last event of a backup that got as far as writing.
+type summary struct {
+	eventHeader
+	Pipeline    string        `json:"pipeline,omitempty"` // set by run
+	Object      string        `json:"object"`
+	Stages      []string      `json:"stages"`
+	BytesIn     int64         `json:"bytes_in"`
+	BytesOut    int64         `json:"bytes_out"`
+	Ratio       float64       `json:"ratio"`
+	SHA256      string        `json:"sha256,omitempty"`
+	Seconds     float64       `json:"seconds"`
+	BytesPerSec float64       `json:"bytes_per_sec"`
+	OK          int           `json:"ok"`
+	Failed      int           `json:"failed"`
+	Targets     []targetEvent `json:"targets"`
+}
+
+// event is the JSON line of the commands other than backup (run, verify,
+// prune): "pipeline_failed", "target_failed", "verified", "verify_failed",
+// "prune_keep", "prune_remove"…. Fields not set for an event are omitted.
 type event struct {
-	Event    string        `json:"event"`
-	Time     time.Time     `json:"time"`
-	Pipeline string        `json:"pipeline,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	Reasons  []string      `json:"reasons,omitempty"`
-	Object   string        `json:"object,omitempty"`
-	Stages   []string      `json:"stages,omitempty"`
-	BytesIn  int64         `json:"bytes_in,omitempty"`
-	BytesOut int64         `json:"bytes_out,omitempty"`
-	SHA256   string        `json:"sha256,omitempty"`
-	Seconds  float64       `json:"seconds,omitempty"`
-	Targets  []targetEvent `json:"targets,omitempty"`
+	Event    string    `json:"event"`
+	Time     time.Time `json:"time"`
+	Pipeline string    `json:"pipeline,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Reasons  []string  `json:"reasons,omitempty"`
+	Object   string    `json:"object,omitempty"`
 }
 
 type targetEvent struct {
@@ -32,10 +86,12 @@ type targetEvent struct {
 	Error  string `json:"error,omitempty"`
 }
 
-func summaryEvent(res *pipeline.BackupResult) event {
-	ev := event{
-		Event: "summary", Time: time.Now().UTC(), Object: res.Object, Stages: res.Stages,
-		BytesIn: res.BytesIn, BytesOut: res.BytesOut, SHA256: res.SHA256, Seconds: res.Duration.Seconds(),
+func summaryEvent(res *pipeline.BackupResult) summary {
+	ev := summary{
+		eventHeader: header("summary"), Object: res.Object, Stages: res.Stages,
+		BytesIn: res.BytesIn, BytesOut: res.BytesOut, Ratio: ratio(res.BytesOut, res.BytesIn), SHA256: res.SHA256,
+		Seconds: res.Duration.Seconds(), BytesPerSec: rate(res.BytesIn, res.Duration),
+		Failed: res.Failed(), OK: len(res.Targets) - res.Failed(),
 	}
 	for _, t := range res.Targets {
 		te := targetEvent{Target: t.Target, URL: t.URL, OK: t.Err == nil}
@@ -47,7 +103,7 @@ func summaryEvent(res *pipeline.BackupResult) event {
 	return ev
 }
 
-func writeJSONEvent(w io.Writer, ev event) {
+func writeJSONEvent(w io.Writer, ev any) {
 	b, _ := json.Marshal(ev)
 	w.Write(append(b, '\n'))
 }

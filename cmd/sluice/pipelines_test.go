@@ -107,7 +107,7 @@ pipelines:
 		t.Fatalf("run all: exit %d, want 3\n%s", code, stderr)
 	}
 	if got := urlLines(t, stdout); len(got) != len(targets) {
-		t.Fatalf("run all: %d URLs, want %d: %q", len(got), len(targets), got)
+		t.Fatalf("run all: %d URLs, want %d: %q\n%s", len(got), len(targets), got, stderr)
 	}
 	if !strings.Contains(stderr, "run broken: FAILED: pipelines.broken.stages[1].age: recipients file: open /nonexistent/recipients.txt") {
 		t.Fatalf("broken pipeline not reported:\n%s", stderr)

@@ -17,9 +17,10 @@ import (
 )
 
 type runFlags struct {
-	dryRun  bool
-	json    bool
-	options []string
+	dryRun   bool
+	json     bool
+	progress string
+	options  []string
 }
 
 func newRunCmd(e *env, g *globalFlags) *cobra.Command {
@@ -50,6 +51,7 @@ such as a missing key file).
 	fs := cmd.Flags()
 	fs.BoolVar(&f.dryRun, "dry-run", false, "show what each pipeline would store, store nothing (still builds stages and opens targets)")
 	fs.BoolVar(&f.json, "json", false, "write JSON events to stderr instead of the human summary")
+	fs.StringVar(&f.progress, "progress", "auto", "progress display on stderr: auto (on a terminal), always or never")
 	fs.StringArrayVarP(&f.options, "option", "o", nil, "stage option as STAGE.OPTION=VALUE for every selected pipeline using that stage (repeatable); wins over file and environment")
 	return cmd
 }
@@ -67,6 +69,11 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 	log, err := g.logger(e.stderr)
 	if err != nil {
 		return err
+	}
+	switch f.progress {
+	case "auto", "always", "never":
+	default:
+		return usageErrorf("--progress %q: want auto, always or never", f.progress)
 	}
 	names := make([]string, len(args))
 	for i, a := range args {
@@ -91,7 +98,7 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 		if ctx.Err() != nil {
 			break
 		}
-		o := runOnePipeline(ctx, e, log, f, cfg.Pipelines[n])
+		o := runOnePipeline(ctx, e, g, log, f, cfg.Pipelines[n])
 		outcomes = append(outcomes, o)
 		if o.err != nil {
 			if f.json {
@@ -152,7 +159,7 @@ func applyOptionFlags(raw map[string]any, origins map[string]string, names, opti
 }
 
 // runOnePipeline builds and runs one pipeline: one backup per source.
-func runOnePipeline(ctx context.Context, e *env, log *slog.Logger, f *runFlags, p *pipeline.PipelineConfig) pipelineOutcome {
+func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logger, f *runFlags, p *pipeline.PipelineConfig) pipelineOutcome {
 	out := pipelineOutcome{name: p.Name}
 	chain, err := p.BuildStages()
 	if err != nil {
@@ -197,7 +204,7 @@ func runOnePipeline(ctx context.Context, e *env, log *slog.Logger, f *runFlags, 
 			printDryRun(e, b)
 			continue
 		}
-		res, err := storeBackup(ctx, e, f.json, b)
+		res, err := storeBackup(ctx, e, g, f.json, f.progress, b)
 		if res != nil {
 			ok := len(res.Targets) - res.Failed()
 			out.stored += ok

@@ -1,0 +1,102 @@
+// Command sluice-bench times sluice against the shell pipelines it
+// replaces, side by side on the same machine and the same data:
+//
+//	go run ./cmd/sluice-bench                 # 1 GiB file + 5,000-file tree, 3 rounds
+//	go run ./cmd/sluice-bench -size 256MiB -rounds 5
+//	go run ./cmd/sluice-bench -mode memory    # peak RSS at 512 MiB and 4 GiB of stdin, 1 and 3 targets
+//	go run ./cmd/sluice-bench -mode bwlimit   # achieved rate under --bwlimit
+//
+// It needs zstd, age and tar on PATH (.ci/test-deps installs them). Each
+// case runs once per round, sluice and its peer alternating which goes
+// first, and the table shows medians. Peak RSS is each process's
+// ru_maxrss as GNU time (/usr/bin/time) reports it; for a shell pipeline
+// it is the sum over its processes, which run at the same time, so it
+// bounds their joint peak from above.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+func main() {
+	var cfg config
+	var size string
+	flag.StringVar(&size, "size", "1GiB", "size of the generated file")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds per case; the table shows medians")
+	flag.IntVar(&cfg.files, "files", 5000, "files in the generated tree (0 skips the tree case)")
+	flag.StringVar(&cfg.mode, "mode", "speed", "speed, memory or bwlimit")
+	flag.StringVar(&cfg.dir, "dir", "", "work directory (default: a new temporary directory, removed at the end)")
+	flag.StringVar(&cfg.sluice, "sluice", "", "sluice binary to test (default: build ./cmd/sluice)")
+	flag.Float64Var(&cfg.random, "random", DefaultRandom, "share of 1 MiB blocks of generated data that are random (the rest is text-like)")
+	flag.StringVar(&cfg.workers, "workers", "", "passed to sluice backup --workers when set")
+	flag.Parse()
+	var err error
+	if cfg.size, err = parseSize(size); err != nil {
+		fatal(err)
+	}
+	if err := run(&cfg); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "sluice-bench:", err)
+	os.Exit(1)
+}
+
+type config struct {
+	size    int64
+	rounds  int
+	files   int
+	mode    string
+	dir     string
+	sluice  string
+	workers string
+	random  float64
+	key     string // identity file
+	rec     string // recipient
+}
+
+func run(cfg *config) error {
+	for _, tool := range []string{"zstd", "age", "tar", timeBin} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found (run .ci/test-deps; GNU time is Debian's package time)", tool)
+		}
+	}
+	if cfg.dir == "" {
+		dir, err := os.MkdirTemp("", "sluice-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.dir = dir
+	}
+	if cfg.sluice == "" {
+		cfg.sluice = filepath.Join(cfg.dir, "sluice")
+		build := exec.Command("go", "build", "-o", cfg.sluice, "github.com/sluice-backup/sluice/cmd/sluice")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build sluice: %w", err)
+		}
+	}
+	cfg.key = filepath.Join(cfg.dir, "key.txt")
+	out, err := exec.Command(cfg.sluice, "keygen", "-o", cfg.key).Output()
+	if err != nil {
+		return fmt.Errorf("sluice keygen: %w", err)
+	}
+	cfg.rec = strings.TrimSpace(string(out))
+	switch cfg.mode {
+	case "speed":
+		return speed(cfg)
+	case "memory":
+		return memory(cfg)
+	case "bwlimit":
+		return bwlimit(cfg)
+	}
+	return fmt.Errorf("-mode %q: want speed, memory or bwlimit", cfg.mode)
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// side is one contender of a case: it runs once and reports a sample.
+type side struct {
+	name string
+	run  func(round int) (sample, error)
+}
+
+// benchCase compares a (sluice) with b (the peer) on in bytes of input.
+type benchCase struct {
+	name string
+	in   int64
+	a, b side
+}
+
+// result holds a case's medians.
+type result struct {
+	name         string
+	aName, bName string
+	in           int64
+	a, b         stats
+}
+
+type stats struct{ wall, cpu, rss, out float64 }
+
+func summarize(ss []sample) stats {
+	var w, c, r, o []float64
+	for _, s := range ss {
+		w = append(w, s.wall.Seconds())
+		c = append(c, s.cpu.Seconds())
+		r = append(r, float64(s.rss))
+		o = append(o, float64(s.out))
+	}
+	return stats{wall: median(w), cpu: median(c), rss: median(r), out: median(o)}
+}
+
+// runCases runs every case rounds times, alternating which side goes first.
+func runCases(cases []benchCase, rounds int) ([]result, error) {
+	as := make([][]sample, len(cases))
+	bs := make([][]sample, len(cases))
+	for round := range rounds {
+		for i, c := range cases {
+			order := []*side{&c.a, &c.b}
+			if round%2 == 1 {
+				order[0], order[1] = order[1], order[0]
+			}
+			for _, sd := range order {
+				s, err := sd.run(round)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %s: %w", c.name, sd.name, err)
+				}
+				if sd == &c.a {
+					as[i] = append(as[i], s)
+				} else {
+					bs[i] = append(bs[i], s)
+				}
+				fmt.Fprintf(os.Stderr, "round %d %-22s %-34s %6.2fs  cpu %6.2fs  %s  out %s\n", round+1, c.name, sd.name, s.wall.Seconds(), s.cpu.Seconds(), mib(float64(s.rss)), mib(float64(s.out)))
+			}
+		}
+	}
+	var res []result
+	for i, c := range cases {
+		res = append(res, result{name: c.name, aName: c.a.name, bName: c.b.name, in: c.in, a: summarize(as[i]), b: summarize(bs[i])})
+	}
+	return res, nil
+}
+
+// formatTable renders results as a Markdown table: medians of wall time
+// and their ratio (a/b: below 1 means a is faster), throughput over the
+// input size, CPU time (user + system; on a shared machine it varies far
+// less than wall time), output sizes and their ratio, and peak RSS.
+func formatTable(w io.Writer, res []result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "| case\t sluice\t peer\t sluice s\t peer s\t time ratio\t sluice MB/s\t peer MB/s\t sluice CPU s\t peer CPU s\t CPU ratio\t sluice out\t peer out\t out ratio\t sluice RSS\t peer RSS\t")
+	fmt.Fprintln(tw, "|---\t---\t---\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t")
+	for _, r := range res {
+		fmt.Fprintf(tw, "| %s\t %s\t %s\t %.2f\t %.2f\t %.2f\t %.0f\t %.0f\t %.2f\t %.2f\t %.2f\t %s\t %s\t %.4f\t %s\t %s\t\n",
+			md(r.name), md(r.aName), md(r.bName), r.a.wall, r.b.wall, ratio(r.a.wall, r.b.wall),
+			mbps(r.in, r.a.wall), mbps(r.in, r.b.wall), r.a.cpu, r.b.cpu, ratio(r.a.cpu, r.b.cpu),
+			mib(r.a.out), mib(r.b.out), ratio(r.a.out, r.b.out), mib(r.a.rss), mib(r.b.rss))
+	}
+	tw.Flush()
+}
+
+// md escapes a table cell's pipes.
+func md(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func mbps(n int64, secs float64) float64 {
+	if secs == 0 {
+		return 0
+	}
+	return float64(n) / 1e6 / secs
+}
+
+// sluiceBackup returns a side running sluice backup of src to n fresh
+// file:// targets, extra flags appended. It keeps the last stored object
+// path in *last, for restore cases.
+func (cfg *config) sluiceBackup(name, src string, targets int, last *string, extra ...string) side {
+	return side{name: name, run: func(round int) (sample, error) {
+		args := []string{cfg.sluice, "backup", src, "-r", cfg.rec, "--progress", "never"}
+		if cfg.workers != "" {
+			args = append(args, "--workers", cfg.workers)
+		}
+		var dirs []string
+		for i := range targets {
+			d := filepath.Join(cfg.dir, fmt.Sprintf("t-%s-%d-%d", strings.ReplaceAll(name, " ", "_"), round, i))
+			os.RemoveAll(d)
+			dirs = append(dirs, d)
+			args = append(args, "--to", "file://"+d)
+		}
+		args = append(args, extra...)
+		s, err := pipeline("", nil, "", args)
+		if err != nil {
+			return s, err
+		}
+		obj, size, err := storedObject(dirs[0])
+		if err != nil {
+			return s, err
+		}
+		s.out = size
+		if last != nil {
+			*last = obj
+		}
+		for _, d := range dirs[1:] {
+			os.RemoveAll(d)
+		}
+		return s, nil
+	}}
+}
+
+func fsync(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func speed(cfg *config) error {
+	file := filepath.Join(cfg.dir, "data.bin")
+	t0 := time.Now()
+	if err := writeFile(file, cfg.size, 1, cfg.random); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "generated %s of mixed data in %s\n", mib(float64(cfg.size)), time.Since(t0).Round(time.Millisecond))
+	peerOut := filepath.Join(cfg.dir, "peer.zst.age")
+	zstdCmd := []string{"zstd", "-3", "-T2", "-q", "-c"}
+	ageCmd := []string{"age", "-r", cfg.rec}
+	var lastObj string
+	cases := []benchCase{
+		{name: "file backup", in: cfg.size,
+			a: cfg.sluiceBackup("sluice backup FILE", file, 1, &lastObj),
+			b: side{name: "zstd -3 -T2 | age", run: func(int) (sample, error) {
+				return pipeline(file, nil, peerOut, zstdCmd, ageCmd)
+			}}},
+		{name: "fan-out 3 vs 1 target", in: cfg.size,
+			a: cfg.sluiceBackup("sluice backup FILE, 3 targets", file, 3, nil),
+			b: cfg.sluiceBackup("sluice backup FILE, 1 target", file, 1, nil)},
+		{name: "file restore", in: cfg.size,
+			a: side{name: "sluice restore", run: func(round int) (sample, error) {
+				out := filepath.Join(cfg.dir, fmt.Sprintf("restored-%d", round))
+				defer os.Remove(out)
+				s, err := pipeline("", nil, "", []string{cfg.sluice, "restore", "file://" + lastObj, "--to", out, "-i", cfg.key})
+				if fi, e := os.Stat(out); e == nil {
+					s.out = fi.Size()
+				}
+				return s, err
+			}},
+			b: side{name: "age -d | zstd -d", run: func(round int) (sample, error) {
+				out := filepath.Join(cfg.dir, fmt.Sprintf("peer-restored-%d", round))
+				defer os.Remove(out)
+				start := time.Now()
+				s, err := pipeline(peerOut, nil, out, []string{"age", "-d", "-i", cfg.key}, []string{"zstd", "-d", "-q", "-c"})
+				if err != nil {
+					return s, err
+				}
+				// sluice restore fsyncs its output before renaming it into
+				// place; time the same durability for the peer.
+				if err := fsync(out); err != nil {
+					return s, err
+				}
+				s.wall = time.Since(start)
+				return s, nil
+			}}},
+	}
+	if cfg.files > 0 {
+		tree := filepath.Join(cfg.dir, "tree")
+		t0 := time.Now()
+		n, err := writeTree(tree, cfg.files, 2, cfg.random)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "generated %d files, %s, in %s\n", cfg.files, mib(float64(n)), time.Since(t0).Round(time.Millisecond))
+		cases = append(cases, benchCase{name: fmt.Sprintf("tree of %d files", cfg.files), in: n,
+			a: cfg.sluiceBackup("sluice backup DIR", tree, 1, nil),
+			b: side{name: "tar | zstd -3 -T2 | age", run: func(int) (sample, error) {
+				return pipeline("", nil, filepath.Join(cfg.dir, "peer-tree.tar.zst.age"),
+					[]string{"tar", "-C", tree, "-cf", "-", "."}, zstdCmd, ageCmd)
+			}}})
+	}
+	res, err := runCases(cases, cfg.rounds)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n%d rounds, medians; %s file and %d-file tree of mixed data (%.0f%% random blocks); %s\n\n", cfg.rounds, mib(float64(cfg.size)), cfg.files, 100*cfg.random, machine())
+	formatTable(os.Stdout, res)
+	return nil
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+// How often JSON progress events are written and bars redraw; variables
+// so tests can speed them up.
+var (
+	jsonInterval = time.Second
+	barInterval  = 250 * time.Millisecond
+)
+
+// progressInterval picks the reporter's tick: bars and JSON never show
+// together.
+func progressInterval(asJSON bool) time.Duration {
+	if asJSON {
+		return jsonInterval
+	}
+	return barInterval
+}
+
+// perfFlags are backup's speed and bandwidth knobs.
+type perfFlags struct {
+	workers       int
+	bwlimit       string
+	bwlimitTarget string
+}
+
+func (p *perfFlags) add(fs *pflag.FlagSet) {
+	fs.IntVar(&p.workers, "workers", 0, "zstd compression workers, each compressing its own frame (0: one per CPU, at most 4); each adds about 13 MiB of memory")
+	fs.StringVar(&p.bwlimit, "bwlimit", "", "cap on the upload rate to all targets together, e.g. 10MiB (per second)")
+	fs.StringVar(&p.bwlimitTarget, "bwlimit-target", "", "cap on the upload rate to each target, e.g. 4MiB (per second)")
+}
+
+// apply checks the flags, passes --workers to the zstd stage as its
+// concurrency option and returns the bandwidth limits.
+func (p *perfFlags) apply(compress string, k *keyFlags) (pipeline.Bandwidth, error) {
+	var bw pipeline.Bandwidth
+	if p.workers < 0 {
+		return bw, usageErrorf("--workers %d: must not be negative", p.workers)
+	}
+	if p.workers > 0 {
+		if name, _, _ := strings.Cut(compress, ":"); name != "zstd" {
+			return bw, usageErrorf("--workers applies to zstd compression, not %q", name)
+		}
+		k.options = append(k.options, "zstd.concurrency="+strconv.Itoa(p.workers))
+	}
+	var err error
+	if bw.Total, err = parseRate("--bwlimit", p.bwlimit); err != nil {
+		return bw, err
+	}
+	if bw.PerTarget, err = parseRate("--bwlimit-target", p.bwlimitTarget); err != nil {
+		return bw, err
+	}
+	return bw, nil
+}
+
+// parseRate parses a byte rate such as 10MiB, 10MiB/s or 500K; empty is
+// no limit.
+func parseRate(flag, s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := parseSize(strings.TrimSuffix(strings.TrimSpace(s), "/s"))
+	if err != nil {
+		return 0, usageErrorf("%s: %v", flag, err)
+	}
+	if n < 1024 {
+		return 0, usageErrorf("%s %q: at least 1KiB per second", flag, s)
+	}
+	return n, nil
+}
+
+// backupLogger returns the logger for a backup run: JSON lines with
+// --json, so stderr stays machine-readable, and otherwise text that
+// prints above the progress bars.
+func backupLogger(log *slog.Logger, rep *reporter, asJSON bool, g *globalFlags) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return log
+	}
+	if asJSON {
+		return slog.New(slog.NewJSONHandler(rep.logWriter(), &slog.HandlerOptions{Level: level}))
+	}
+	if rep.bars {
+		return slog.New(slog.NewTextHandler(rep.logWriter(), &slog.HandlerOptions{Level: level}))
+	}
+	return log
+}

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+// showBars decides whether backup draws progress bars on stderr: never
+// with --json (stderr then carries only JSON lines), always with
+// --progress always, and with auto only when stderr is a terminal.
+func showBars(mode string, asJSON bool, stderr io.Writer) bool {
+	if asJSON {
+		return false
+	}
+	switch mode {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	f, ok := stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// reporter follows a backup (it is its [pipeline.Observer]) and shows
+// progress as bars, as JSON "progress" events, or not at all. Counting
+// happens on the data path with atomics; drawing and emitting happen in
+// the reporter's own goroutine every interval.
+type reporter struct {
+	out      io.Writer
+	json     bool
+	bars     bool
+	interval time.Duration
+	start    time.Time
+
+	read    atomic.Int64
+	wrote   []atomic.Int64 // per target; allocated by Started
+	info    pipeline.BackupStart
+	started chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+
+	mu       sync.Mutex // serialises writes to out
+	progress *mpb.Progress
+}
+
+var _ pipeline.Observer = (*reporter)(nil)
+
+// newReporter returns a reporter writing to out. Call run in a goroutine
+// and finish once the backup returned.
+func newReporter(out io.Writer, asJSON, bars bool, interval time.Duration) *reporter {
+	return &reporter{
+		out: out, json: asJSON, bars: bars, interval: interval, start: time.Now(),
+		started: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+}
+
+// Started implements [pipeline.Observer].
+func (r *reporter) Started(s pipeline.BackupStart) {
+	r.info = s
+	r.wrote = make([]atomic.Int64, len(s.Targets))
+	if r.json {
+		ev := startEvent{eventHeader: header("start"), Object: s.Object, Targets: s.Targets}
+		if s.SourceSize >= 0 {
+			ev.SourceSize = &s.SourceSize
+		}
+		r.emit(ev)
+	}
+	close(r.started)
+}
+
+// Read implements [pipeline.Observer].
+func (r *reporter) Read(n int) { r.read.Add(int64(n)) }
+
+// Wrote implements [pipeline.Observer].
+func (r *reporter) Wrote(i, n int) { r.wrote[i].Add(int64(n)) }
+
+// TargetDone implements [pipeline.Observer].
+func (r *reporter) TargetDone(i int, res pipeline.TargetResult) {
+	if !r.json {
+		return
+	}
+	ev := targetDoneEvent{eventHeader: header("target"), Target: res.Target, URL: res.URL, OK: res.Err == nil}
+	if i < len(r.wrote) {
+		ev.Bytes = r.wrote[i].Load()
+	}
+	if res.Err != nil {
+		ev.eventHeader.Event = "target_failed"
+		ev.Error = res.Err.Error()
+	} else {
+		ev.eventHeader.Event = "target_done"
+	}
+	r.emit(ev)
+}
+
+// run shows progress until finish is called.
+func (r *reporter) run() {
+	defer close(r.done)
+	if !r.json && !r.bars {
+		return
+	}
+	select {
+	case <-r.started:
+	case <-r.stop:
+		return
+	}
+	var readBar *mpb.Bar
+	var targetBars []*mpb.Bar
+	if r.bars {
+		readBar, targetBars = r.newBars()
+	}
+	tick := time.NewTicker(r.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if r.json {
+				r.emit(r.progressEvent())
+			}
+			if r.bars {
+				r.updateBars(readBar, targetBars, false)
+			}
+		case <-r.stop:
+			if r.bars {
+				r.updateBars(readBar, targetBars, true)
+				r.progress.Wait()
+			}
+			return
+		}
+	}
+}
+
+// finish stops the display and waits for it; the bars are drawn complete.
+func (r *reporter) finish() {
+	close(r.stop)
+	<-r.done
+}
+
+// logWriter returns a writer for log lines that prints them above the
+// bars while they are drawn.
+func (r *reporter) logWriter() io.Writer { return logSink{r} }
+
+type logSink struct{ r *reporter }
+
+func (l logSink) Write(p []byte) (int, error) {
+	l.r.mu.Lock()
+	p2 := l.r.progress
+	l.r.mu.Unlock()
+	if p2 != nil {
+		if n, err := p2.Write(p); err == nil {
+			return n, nil
+		}
+	}
+	l.r.mu.Lock()
+	defer l.r.mu.Unlock()
+	return l.r.out.Write(p)
+}
+
+func (r *reporter) newBars() (*mpb.Bar, []*mpb.Bar) {
+	opts := []mpb.ContainerOption{mpb.WithOutput(r.out), mpb.WithRefreshRate(r.interval), mpb.WithAutoRefresh()}
+	if f, ok := r.out.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		opts = append(opts, mpb.WithWidth(100))
+	}
+	p := mpb.New(opts...)
+	total := max(r.info.SourceSize, 0)
+	readBar := p.New(total, mpb.BarStyle().Lbound("[").Rbound("]"),
+		mpb.PrependDecorators(decor.Name("read ", decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return r.readLine() })))
+	var bars []*mpb.Bar
+	for i, t := range r.info.Targets {
+		b := p.New(0, mpb.NopStyle(),
+			mpb.PrependDecorators(decor.Name("  → ", decor.WCSyncSpaceR)),
+			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+				return fmt.Sprintf("%s  %s  %s/s", t, fmtBytes(r.wrote[i].Load()), fmtBytes(int64(rate(r.wrote[i].Load(), time.Since(r.start)))))
+			})))
+		bars = append(bars, b)
+	}
+	r.mu.Lock()
+	r.progress = p
+	r.mu.Unlock()
+	return readBar, bars
+}
+
+// readLine is the text beside the read bar: bytes read, throughput,
+// compression ratio so far and, for a source of known size, the ETA.
+func (r *reporter) readLine() string {
+	in, el := r.read.Load(), time.Since(r.start)
+	s := fmt.Sprintf("%s  %s/s  ratio %.1f%%", fmtBytes(in), fmtBytes(int64(rate(in, el))), 100*ratio(r.maxWrote(), in))
+	if eta, ok := r.eta(in, el); ok {
+		s += "  ETA " + eta.Round(time.Second).String()
+	}
+	return s
+}
+
+func (r *reporter) updateBars(readBar *mpb.Bar, targets []*mpb.Bar, final bool) {
+	readBar.SetCurrent(r.read.Load())
+	for i, b := range targets {
+		b.SetCurrent(r.wrote[i].Load())
+	}
+	if final {
+		readBar.SetTotal(-1, true)
+		for _, b := range targets {
+			b.SetTotal(-1, true)
+		}
+	}
+}
+
+// maxWrote is the encoded bytes handed to targets so far: the most any
+// target took (failed targets stop counting).
+func (r *reporter) maxWrote() int64 {
+	var m int64
+	for i := range r.wrote {
+		m = max(m, r.wrote[i].Load())
+	}
+	return m
+}
+
+func (r *reporter) eta(in int64, elapsed time.Duration) (time.Duration, bool) {
+	size := r.info.SourceSize
+	if size <= 0 || in <= 0 || in >= size {
+		return 0, false
+	}
+	return time.Duration(float64(elapsed) * float64(size-in) / float64(in)), true
+}
+
+func (r *reporter) progressEvent() progressEvent {
+	in, el := r.read.Load(), time.Since(r.start)
+	ev := progressEvent{eventHeader: header("progress"), BytesIn: in, BytesOut: r.maxWrote(),
+		Seconds: el.Seconds(), BytesPerSec: rate(in, el), Ratio: ratio(r.maxWrote(), in)}
+	if size := r.info.SourceSize; size > 0 {
+		pct := 100 * float64(in) / float64(size)
+		ev.Percent = &pct
+		if eta, ok := r.eta(in, el); ok {
+			s := eta.Seconds()
+			ev.ETASeconds = &s
+		}
+	}
+	return ev
+}
+
+// emit writes one JSON line.
+func (r *reporter) emit(ev any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	writeJSONEvent(r.out, ev)
+}
+
+func rate(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func ratio(out, in int64) float64 {
+	if in <= 0 {
+		return 0
+	}
+	return float64(out) / float64(in)
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/stagetest"
+)
+
+// slowReader yields data in 64 KiB reads with a pause between them, so a
+// backup runs for several progress intervals of the sped-up test clock.
+type slowReader struct {
+	r     io.Reader
+	pause time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.pause)
+	return s.r.Read(p[:min(len(p), 64<<10)])
+}
+
+func fastProgress(t *testing.T) {
+	oldJ, oldB := jsonInterval, barInterval
+	jsonInterval, barInterval = 5*time.Millisecond, 5*time.Millisecond
+	t.Cleanup(func() { jsonInterval, barInterval = oldJ, oldB })
+}
+
+// TestJSONEvents runs a backup with --json into a pipe-like buffer and
+// checks every stderr line is a JSON object and the events follow the
+// documented schema: start, progress, one target_done per target,
+// summary. stdout still carries only the URLs.
+func TestJSONEvents(t *testing.T) {
+	fastProgress(t)
+	_, rec := keypair(t)
+	data := stagetest.Data(2<<20, 5)
+	dirs := []string{t.TempDir(), t.TempDir()}
+	stdout, stderr, code := cli(t, &slowReader{r: bytes.NewReader(data), pause: 3 * time.Millisecond},
+		"backup", "-", "--json", "--to", "file://"+dirs[0], "--to", "file://"+dirs[1], "-r", rec)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if lines := strings.Split(strings.TrimSpace(stdout), "\n"); len(lines) != 2 {
+		t.Fatalf("stdout: %q", stdout)
+	}
+	counts := map[string]int{}
+	var last map[string]any
+	sc := bufio.NewScanner(strings.NewReader(stderr))
+	for sc.Scan() {
+		var ev map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("stderr line is not JSON: %q", sc.Text())
+		}
+		name, _ := ev["event"].(string)
+		if name == "" {
+			// slog records in JSON: allowed, documented.
+			if ev["msg"] == nil {
+				t.Fatalf("JSON line with neither event nor msg: %q", sc.Text())
+			}
+			continue
+		}
+		if _, err := time.Parse(time.RFC3339Nano, ev["time"].(string)); err != nil {
+			t.Fatalf("%s: bad time: %v", name, err)
+		}
+		counts[name]++
+		switch name {
+		case "start":
+			if counts["progress"] > 0 || len(ev["targets"].([]any)) != 2 || ev["source_size"] != nil {
+				t.Errorf("start: %v", ev)
+			}
+		case "progress":
+			for _, k := range []string{"bytes_in", "bytes_out", "seconds", "bytes_per_sec", "ratio"} {
+				if _, ok := ev[k].(float64); !ok {
+					t.Errorf("progress lacks %s: %v", k, ev)
+				}
+			}
+		case "target_done":
+			if ev["ok"] != true || !strings.HasPrefix(ev["url"].(string), "file://") {
+				t.Errorf("target_done: %v", ev)
+			}
+		}
+		last = ev
+	}
+	if counts["start"] != 1 || counts["progress"] < 1 || counts["target_done"] != 2 || counts["summary"] != 1 {
+		t.Fatalf("event counts %v", counts)
+	}
+	if last["event"] != "summary" || last["bytes_in"].(float64) != float64(len(data)) || last["ok"].(float64) != 2 || last["ratio"].(float64) <= 0 {
+		t.Fatalf("summary: %v", last)
+	}
+}
+
+// TestJSONTargetFailed checks the event a failed target produces (the
+// pipeline tests cover when TargetDone is called).
+func TestJSONTargetFailed(t *testing.T) {
+	var buf bytes.Buffer
+	r := newReporter(&buf, true, false, time.Hour)
+	r.Started(pipeline.BackupStart{Object: "o.zst", SourceSize: -1, Targets: []string{"mem://a", "mem://b"}})
+	r.Wrote(1, 10)
+	r.TargetDone(1, pipeline.TargetResult{Target: "mem://b", Err: errors.New("target mem://b: write: disk full")})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("events: %q", buf.String())
+	}
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev["event"] != "target_failed" || ev["ok"] != false || ev["target"] != "mem://b" || ev["bytes"].(float64) != 10 || !strings.Contains(ev["error"].(string), "disk full") {
+		t.Fatalf("target_failed event: %v", ev)
+	}
+}
+
+// TestProgressOnPipe checks the default (auto) shows no bars on a
+// non-terminal, only the human summary line, and that always forces them.
+func TestProgressOnPipe(t *testing.T) {
+	fastProgress(t)
+	_, rec := keypair(t)
+	data := stagetest.Data(1<<20, 6)
+	_, stderr, code := cli(t, bytes.NewReader(data), "backup", "-", "--to", "file://"+t.TempDir(), "-r", rec)
+	if code != 0 || strings.Contains(stderr, "read ") || !strings.Contains(stderr, "backup: 1.0 MiB") {
+		t.Fatalf("auto on a pipe: exit %d, stderr:\n%s", code, stderr)
+	}
+	dir := t.TempDir()
+	_, stderr, code = cli(t, &slowReader{r: bytes.NewReader(data), pause: 2 * time.Millisecond},
+		"backup", "-", "--progress", "always", "--to", "file://"+dir, "-r", rec)
+	if code != 0 || !strings.Contains(stderr, "read ") || !strings.Contains(stderr, "file://"+dir) || !strings.Contains(stderr, "ratio") {
+		t.Fatalf("always on a pipe: exit %d, stderr:\n%s", code, stderr)
+	}
+	_, stderr, _ = cli(t, bytes.NewReader(data), "backup", "-", "--progress", "never", "--json", "--to", "file://"+t.TempDir(), "-r", rec)
+	if strings.Contains(stderr, "read ") {
+		t.Fatalf("bars with --json:\n%s", stderr)
+	}
+}
+
+// TestProgressOnTerminal gives backup a pseudo-terminal as stderr: auto
+// mode then draws bars with the bytes read, throughput, ratio, ETA (the
+// source size is known) and one line per target.
+func TestProgressOnTerminal(t *testing.T) {
+	fastProgress(t)
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 160}); err != nil {
+		t.Fatal(err)
+	}
+	screen := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(ptmx)
+		screen <- string(b)
+	}()
+	_, rec := keypair(t)
+	src := filepath.Join(t.TempDir(), "data.bin")
+	if err := os.WriteFile(src, stagetest.Data(6<<20, 9), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dirs := []string{t.TempDir(), t.TempDir()}
+	var stdout bytes.Buffer
+	code := run([]string{"backup", src, "--to", "file://" + dirs[0], "--to", "file://" + dirs[1], "-r", rec, "--bwlimit-target", "8MiB",
+		// Small frames keep little in flight, so reading is paced by the
+		// limit and the ETA shows.
+		"-o", "zstd.frame_size=65536"},
+		strings.NewReader(""), &stdout, tty)
+	tty.Close()
+	out := <-screen
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{"read ", "ratio", "ETA", "/s", "file://" + dirs[0], "file://" + dirs[1], "\x1b[", "backup: 6.0 MiB"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, out)
+		}
+	}
+	if strings.Contains(stdout.String(), "read") || len(strings.Split(strings.TrimSpace(stdout.String()), "\n")) != 2 {
+		t.Errorf("stdout: %q", stdout.String())
+	}
+}
+
+func TestBadPerfFlags(t *testing.T) {
+	_, rec := keypair(t)
+	for _, args := range [][]string{
+		{"--workers", "-1"},
+		{"--workers", "2", "--compress", "gzip"},
+		{"--bwlimit", "fast"},
+		{"--bwlimit-target", "10"},
+	} {
+		full := append([]string{"backup", "-", "--to", "file://" + t.TempDir(), "-r", rec}, args...)
+		if _, stderr, code := cli(t, nil, full...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d\n%s", args, code, exitUsage, stderr)
+		}
+	}
+	// --workers reaches the zstd stage.
+	out := mustCLI(t, bytes.NewReader(stagetest.Data(100<<10, 1)), "backup", "-", "--workers", "3", "--to", "file://"+t.TempDir(), "-r", rec)
+	singleURL(t, out)
+}
