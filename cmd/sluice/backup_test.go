@@ -191,6 +191,11 @@ func TestKeygen(t *testing.T) {
 	if !strings.Contains(string(b), "AGE-SECRET-KEY-1") || strings.Contains(rec, "SECRET") {
 		t.Fatal("identity file or stdout wrong")
 	}
+	nested := filepath.Join(dir, "new", "folder", "key.txt")
+	mustCLI(t, nil, "keygen", "-o", nested)
+	if st, err := os.Stat(filepath.Dir(nested)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("keygen's new folder: %v, %v; want mode 0700", st, err)
+	}
 	if _, _, code := cli(t, nil, "keygen", "-o", path); code == 0 {
 		t.Fatal("keygen overwrote an existing identity")
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"filippo.io/age"
@@ -71,6 +72,10 @@ func keygenFernet(e *env, out string) error {
 // writeSecretFile creates path with mode 0600 and writes data. It never
 // replaces an existing file, and removes a partly written one.
 func writeSecretFile(path string, data []byte) error {
+	// A missing folder (~/.config/sluice) is created private to the user.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
