@@ -9,18 +9,18 @@
 package azuretest
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
+	"github.com/sluice-backup/sluice/backends/internal/proctest"
 )
 
 // Azurite's well-known development account, documented by Microsoft; it
@@ -107,8 +107,8 @@ func StartAzurite(t testing.TB, containers ...string) string {
 // taken meanwhile), which fails the test when last is set.
 func start(t testing.TB, bin string, last bool) (int, bool) {
 	t.Helper()
-	port := freePort(t)
-	var logs syncBuffer
+	port := proctest.FreePort(t)
+	var logs proctest.SyncBuffer
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
 		"--location", t.TempDir(), "--silent", "--skipApiVersionCheck", "--loose")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -167,31 +167,4 @@ func CreateContainer(t testing.TB, serviceURL, name string) {
 	if _, err := Client(t, serviceURL).CreateContainer(ctx, name, nil); err != nil {
 		t.Fatalf("create container %q: %v", name, err)
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

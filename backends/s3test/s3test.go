@@ -7,16 +7,13 @@
 package s3test
 
 import (
-	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/sluice-backup/sluice/backends/internal/proctest"
 )
 
 // Dummy credentials the fake servers accept.
@@ -97,7 +96,7 @@ func StartMoto(t testing.TB) string {
 	var endpoint string
 	for attempt := 1; ; attempt++ {
 		var exitedEarly bool
-		endpoint, exitedEarly = startMoto(t, bin, freePort(t), attempt == 3)
+		endpoint, exitedEarly = startMoto(t, bin, proctest.FreePort(t), attempt == 3)
 		if !exitedEarly {
 			break
 		}
@@ -111,7 +110,7 @@ func StartMoto(t testing.TB) string {
 // last is set.
 func startMoto(t testing.TB, bin string, port int, last bool) (endpoint string, exitedEarly bool) {
 	t.Helper()
-	var logs syncBuffer
+	var logs proctest.SyncBuffer
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -148,17 +147,6 @@ func startMoto(t testing.TB, bin string, port int, last bool) (endpoint string, 
 	return endpoint, false
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Client returns an S3 client for endpoint with the dummy credentials and
 // path-style addressing.
 func Client(endpoint string) *s3.Client {
@@ -182,23 +170,4 @@ func CreateBucket(t testing.TB, endpoint, name string) {
 	if err != nil {
 		t.Fatalf("create bucket %q: %v", name, err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a child process's output and the
-// test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
