@@ -781,7 +781,8 @@ func ResolvePath(p, base, home string) string {
 }
 
 // checkSecrets refuses secret material written into the config: age
-// secret keys and PEM private keys. The value is never echoed.
+// secret keys and PEM private keys, as values or as keys. The secret is
+// never echoed.
 func (d *decoder) checkSecrets(path string, v any) error {
 	switch x := v.(type) {
 	case string:
@@ -790,6 +791,11 @@ func (d *decoder) checkSecrets(path string, v any) error {
 		}
 	case map[string]any:
 		for _, k := range sortedKeys(x) {
+			// A key is echoed in every message about its value, so a
+			// secret pasted as a key is refused before any of those.
+			if LooksSecret(k) {
+				return d.wrap(path, fmt.Errorf("%w: a key here looks like a private key; keep keys in files or environment variables and refer to them (identity_file, recipients_file, passphrase_file, passphrase_env)", ErrLiteralSecret))
+			}
 			if err := d.checkSecrets(join(path, k), x[k]); err != nil {
 				return err
 			}

@@ -129,6 +129,10 @@ func ApplyEnv(reg *Registry, raw map[string]any, environ []string) (map[string]s
 	var unused []string
 	for k := range env {
 		if !used[k] {
+			if LooksSecret(k) {
+				// The message names the variable: not one like this.
+				k = EnvPrefix + "… (a name that looks like a private key)"
+			}
 			unused = append(unused, k)
 		}
 	}
