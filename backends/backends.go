@@ -13,7 +13,8 @@
 //
 // A file target writes each object to "<name>.<hex>.tmp" beside it and
 // renames it into place when complete; only a killed process leaves such a
-// file behind. Metadata is kept in a "<name>.attrs" sidecar.
+// file behind. It writes no metadata sidecar: stages come from the
+// object's manifest (see [openFile]).
 //
 // mem:// buckets live as long as the process. Every target opened on the
 // same name shares its objects, and closing one leaves them in place.

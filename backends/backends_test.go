@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/gcerrors"
 
 	"github.com/sluice-backup/sluice/backends/s3test"
@@ -432,25 +433,76 @@ func TestMemShared(t *testing.T) {
 	}
 }
 
-func TestFileMetadataPersists(t *testing.T) {
-	reg := newRegistry()
+// TestFileNoSidecar: a file target writes only the object, no ".attrs"
+// sidecar (and so no MD5 pass over its bytes).
+func TestFileNoSidecar(t *testing.T) {
 	ctx := t.Context()
-	raw := "file://" + t.TempDir()
-	a, err := OpenTarget(ctx, reg, raw, nil)
+	dir := t.TempDir()
+	tg, err := OpenTarget(ctx, newRegistry(), "file://"+dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Bucket.WriteAll(ctx, "obj", []byte("x"), &blob.WriterOptions{Metadata: map[string]string{"sluice-stages": "zstd"}}); err != nil {
+	defer tg.Close()
+	if err := tg.Bucket.WriteAll(ctx, "obj", []byte("x"), &blob.WriterOptions{Metadata: map[string]string{"sluice-stages": "zstd"}}); err != nil {
 		t.Fatal(err)
 	}
-	a.Close()
-	b, err := OpenTarget(ctx, reg, raw, nil)
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	attrs, err := b.Bucket.Attributes(ctx, "obj")
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || names[0] != "obj" {
+		t.Errorf("folder holds %q, want only \"obj\"", names)
+	}
+}
+
+// TestFileOldSidecars: folders written by earlier versions, which kept
+// metadata in "<name>.attrs" sidecars, still read: the metadata comes
+// back, listings hide the sidecars, and deleting an object removes its
+// sidecar.
+func TestFileOldSidecars(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	old, err := fileblob.OpenBucket(dir, nil) // the earlier default: sidecars
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.WriteAll(ctx, "obj", []byte("x"), &blob.WriterOptions{Metadata: map[string]string{"sluice-stages": "zstd"}}); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	if _, err := os.Stat(filepath.Join(dir, "obj.attrs")); err != nil {
+		t.Fatalf("the old layout has no sidecar: %v", err)
+	}
+
+	tg, err := OpenTarget(ctx, newRegistry(), "file://"+dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	attrs, err := tg.Bucket.Attributes(ctx, "obj")
 	if err != nil || attrs.Metadata["sluice-stages"] != "zstd" {
-		t.Errorf("metadata after reopening: %v, %v", attrs, err)
+		t.Errorf("metadata from the old sidecar: %v, %v", attrs, err)
+	}
+	var keys []string
+	it := tg.Bucket.List(nil)
+	for {
+		obj, err := it.Next(ctx)
+		if err != nil {
+			break
+		}
+		keys = append(keys, obj.Key)
+	}
+	if len(keys) != 1 || keys[0] != "obj" {
+		t.Errorf("listing = %q, want only \"obj\"", keys)
+	}
+	if err := tg.Bucket.Delete(ctx, "obj"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "obj.attrs")); !os.IsNotExist(err) {
+		t.Errorf("sidecar after delete: %v", err)
 	}
 }

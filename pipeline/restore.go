@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gocloud.dev/gcerrors"
@@ -60,7 +61,10 @@ type Decoded struct {
 // Open opens object name on t and sets up its decoding. Stages are taken
 // from the object's metadata, else its manifest, else detected from magic
 // bytes layer by layer, so objects written by other tools (tar | zstd |
-// age, gzip) decode too.
+// age, gzip) decode too. Detected stages must include every stage the
+// name's extensions promise (".tar.zst.age": tar, zstd, age), so an object
+// whose header was damaged, or that was emptied, fails rather than
+// restoring as raw bytes when no metadata or manifest says otherwise.
 func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, error) {
 	reg := d.Registry
 	if reg == nil {
@@ -93,6 +97,9 @@ func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, e
 		err = out.decodeRecorded(ctx, reg, d.Keys, recorded, stream)
 	} else {
 		err = out.decodeDetected(ctx, reg, d.Keys, stream)
+		if err == nil {
+			err = checkNamedStages(reg, t.ObjectURL(name), name, out.Stages)
+		}
 	}
 	if err != nil {
 		out.Close()
@@ -255,6 +262,45 @@ func (d *Decoder) registry() *Registry {
 		return Default
 	}
 	return d.Registry
+}
+
+// StagesFromName returns the stages an object name's extensions promise,
+// in backup order ("x.tar.zst.age": tar, zstd, age), reading known stage
+// extensions (and .tar) from the end of the name; nil if it ends in none.
+func StagesFromName(reg *Registry, name string) []string {
+	var stages []string
+	for {
+		ext := filepath.Ext(name)
+		if ext == "" || ext == name {
+			break
+		}
+		if ext == ".tar" {
+			stages = append(stages, StageArchive)
+		} else if spec, ok := reg.StageByExtension(ext); ok {
+			stages = append(stages, spec.Name)
+		} else {
+			break
+		}
+		name = strings.TrimSuffix(name, ext)
+	}
+	slices.Reverse(stages)
+	return stages
+}
+
+// checkNamedStages fails with [ErrIntegrity] unless detected (backup
+// order) ends with the stages name's extensions promise. Detection may
+// find more than the name says ("x.gz" holding a tar), never less.
+func checkNamedStages(reg *Registry, url, name string, detected []string) error {
+	named := StagesFromName(reg, name)
+	if len(named) <= len(detected) && slices.Equal(named, detected[len(detected)-len(named):]) {
+		return nil
+	}
+	found := strings.Join(detected, ",")
+	if found == "" {
+		found = "no known format"
+	}
+	return fmt.Errorf("open %s: %w: its name says %s but its content shows %s (damaged, or misnamed)",
+		url, ErrIntegrity, strings.Join(named, ","), found)
 }
 
 // StripExtensions removes known stage extensions (and .tar) from the end

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -45,7 +46,14 @@ func PathSource(path string, exclude []string) (*Source, error) {
 		}
 		return &Source{Name: name, Archive: true, Size: -1, open: func(ctx context.Context) (io.ReadCloser, error) {
 			return PipeProducer(ctx, func(ctx context.Context, w io.Writer) error {
-				return archive.Write(ctx, w, path, opts)
+				// The tar writer makes a write per header and per file;
+				// batching them saves a goroutine hand-off through the
+				// pipe for each, which dominated trees of small files.
+				bw := bufio.NewWriterSize(w, copyBufferSize)
+				if err := archive.Write(ctx, bw, path, opts); err != nil {
+					return err
+				}
+				return bw.Flush()
 			}), nil
 		}}, nil
 	case st.Mode().IsRegular():
