@@ -10,7 +10,6 @@ package azuretest
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,13 +73,11 @@ func StartAzurite(t testing.TB, containers ...string) string {
 		}
 		t.Skip("azurite not installed; run .ci/test-deps")
 	}
-	var port int
-	for attempt := 1; ; attempt++ {
-		var ok bool
-		if port, ok = start(t, bin, attempt == 3); ok {
-			break
-		}
-	}
+	location := t.TempDir()
+	port := proctest.Start(t, "azurite", func(port int) []string {
+		return []string{bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
+			"--location", location, "--silent", "--skipApiVersionCheck", "--loose"}
+	}, proctest.Listening)
 	domain := "127.0.0.1:" + strconv.Itoa(port)
 	for k, v := range map[string]string{
 		"AZURE_STORAGE_IS_LOCAL_EMULATOR":    "true",
@@ -100,49 +97,6 @@ func StartAzurite(t testing.TB, containers ...string) string {
 		CreateContainer(t, serviceURL, c)
 	}
 	return serviceURL
-}
-
-// start runs Azurite on a free port and waits until it accepts
-// connections. It reports false when Azurite exited first (the port was
-// taken meanwhile), which fails the test when last is set.
-func start(t testing.TB, bin string, last bool) (int, bool) {
-	t.Helper()
-	port := proctest.FreePort(t)
-	var logs proctest.SyncBuffer
-	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
-		"--location", t.TempDir(), "--silent", "--skipApiVersionCheck", "--loose")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start azurite: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			if last {
-				t.Fatalf("azurite exited: %v\n%s", err, logs.String())
-			}
-			return 0, false
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Fatalf("azurite did not listen on port %d within 60s\n%s", port, logs.String())
-		}
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	return port, true
 }
 
 // Client returns a client for Azurite's development account.

@@ -91,60 +91,19 @@ func StartMoto(t testing.TB) string {
 		}
 		t.Skip("moto_server not on PATH; install it with pip install 'moto[server]'")
 	}
-	// The port can be taken between freePort and moto binding it: then
-	// moto exits at once, and another port is tried.
-	var endpoint string
-	for attempt := 1; ; attempt++ {
-		var exitedEarly bool
-		endpoint, exitedEarly = startMoto(t, bin, proctest.FreePort(t), attempt == 3)
-		if !exitedEarly {
-			break
+	port := proctest.Start(t, "moto_server", func(port int) []string {
+		return []string{bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port)}
+	}, func(port int) bool {
+		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/moto-api/")
+		if err != nil {
+			return false
 		}
-	}
+		resp.Body.Close()
+		return true
+	})
+	endpoint := "http://127.0.0.1:" + strconv.Itoa(port)
 	Env(t, endpoint)
 	return endpoint
-}
-
-// startMoto runs moto_server on port and waits until it answers. It
-// reports whether moto exited before answering, which fails the test when
-// last is set.
-func startMoto(t testing.TB, bin string, port int, last bool) (endpoint string, exitedEarly bool) {
-	t.Helper()
-	var logs proctest.SyncBuffer
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	endpoint = "http://127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(endpoint + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			if last {
-				t.Fatalf("moto_server exited: %v\n%s", err, logs.String())
-			}
-			return "", true
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Fatalf("moto_server did not answer on %s within 60s\n%s", endpoint, logs.String())
-		}
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	return endpoint, false
 }
 
 // Client returns an S3 client for endpoint with the dummy credentials and

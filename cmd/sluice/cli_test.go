@@ -178,3 +178,19 @@ func assertNothingAt(t *testing.T, path string) {
 		}
 	}
 }
+
+// assertRestoreFails restores url with key into a fresh destination and
+// checks what a failed restore promises: exit status 1, an error that
+// names the object, and nothing at (or beside) the destination.
+func assertRestoreFails(t *testing.T, url, key string) {
+	t.Helper()
+	dest := filepath.Join(t.TempDir(), "out")
+	_, errs, code := cli(t, nil, "restore", url, "--to", dest, "-i", key)
+	if code != exitFailure {
+		t.Fatalf("exit %d, want 1; stderr %q", code, errs)
+	}
+	if !strings.Contains(errs, url) {
+		t.Fatalf("error does not name the object: %q", errs)
+	}
+	assertNothingAt(t, dest)
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,15 +88,7 @@ func TestRestoreDamagedEveryChain(t *testing.T) {
 								t.Fatal(err)
 							}
 						}
-						dest := filepath.Join(t.TempDir(), "out")
-						_, errs, code := cli(t, nil, "restore", url, "--to", dest, "-i", key)
-						if code != exitFailure {
-							t.Fatalf("exit %d, want 1; stderr %q", code, errs)
-						}
-						if !strings.Contains(errs, url) {
-							t.Fatalf("error does not name the object: %q", errs)
-						}
-						assertNothingAt(t, dest)
+						assertRestoreFails(t, url, key)
 					})
 				}
 			}

@@ -56,15 +56,7 @@ func TestRestoreFailuresLeaveNothing(t *testing.T) {
 			if err := os.WriteFile(path, damage.fn(b), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			dest := filepath.Join(t.TempDir(), "out")
-			_, errs, code := cli(t, nil, "restore", url, "--to", dest, "-i", key)
-			if code != exitFailure {
-				t.Fatalf("exit %d, want 1; stderr %q", code, errs)
-			}
-			if !strings.Contains(errs, url) {
-				t.Fatalf("error does not name the object: %q", errs)
-			}
-			assertNothingAt(t, dest)
+			assertRestoreFails(t, url, key)
 		})
 	}
 	t.Run("missing object", func(t *testing.T) {
