@@ -45,7 +45,7 @@ On success stdout has exactly one line per stored object: its URL.`,
 		Example: `  sluice keygen -o key.txt > recipient.txt
   sluice backup ~/photos --to s3://my-backups/photos -R recipient.txt
   pg_dump db | sluice backup - --name db-{time}.sql --to file:///var/backups -r age1…`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBackup(cmd, e, g, f, args[0])
 		},

@@ -96,6 +96,10 @@ func TestUsageErrors(t *testing.T) {
 		{"backup", "-", "--to", "ftp://x/y", "-r", rec},
 		{"backup", "/no/such/path", "--to", store, "-r", rec},
 		{"restore", "file:///x/y"},
+		{"backup", "--to", store, "-r", rec},
+		{"backup", "a", "b", "--to", store, "-r", rec},
+		{"restore", "--to", "-"},
+		{"keygen", "extra"},
 	}
 	for _, args := range cases {
 		_, errs, code := cli(t, strings.NewReader("x"), args...)

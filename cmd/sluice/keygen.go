@@ -28,7 +28,7 @@ With --fernet, a Fernet key as Python's Fernet.generate_key() makes it is
 written to FILE exactly as the Python recipe saves it (no newline; mode
 0600, never overwriting; -o is required) and nothing
 is printed on stdout: a Fernet key is symmetric, there is no public part.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if fernetKey {
 				return keygenFernet(e, out)

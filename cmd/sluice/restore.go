@@ -32,7 +32,7 @@ is written to file PATH (or into PATH when it is an existing directory);
 - writes the decoded stream to stdout. Nothing appears at PATH unless the
 whole object decoded and verified.`,
 		Example: `  sluice restore s3://my-backups/photos/photos-20261129T042500Z.tar.zst.age --to ./photos -i key.txt`,
-		Args:    cobra.ExactArgs(1),
+		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRestore(cmd, e, g, f, args[0])
 		},
