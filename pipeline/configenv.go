@@ -157,23 +157,11 @@ func markUsed(used map[string]bool, name string) error {
 // raw, creating it when create is set. It returns nil when the section is
 // absent and create is not set.
 func sectionMap(raw map[string]any, path string, create bool) (map[string]any, error) {
-	if path == "defaults" {
-		switch m := raw["defaults"].(type) {
-		case map[string]any:
-			return m, nil
-		case nil:
-			if !create {
-				return nil, nil
-			}
-			nm := map[string]any{}
-			raw["defaults"] = nm
-			return nm, nil
-		}
-		return nil, &ConfigError{Path: "defaults", Err: fmt.Errorf("want a map, got %s", typeName(raw["defaults"]))}
+	parent, key := raw, "defaults"
+	if path != "defaults" {
+		parent, key = raw["pipelines"].(map[string]any), strings.TrimPrefix(path, "pipelines.")
 	}
-	name := strings.TrimPrefix(path, "pipelines.")
-	pm := raw["pipelines"].(map[string]any)
-	switch m := pm[name].(type) {
+	switch m := parent[key].(type) {
 	case map[string]any:
 		return m, nil
 	case nil:
@@ -181,10 +169,10 @@ func sectionMap(raw map[string]any, path string, create bool) (map[string]any, e
 			return nil, nil
 		}
 		nm := map[string]any{}
-		pm[name] = nm
+		parent[key] = nm
 		return nm, nil
 	}
-	return nil, &ConfigError{Path: path, Err: fmt.Errorf("want a map, got %s", typeName(pm[name]))}
+	return nil, &ConfigError{Path: path, Err: fmt.Errorf("want a map, got %s", typeName(parent[key]))}
 }
 
 // SetStageOption sets option key of stage in the section at path

@@ -62,7 +62,6 @@ type decodeReader struct {
 	name string
 	dec  io.Reader
 	src  *trackedReader
-	got  bool
 }
 
 func (d *decodeReader) Read(p []byte) (int, error) {

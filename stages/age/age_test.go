@@ -21,15 +21,7 @@ import (
 
 func newStage(t *testing.T, raw map[string]any) pipeline.Stage {
 	t.Helper()
-	o, err := pipeline.ParseOptions(agestage.Spec.Options, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := agestage.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return stagetest.Build(t, agestage.Spec, raw)
 }
 
 func writeFile(t *testing.T, name, content string) string {

@@ -18,15 +18,7 @@ func newStage(t *testing.T, key string) pipeline.Stage {
 	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o, err := pipeline.ParseOptions(fernet.Spec.Options, map[string]any{"key_file": path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := fernet.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return stagetest.Build(t, fernet.Spec, map[string]any{"key_file": path})
 }
 
 func TestConformance(t *testing.T) {

@@ -10,14 +10,6 @@ import (
 
 func TestConformance(t *testing.T) {
 	stagetest.Run(t, stagetest.Harness{Spec: gzip.Spec, Opaque: false, New: func(t *testing.T) pipeline.Stage {
-		o, err := pipeline.ParseOptions(gzip.Spec.Options, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := gzip.Spec.New(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
+		return stagetest.Build(t, gzip.Spec, nil)
 	}})
 }

@@ -10,14 +10,6 @@ import (
 
 func TestConformance(t *testing.T) {
 	stagetest.Run(t, stagetest.Harness{Spec: none.Spec, Opaque: true, New: func(t *testing.T) pipeline.Stage {
-		o, err := pipeline.ParseOptions(none.Spec.Options, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := none.Spec.New(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
+		return stagetest.Build(t, none.Spec, nil)
 	}})
 }

@@ -10,14 +10,6 @@ import (
 
 func TestConformance(t *testing.T) {
 	stagetest.Run(t, stagetest.Harness{Spec: s2.Spec, Opaque: false, New: func(t *testing.T) pipeline.Stage {
-		o, err := pipeline.ParseOptions(s2.Spec.Options, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := s2.Spec.New(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
+		return stagetest.Build(t, s2.Spec, nil)
 	}})
 }

@@ -18,15 +18,7 @@ import (
 
 func newStage(t *testing.T, raw map[string]any) pipeline.Stage {
 	t.Helper()
-	o, err := pipeline.ParseOptions(zstd.Spec.Options, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := zstd.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return stagetest.Build(t, zstd.Spec, raw)
 }
 
 // frameCount counts the zstd frames in enc by walking frame headers and

@@ -11,15 +11,7 @@ import (
 func TestConformance(t *testing.T) {
 	for _, raw := range []map[string]any{nil, {"level": 1, "concurrency": 1}, {"level": 19}, {"frame_size": 0}, {"frame_size": zstd.MinFrameSize, "concurrency": 3}} {
 		stagetest.Run(t, stagetest.Harness{Spec: zstd.Spec, New: func(t *testing.T) pipeline.Stage {
-			o, err := pipeline.ParseOptions(zstd.Spec.Options, raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := zstd.New(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return st
+			return stagetest.Build(t, zstd.Spec, raw)
 		}})
 	}
 }
