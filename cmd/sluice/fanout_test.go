@@ -37,12 +37,10 @@ func startClouds(t *testing.T) *clouds {
 	return c
 }
 
-// fetch returns the stored bytes of the object at objectURL, read with
-// each store's own client rather than through sluice.
 // gcsKeys lists the objects under prefix in the "fan" GCS bucket.
 func (c *clouds) gcsKeys(t *testing.T, prefix string) []string {
 	t.Helper()
-	objs, _, err := c.gcs.ListObjects("fan", prefix, "", false)
+	objs, _, err := c.gcs.ListObjectsWithOptions("fan", fakestorage.ListOptions{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +51,8 @@ func (c *clouds) gcsKeys(t *testing.T, prefix string) []string {
 	return out
 }
 
+// fetch returns the stored bytes of the object at objectURL, read with
+// each store's own client rather than through sluice.
 func (c *clouds) fetch(t *testing.T, objectURL string) []byte {
 	t.Helper()
 	u, err := url.Parse(objectURL)
