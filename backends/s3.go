@@ -29,11 +29,12 @@ const (
 	maxPartSize = 5 << 30
 	maxParts    = 10000
 
-	// autoPartSize is the smallest part sluice picks itself: fewer,
-	// larger requests than the 5 MiB minimum for little extra memory.
+	// autoPartSize is the part sluice prefers for objects of known size
+	// when memory allows: fewer, larger requests than the 5 MiB minimum.
 	autoPartSize = 8 * mib
-	// unknownSizePartSize serves streams of unknown length (stdin):
-	// objects up to 160 GiB.
+	// unknownSizePartSize is the largest part sluice picks for a stream
+	// of unknown length (stdin): objects up to 160 GiB. A target's
+	// share of the upload memory may allow less (5 MiB: 48.8 GiB).
 	unknownSizePartSize = 16 * mib
 	// partBudget is how many parts the automatic size aims for. The 10%
 	// left over absorbs a stored size that runs past the estimate (an
@@ -52,8 +53,8 @@ var s3Options = append([]pipeline.OptionSpec{
 	{Name: "endpoint", Help: "endpoint URL of an S3-compatible store (default: AWS, or AWS_ENDPOINT_URL_S3); an IP address or localhost implies path-style addressing"},
 	{Name: "profile", Help: "AWS shared-config profile (default: AWS_PROFILE, else default)"},
 	{Name: "use_path_style", Type: pipeline.Bool, Help: "address buckets as endpoint/bucket rather than bucket.endpoint"},
-	{Name: "part_size", Type: pipeline.Int, Help: "multipart part size in bytes, 5 MiB to 5 GiB (default: from the object's size, at least 8 MiB; 16 MiB when unknown, which caps objects at 160 GiB)"},
-	{Name: "concurrency", Type: pipeline.Int, Default: "2", Help: "most parts in flight per upload; an upload buffers about part_size × (concurrency + 2) bytes, and sluice lowers concurrency (to no less than 1) to keep that within 48 MiB"},
+	{Name: "part_size", Type: pipeline.Int, Help: "multipart part size in bytes, 5 MiB to 5 GiB (default: from the object's size and the target's share of --upload-memory, at least 5 MiB and up to 16 MiB for a stream of unknown size; the part size caps an object at 10,000 parts)"},
+	{Name: "concurrency", Type: pipeline.Int, Default: "2", Help: "most parts in flight per upload; an upload buffers about part_size × (concurrency + 2) bytes, and sluice lowers concurrency (to no less than 1) to keep that within the target's share of --upload-memory"},
 }, append(s3ObjectOptions, s3ResilienceOptions...)...)
 
 var s3Spec = pipeline.BackendSpec{

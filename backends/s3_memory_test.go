@@ -48,6 +48,8 @@ func TestPlanUpload(t *testing.T) {
 		// A larger budget lets the configured concurrency through.
 		{name: "96 MiB, unknown", size: -1, configured: 2, memory: 96 * mib, part: 16 * mib, conc: 2},
 		{name: "96 MiB, 1 GiB, concurrency 4", size: gib, configured: 4, memory: 96 * mib, part: 8 * mib, conc: 4},
+		{name: "192 MiB for 3 targets, unknown", size: -1, configured: 2, memory: 192 * mib / 3, part: 16 * mib, conc: 2},
+		{name: "192 MiB for 3 targets, 1 GiB", size: gib, configured: 2, memory: 192 * mib / 3, part: 8 * mib, conc: 2},
 		// An explicit part size is kept; the concurrency adapts.
 		{name: "explicit 5 MiB, 3 targets", size: -1, explicit: 5 * mib, configured: 2, memory: share(3), part: 5 * mib, conc: 1},
 		{name: "explicit 5 MiB, 1 target", size: -1, explicit: 5 * mib, configured: 2, memory: share(1), part: 5 * mib, conc: 2},

@@ -115,7 +115,7 @@ func (tw *targetWriter) fail(err error) {
 // tw but res, so an abandoned write cannot race with the run loop.
 func (tw *targetWriter) start(chunk []byte) {
 	if tw.limit > 0 && tw.written+int64(len(chunk)) > tw.limit {
-		tw.fail(fmt.Errorf("target %s: object exceeds %d bytes, the most this upload's part size allows; give --expected-size or a larger part_size", tw.target.URL, tw.limit))
+		tw.fail(fmt.Errorf("target %s: object exceeds %d bytes, the most this upload's part size allows; give --expected-size, or a larger --upload-memory or part_size", tw.target.URL, tw.limit))
 		return
 	}
 	done, w, hooks := make(chan struct{}), tw.w, &tw.hooks
