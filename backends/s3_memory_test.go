@@ -58,7 +58,7 @@ func TestPlanUpload(t *testing.T) {
 		{name: "explicit too small for size", size: 100 * gib, explicit: 5 * mib, configured: 2, memory: share(3), err: "needs more than 10000 parts"},
 		// 10,000 parts: an automatic part grows with the size past what the
 		// budget would pick, and concurrency drops instead.
-		{name: "3 targets, 10,000 parts of 5 MiB", size: 9000 * 5 * mib, configured: 2, memory: share(3), part: 5 * mib, conc: 1},
+		{name: "3 targets, 9,000 parts of 5 MiB", size: 9000 * 5 * mib, configured: 2, memory: share(3), part: 5 * mib, conc: 1},
 		{name: "3 targets, just past 9,000 parts of 5 MiB", size: 9000*5*mib + 1, configured: 2, memory: share(3), part: 6 * mib, conc: 1},
 		{name: "beyond S3", size: 50 * tib, configured: 2, memory: share(1), err: "needs more than 10000 parts of 5 GiB"},
 	} {
