@@ -38,12 +38,15 @@
 // exists (a denied check is let through), so a typo fails at once rather
 // than after an upload.
 //
-// An object larger than one part is uploaded in parts, whose size
-// Target.Prepare chooses from the object's expected size (see the
-// part_size and concurrency options); an upload buffers about
-// part_size × (concurrency + 2) bytes. A failed or
-// cancelled upload is aborted, so no parts are left behind, even when its
-// context is already cancelled.
+// An object larger than one part is uploaded in parts, whose size and
+// concurrency Target.Prepare chooses from the object's expected size and
+// the target's share of the backup's upload memory budget (see
+// pipeline.Write and the part_size and concurrency options): an upload
+// buffers about part_size × (concurrency + 2) bytes, and sluice keeps
+// that within the share unless S3's limits forbid it (parts of at least
+// 5 MiB, at most 10,000 of them), running one part at a time then. A
+// failed or cancelled upload is aborted, so no parts are left behind,
+// even when its context is already cancelled.
 //
 // Per-object settings apply to every object a target stores, through
 // gocloud's BeforeWrite hook on the upload (single request and multipart

@@ -319,6 +319,8 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+// TestChoosePartSize checks the part size of a single target's upload
+// under the default budget; TestPlanUpload covers shared budgets.
 func TestChoosePartSize(t *testing.T) {
 	const gib, tib = int64(1) << 30, int64(1) << 40
 	tests := []struct {
@@ -348,7 +350,8 @@ func TestChoosePartSize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			part, limit, err := choosePartSize(tt.size, tt.explicit)
+			plan, err := planUpload(tt.size, tt.explicit, defaultConcurrency, 0)
+			part, limit := plan.part, plan.limit
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("got part %d, err %v; want an error containing %q", part, err, tt.err)
@@ -375,7 +378,7 @@ func TestPrepare(t *testing.T) {
 	tune := &s3Tuning{concurrency: 3}
 	called := false
 	wo := &blob.WriterOptions{BeforeWrite: func(func(any) bool) error { called = true; return nil }}
-	limit, err := tune.prepare(wo, 100<<30)
+	limit, err := tune.prepare(wo, pipeline.Write{Size: 100 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +390,7 @@ func TestPrepare(t *testing.T) {
 		t.Errorf("the caller's BeforeWrite was not chained (called %v, err %v)", called, err)
 	}
 	tune.partSize = 5 * mib
-	if _, err := tune.prepare(&blob.WriterOptions{}, 100<<30); err == nil {
+	if _, err := tune.prepare(&blob.WriterOptions{}, pipeline.Write{Size: 100 << 30}); err == nil {
 		t.Error("prepare accepted an object too large for the explicit part size")
 	}
 }

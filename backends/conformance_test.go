@@ -144,7 +144,7 @@ func testMultipart(t *testing.T, reg *pipeline.Registry) {
 	}
 	defer tg.Close()
 	wo := &blob.WriterOptions{}
-	if _, err := tg.Prepare(wo, 12<<20); err != nil {
+	if _, err := tg.Prepare(wo, pipeline.Write{Size: 12 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tg.Bucket.WriteAll(t.Context(), tg.Key("obj"), make([]byte, 12<<20), wo); err != nil {

@@ -29,11 +29,12 @@ const (
 	maxPartSize = 5 << 30
 	maxParts    = 10000
 
-	// autoPartSize is the smallest part sluice picks itself: fewer,
-	// larger requests than the 5 MiB minimum for little extra memory.
+	// autoPartSize is the part sluice prefers for objects of known size
+	// when memory allows: fewer, larger requests than the 5 MiB minimum.
 	autoPartSize = 8 * mib
-	// unknownSizePartSize serves streams of unknown length (stdin):
-	// objects up to 160 GiB.
+	// unknownSizePartSize is the largest part sluice picks for a stream
+	// of unknown length (stdin): objects up to 160 GiB. A target's
+	// share of the upload memory may allow less (5 MiB: 48.8 GiB).
 	unknownSizePartSize = 16 * mib
 	// partBudget is how many parts the automatic size aims for. The 10%
 	// left over absorbs a stored size that runs past the estimate (an
@@ -52,8 +53,8 @@ var s3Options = append([]pipeline.OptionSpec{
 	{Name: "endpoint", Help: "endpoint URL of an S3-compatible store (default: AWS, or AWS_ENDPOINT_URL_S3); an IP address or localhost implies path-style addressing"},
 	{Name: "profile", Help: "AWS shared-config profile (default: AWS_PROFILE, else default)"},
 	{Name: "use_path_style", Type: pipeline.Bool, Help: "address buckets as endpoint/bucket rather than bucket.endpoint"},
-	{Name: "part_size", Type: pipeline.Int, Help: "multipart part size in bytes, 5 MiB to 5 GiB (default: from the object's size, at least 8 MiB; 16 MiB when unknown, which caps objects at 160 GiB)"},
-	{Name: "concurrency", Type: pipeline.Int, Default: "2", Help: "most parts in flight per upload; an upload buffers about part_size × (concurrency + 2) bytes, and sluice lowers concurrency (to no less than 1) to keep that within 48 MiB"},
+	{Name: "part_size", Type: pipeline.Int, Help: "multipart part size in bytes, 5 MiB to 5 GiB (default: from the object's size and the target's share of --upload-memory, at least 5 MiB and up to 16 MiB for a stream of unknown size; the part size caps an object at 10,000 parts)"},
+	{Name: "concurrency", Type: pipeline.Int, Default: "2", Help: "most parts in flight per upload; an upload buffers about part_size × (concurrency + 2) bytes, and sluice lowers concurrency (to no less than 1) to keep that within the target's share of --upload-memory"},
 }, append(s3ObjectOptions, s3ResilienceOptions...)...)
 
 var s3Spec = pipeline.BackendSpec{
@@ -78,7 +79,7 @@ func openS3(ctx context.Context, u *url.URL, opts pipeline.Options) (*pipeline.T
 		concurrency: opts.Int("concurrency"),
 	}
 	if tune.partSize != 0 {
-		if _, _, err := choosePartSize(-1, tune.partSize); err != nil {
+		if _, err := planUpload(-1, tune.partSize, 1, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -279,12 +280,12 @@ type s3Tuning struct {
 }
 
 // prepare implements [pipeline.Target.Prepare].
-func (t *s3Tuning) prepare(wo *blob.WriterOptions, size int64) (int64, error) {
-	part, limit, err := choosePartSize(size, t.partSize)
+func (t *s3Tuning) prepare(wo *blob.WriterOptions, w pipeline.Write) (int64, error) {
+	plan, err := planUpload(w.Size, t.partSize, t.concurrency, w.Memory)
 	if err != nil {
 		return 0, err
 	}
-	conc := uploadConcurrency(part, t.concurrency)
+	part, conc := plan.part, plan.concurrency
 	wo.BufferSize = int(part)
 	wo.MaxConcurrency = conc
 	next := wo.BeforeWrite
@@ -313,53 +314,81 @@ func (t *s3Tuning) prepare(wo *blob.WriterOptions, size int64) (int64, error) {
 		}
 		return nil
 	}
-	return limit, nil
+	return plan.limit, nil
 }
 
-// uploadMemory is what one upload may buffer before sluice lowers its
-// concurrency: an upload holds about part × (concurrency + 2) bytes.
-const uploadMemory = 48 * mib
-
-// uploadConcurrency returns the parts in flight for an upload of part-sized
-// parts: the configured concurrency, lowered (to no less than 1) so the
-// upload stays within uploadMemory. Large parts come from very large
-// objects (about 117 MiB at 1 TiB); those uploads then run one part at a
-// time and use about 3 × part.
-func uploadConcurrency(part int64, configured int) int {
-	fit := int(uploadMemory/part) - 2
-	return max(1, min(configured, fit))
+// uploadPlan is how one multipart upload runs.
+type uploadPlan struct {
+	part        int64 // bytes per part
+	concurrency int   // parts in flight
+	limit       int64 // largest object: maxParts parts
 }
 
-// choosePartSize returns the multipart part size for an object of about
-// size bytes (-1 when unknown) and the largest object that part size
-// allows (maxParts parts). explicit is the part_size option, 0 for
-// automatic: then the part is the smallest whole number of MiB, at least
-// 8 MiB, that stores size in 9000 parts, and 16 MiB for an unknown size.
-// An explicit part size outside [minPartSize, maxPartSize], or a known
-// size beyond the limit, is an error.
-func choosePartSize(size, explicit int64) (part, limit int64, err error) {
+// buffers is what the upload holds in memory: the transfer manager reads
+// the first part on its own, then keeps a pool of concurrency + 1 parts
+// (one filling while the others upload), so part × (concurrency + 2).
+func (p uploadPlan) buffers() int64 { return p.part * int64(p.concurrency+2) }
+
+// planUpload chooses the part size and concurrency of an upload of about
+// size bytes (-1 when unknown) that may buffer memory bytes (0: the
+// default budget of a whole backup, [pipeline.DefaultUploadMemory]).
+// explicit is the part_size option (0: automatic) and configured the
+// concurrency option.
+//
+// The part must be at least 5 MiB and, for a known size, large enough to
+// store it within partBudget parts. Within memory, an automatic part is
+// the larger of that minimum and 8 MiB, at the configured concurrency;
+// when that does not fit, the part shrinks toward its minimum, and then
+// the concurrency drops, to no less than 1. For an unknown size the part
+// is as large as memory allows at one part in flight, from 5 MiB up to
+// 16 MiB, since the part size caps the object (maxParts parts), and spare
+// memory then raises the concurrency. An explicit part size is kept; only
+// the concurrency adapts.
+//
+// When even one part in flight of the smallest allowed part exceeds
+// memory (many targets, or a very large object), the plan runs one part
+// at a time and buffers 3 × part regardless: the budget is a target, not
+// a hard limit. An explicit part size outside [minPartSize, maxPartSize],
+// or a known size beyond the explicit part's limit, is an error.
+func planUpload(size, explicit int64, configured int, memory int64) (uploadPlan, error) {
+	if memory <= 0 {
+		memory = pipeline.DefaultUploadMemory
+	}
+	configured = max(configured, 1)
+	// fit is the most parts in flight that part allows within memory.
+	fit := func(part int64) int { return max(1, min(configured, int(memory/part)-2)) }
+	var p uploadPlan
 	switch {
 	case explicit < 0:
-		return 0, 0, fmt.Errorf("part_size: must not be negative, got %d", explicit)
+		return p, fmt.Errorf("part_size: must not be negative, got %d", explicit)
 	case explicit > 0 && explicit < minPartSize:
-		return 0, 0, fmt.Errorf("part_size: %s is below S3's 5 MiB minimum", fmtBytes(explicit))
+		return p, fmt.Errorf("part_size: %s is below S3's 5 MiB minimum", fmtBytes(explicit))
 	case explicit > maxPartSize:
-		return 0, 0, fmt.Errorf("part_size: %s is above S3's 5 GiB maximum", fmtBytes(explicit))
+		return p, fmt.Errorf("part_size: %s is above S3's 5 GiB maximum", fmtBytes(explicit))
 	case explicit > 0:
-		part = explicit
+		p.part = explicit
 	case size < 0:
-		part = unknownSizePartSize
+		p.part = min(max(floorMiB(memory/3), minPartSize), unknownSizePartSize)
 	default:
-		part = (size + partBudget - 1) / partBudget
-		part = (part + mib - 1) / mib * mib
-		part = min(max(part, autoPartSize), maxPartSize)
+		need := min(max(ceilMiB((size+partBudget-1)/partBudget), minPartSize), maxPartSize)
+		p.part = need
+		for conc := configured; conc >= 1; conc-- {
+			if part := min(max(need, autoPartSize), floorMiB(memory/int64(conc+2))); part >= need {
+				p.part = part
+				break
+			}
+		}
 	}
-	limit = part * maxParts
-	if size > limit {
-		return 0, 0, fmt.Errorf("an object of %s needs more than %d parts of %s: raise part_size", fmtBytes(size), maxParts, fmtBytes(part))
+	p.concurrency = fit(p.part)
+	p.limit = p.part * maxParts
+	if size > p.limit {
+		return p, fmt.Errorf("an object of %s needs more than %d parts of %s: raise part_size", fmtBytes(size), maxParts, fmtBytes(p.part))
 	}
-	return part, limit, nil
+	return p, nil
 }
+
+func floorMiB(n int64) int64 { return n / mib * mib }
+func ceilMiB(n int64) int64  { return (n + mib - 1) / mib * mib }
 
 // fmtBytes formats n bytes for messages: exact bytes below 1 KiB,
 // otherwise a binary unit.

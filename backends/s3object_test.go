@@ -14,6 +14,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/sluice-backup/sluice/backends/s3test"
+	"github.com/sluice-backup/sluice/pipeline"
 )
 
 func TestS3ObjectSettingsValidation(t *testing.T) {
@@ -81,7 +82,7 @@ func TestS3ObjectSettingsMoto(t *testing.T) {
 	for _, size := range []int{1000, 12<<20 + 5} {
 		key := tg.Key("obj-" + time.Now().Format("150405.000000"))
 		wo := &blob.WriterOptions{}
-		if _, err := tg.Prepare(wo, int64(size)); err != nil {
+		if _, err := tg.Prepare(wo, pipeline.Write{Size: int64(size)}); err != nil {
 			t.Fatal(err)
 		}
 		before := time.Now().UTC()

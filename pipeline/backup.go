@@ -74,7 +74,16 @@ type Backup struct {
 	Observer Observer
 	// Bandwidth limits the upload rate; the zero value means unlimited.
 	Bandwidth Bandwidth
+	// UploadMemory bounds, in bytes, what the uploads of all targets
+	// together buffer in memory (S3 multipart parts): each target gets an
+	// equal share through [Target.Prepare]. Zero means
+	// [DefaultUploadMemory].
+	UploadMemory int64
 }
+
+// DefaultUploadMemory is the upload memory budget of a backup, shared by
+// all its targets, when [Backup.UploadMemory] is zero.
+const DefaultUploadMemory = 48 << 20
 
 // BackupResult reports a backup run.
 type BackupResult struct {
@@ -160,7 +169,7 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 	if b.Pipeline != "" {
 		meta[MetaPipeline] = b.Pipeline
 	}
-	sizeHint := b.storedSizeHint()
+	write := Write{Size: b.storedSizeHint(), Memory: b.uploadShare(unclaimed)}
 	fan := newFanout(ctx, log)
 	fan.stall, fan.allOrNothing = b.StallTimeout, b.AllOrNothing
 	for _, t := range b.Targets {
@@ -168,7 +177,7 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 			fan.skip(t, name, err)
 			continue
 		}
-		fan.open(t, name, meta, sizeHint)
+		fan.open(t, name, meta, write)
 	}
 	obs := b.observer()
 	fan.setHooks(obs, b.Bandwidth, realClock{})
@@ -246,6 +255,24 @@ func (b *Backup) storedSizeHint() int64 {
 	return size + size/64 + 1<<20
 }
 
+// uploadShare is each target's share of the upload memory budget: the
+// budget divided by the targets that will be written (those whose name
+// claim did not fail), so the total stays within the budget whatever
+// their number.
+func (b *Backup) uploadShare(unclaimed map[*Target]error) int64 {
+	budget := b.UploadMemory
+	if budget <= 0 {
+		budget = DefaultUploadMemory
+	}
+	n := int64(0)
+	for _, t := range b.Targets {
+		if unclaimed[t] == nil {
+			n++
+		}
+	}
+	return budget / max(n, 1)
+}
+
 // countingReader counts bytes read. The count is atomic because an
 // encoder goroutine may still be reading when a failed run reports it.
 type countingReader struct {
@@ -264,7 +291,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // writerOptions builds the options for an object write on t.
-func writerOptions(t *Target, meta map[string]string, sizeHint int64) (*blob.WriterOptions, int64, error) {
+func writerOptions(t *Target, meta map[string]string, w Write) (*blob.WriterOptions, int64, error) {
 	wo := &blob.WriterOptions{
 		ContentType: "application/octet-stream",
 		Metadata:    meta,
@@ -273,7 +300,7 @@ func writerOptions(t *Target, meta map[string]string, sizeHint int64) (*blob.Wri
 	var limit int64
 	if t.Prepare != nil {
 		var err error
-		if limit, err = t.Prepare(wo, sizeHint); err != nil {
+		if limit, err = t.Prepare(wo, w); err != nil {
 			return nil, 0, err
 		}
 	}

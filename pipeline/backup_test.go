@@ -84,7 +84,7 @@ func TestFanoutIdenticalCopies(t *testing.T) {
 func TestOneTargetFailsOthersFinish(t *testing.T) {
 	good1, good2 := memTarget(t, "good1"), memTarget(t, "good2")
 	bad := memTarget(t, "bad")
-	bad.Prepare = func(wo *blob.WriterOptions, size int64) (int64, error) {
+	bad.Prepare = func(wo *blob.WriterOptions, _ pipeline.Write) (int64, error) {
 		return 2 << 20, nil // a limit the stream exceeds halfway
 	}
 	b := &pipeline.Backup{
@@ -162,7 +162,7 @@ func TestCancelLeavesNothing(t *testing.T) {
 
 func TestTargetRefusedUpFrontReadsNothing(t *testing.T) {
 	tg := memTarget(t, "a")
-	tg.Prepare = func(*blob.WriterOptions, int64) (int64, error) { return 0, errors.New("no parts for you") }
+	tg.Prepare = func(*blob.WriterOptions, pipeline.Write) (int64, error) { return 0, errors.New("no parts for you") }
 	r := &countReads{}
 	b := &pipeline.Backup{
 		Source: pipeline.StreamSource("stdin", r, -1), Targets: []*pipeline.Target{tg}, Name: "obj", ExpectedSize: -1,

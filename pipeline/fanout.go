@@ -70,16 +70,16 @@ func newFanout(ctx context.Context, log *slog.Logger) *fanout {
 // concurrently while the next one is read and encoded.
 const chunkSize = 1 << 20
 
-func (f *fanout) open(t *Target, name string, meta map[string]string, sizeHint int64) {
+func (f *fanout) open(t *Target, name string, meta map[string]string, write Write) {
 	tw := &targetWriter{target: t, name: name}
 	f.writers = append(f.writers, tw)
-	wo, limit, err := writerOptions(t, meta, sizeHint)
+	wo, limit, err := writerOptions(t, meta, write)
 	if err != nil {
 		tw.err = fmt.Errorf("target %s: %w", t.URL, err)
 		return
 	}
-	if limit > 0 && sizeHint > limit {
-		tw.err = fmt.Errorf("target %s: an object of about %d bytes exceeds the %d bytes this upload can hold; raise the part size", t.URL, sizeHint, limit)
+	if limit > 0 && write.Size > limit {
+		tw.err = fmt.Errorf("target %s: an object of about %d bytes exceeds the %d bytes this upload can hold; raise the part size", t.URL, write.Size, limit)
 		return
 	}
 	tw.limit = limit
@@ -115,7 +115,7 @@ func (tw *targetWriter) fail(err error) {
 // tw but res, so an abandoned write cannot race with the run loop.
 func (tw *targetWriter) start(chunk []byte) {
 	if tw.limit > 0 && tw.written+int64(len(chunk)) > tw.limit {
-		tw.fail(fmt.Errorf("target %s: object exceeds %d bytes, the most this upload's part size allows; give --expected-size or a larger part_size", tw.target.URL, tw.limit))
+		tw.fail(fmt.Errorf("target %s: object exceeds %d bytes, the most this upload's part size allows; give --expected-size, or a larger --upload-memory or part_size", tw.target.URL, tw.limit))
 		return
 	}
 	done, w, hooks := make(chan struct{}), tw.w, &tw.hooks

@@ -182,7 +182,7 @@ func TestAllOrNothing(t *testing.T) {
 		a, c := newFaultBucket(), newFaultBucket()
 		bad := newFaultBucket()
 		badT := bad.target(t, "bad")
-		badT.Prepare = func(*blob.WriterOptions, int64) (int64, error) { return 2 << 20, nil }
+		badT.Prepare = func(*blob.WriterOptions, pipeline.Write) (int64, error) { return 2 << 20, nil }
 		b := &pipeline.Backup{
 			Source:  pipeline.StreamSource("stdin", bytes.NewReader(stagetest.Data(8<<20, 2)), -1),
 			Targets: []*pipeline.Target{a.target(t, "a"), badT, c.target(t, "c")},

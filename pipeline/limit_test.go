@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -19,8 +20,8 @@ import (
 func TestStreamOverPartLimit(t *testing.T) {
 	tg := memTarget(t, "limited")
 	var sized int64
-	tg.Prepare = func(wo *blob.WriterOptions, size int64) (int64, error) {
-		sized = size
+	tg.Prepare = func(wo *blob.WriterOptions, w pipeline.Write) (int64, error) {
+		sized = w.Size
 		return 1 << 20, nil
 	}
 	src := &countReader{r: bytes.NewReader(stagetest.Data(16<<20, 3))}
@@ -46,6 +47,51 @@ func TestStreamOverPartLimit(t *testing.T) {
 	// It stopped at the limit rather than reading the whole stream.
 	if src.n > 4<<20 {
 		t.Fatalf("read %d bytes before failing, want about 1 MiB", src.n)
+	}
+}
+
+// TestUploadMemoryShare checks that the targets of one backup split the
+// upload memory budget between them, so that what all uploads buffer
+// together stays within it whatever the number of targets.
+func TestUploadMemoryShare(t *testing.T) {
+	for _, tc := range []struct {
+		targets int
+		budget  int64
+		want    int64
+	}{
+		{1, 0, pipeline.DefaultUploadMemory},
+		{3, 0, pipeline.DefaultUploadMemory / 3},
+		{8, 0, pipeline.DefaultUploadMemory / 8},
+		{3, 90 << 20, 30 << 20},
+	} {
+		var got []pipeline.Write
+		var tgs []*pipeline.Target
+		for i := range tc.targets {
+			tg := memTarget(t, fmt.Sprintf("share-%d-%d-%d", tc.targets, tc.budget, i))
+			tg.Prepare = func(_ *blob.WriterOptions, w pipeline.Write) (int64, error) {
+				got = append(got, w)
+				return 0, nil
+			}
+			tgs = append(tgs, tg)
+		}
+		b := &pipeline.Backup{
+			Source:  pipeline.StreamSource("stdin", bytes.NewReader([]byte("data")), -1),
+			Targets: tgs, Name: "obj", ExpectedSize: 10 << 30, UploadMemory: tc.budget,
+		}
+		if _, err := b.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != tc.targets {
+			t.Fatalf("%d targets: Prepare called %d times", tc.targets, len(got))
+		}
+		for _, w := range got {
+			if w.Memory != tc.want {
+				t.Errorf("%d targets, budget %d: share %d, want %d", tc.targets, tc.budget, w.Memory, tc.want)
+			}
+			if w.Size < 10<<30 {
+				t.Errorf("size hint %d is below the expected size", w.Size)
+			}
+		}
 	}
 }
 

@@ -80,7 +80,7 @@ func TestObserverSeesEveryByte(t *testing.T) {
 func TestObserverSeesFailure(t *testing.T) {
 	good := memTarget(t, "good")
 	bad := memTarget(t, "bad")
-	bad.Prepare = func(*blob.WriterOptions, int64) (int64, error) { return 0, errors.New("no room") }
+	bad.Prepare = func(*blob.WriterOptions, pipeline.Write) (int64, error) { return 0, errors.New("no room") }
 	rec := &recorder{wrote: map[int]int64{}, results: map[int]pipeline.TargetResult{}}
 	b := &pipeline.Backup{
 		Source: pipeline.StreamSource("stdin", bytes.NewReader(stagetest.Data(1000, 1)), -1),

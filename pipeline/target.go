@@ -17,11 +17,25 @@ type Target struct {
 	Bucket *blob.Bucket
 	// Prefix is prepended to object names: "" or a path ending in "/".
 	Prefix string
-	// Prepare, if set, adjusts writer options for an object whose stored
-	// size is about size bytes (-1 when unknown) and returns the largest
-	// object the write can then take (0 for no limit). Backends use it for
-	// part sizes and provider-specific settings.
-	Prepare func(wo *blob.WriterOptions, size int64) (limit int64, err error)
+	// Prepare, if set, adjusts writer options for one object write, as
+	// described by w, and returns the largest object the write can then
+	// take (0 for no limit). Backends use it for part sizes, upload
+	// concurrency and provider-specific settings. A backend that buffers
+	// uploads in memory keeps that buffering within w.Memory where it can,
+	// and says in its documentation what it does when it cannot.
+	Prepare func(wo *blob.WriterOptions, w Write) (limit int64, err error)
+}
+
+// A Write describes one object write to [Target.Prepare].
+type Write struct {
+	// Size is about the object's stored size in bytes, or -1 when unknown
+	// (a stream without an expected size).
+	Size int64
+	// Memory is this write's share, in bytes, of the backup's upload
+	// memory budget (see [Backup.UploadMemory]): the budget divided by the
+	// number of targets written at once. Zero means no budget was set,
+	// and the backend applies its own default for a single write.
+	Memory int64
 }
 
 // ObjectURL returns the URL of the object stored under name (relative to

@@ -97,7 +97,7 @@ func (s *suite) writer(t *testing.T, ctx context.Context, key string, size int64
 		wo = &blob.WriterOptions{}
 	}
 	if s.tg.Prepare != nil {
-		limit, err := s.tg.Prepare(wo, size)
+		limit, err := s.tg.Prepare(wo, pipeline.Write{Size: size})
 		if err != nil {
 			t.Fatalf("Prepare(%d): %v", size, err)
 		}
@@ -183,7 +183,7 @@ func testTarget(t *testing.T, s *suite) {
 		t.Errorf("URL %q ends in /", tg.URL)
 	}
 	if tg.Prepare != nil {
-		if _, err := tg.Prepare(&blob.WriterOptions{}, -1); err != nil {
+		if _, err := tg.Prepare(&blob.WriterOptions{}, pipeline.Write{Size: -1}); err != nil {
 			t.Errorf("Prepare(-1) for a stream of unknown size: %v", err)
 		}
 	}

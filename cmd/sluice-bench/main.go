@@ -4,6 +4,7 @@
 //	go run ./cmd/sluice-bench                 # 1 GiB file + 5,000-file tree, 3 rounds
 //	go run ./cmd/sluice-bench -size 256MiB -rounds 5
 //	go run ./cmd/sluice-bench -mode memory    # peak RSS at 512 MiB and 4 GiB of stdin, 1 and 3 targets
+//	go run ./cmd/sluice-bench -mode memory -store s3   # the same to S3 buckets on moto_server
 //	go run ./cmd/sluice-bench -mode bwlimit   # achieved rate under --bwlimit
 //
 // It needs zstd, age and tar on PATH (.ci/test-deps installs them). Each
@@ -34,10 +35,21 @@ func main() {
 	flag.StringVar(&cfg.sluice, "sluice", "", "sluice binary to test (default: build ./cmd/sluice)")
 	flag.Float64Var(&cfg.random, "random", DefaultRandom, "share of 1 MiB blocks of generated data that are random (the rest is text-like)")
 	flag.StringVar(&cfg.workers, "workers", "", "passed to sluice backup --workers when set")
+	flag.StringVar(&cfg.store, "store", "file", "memory mode's targets: file, or s3 (buckets on a moto_server the bench starts)")
+	flag.StringVar(&cfg.query, "query", "", "memory mode: appended to each s3 target URL, e.g. ?part_size=5242880")
+	flag.StringVar(&cfg.flags, "flags", "", "memory mode: extra sluice backup flags, space-separated, e.g. \"--upload-memory 96MiB\"")
+	sizes := flag.String("sizes", "512MiB,4GiB", "memory mode: stream sizes, comma-separated")
 	flag.Parse()
 	var err error
 	if cfg.size, err = parseSize(size); err != nil {
 		fatal(err)
+	}
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := parseSize(s)
+		if err != nil {
+			fatal(fmt.Errorf("-sizes: %w", err))
+		}
+		cfg.sizes = append(cfg.sizes, n)
 	}
 	if err := run(&cfg); err != nil {
 		fatal(err)
@@ -57,6 +69,10 @@ type config struct {
 	dir     string
 	sluice  string
 	workers string
+	store   string  // memory mode: file or s3
+	query   string  // memory mode: S3 target URL query
+	flags   string  // memory mode: extra backup flags
+	sizes   []int64 // memory mode: stream sizes
 	random  float64
 	key     string // identity file
 	rec     string // recipient

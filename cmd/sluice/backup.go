@@ -96,7 +96,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		}
 	}
 	warnLooseKeyFiles(e, &f.keys)
-	bw, err := f.perf.apply(f.compress, &f.keys)
+	perf, err := f.perf.apply(f.compress, &f.keys)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	}
 	b := &pipeline.Backup{
 		Source: src, Stages: chain, Targets: targets, Name: name,
-		ExpectedSize: expected, Log: log, Bandwidth: bw,
+		ExpectedSize: expected, Log: log, Bandwidth: perf.bandwidth, UploadMemory: perf.uploadMemory,
 		StallTimeout: f.stallTimeout, AllOrNothing: f.allOrNothing,
 	}
 	if f.dryRun {

@@ -27,40 +27,63 @@ func progressInterval(asJSON bool) time.Duration {
 	return barInterval
 }
 
-// perfFlags are backup's speed and bandwidth knobs.
+// perfFlags are backup's speed, memory and bandwidth knobs.
 type perfFlags struct {
 	workers       int
 	bwlimit       string
 	bwlimitTarget string
+	uploadMemory  string
 }
+
+// perfSettings are the parsed knobs that reach the backup run.
+type perfSettings struct {
+	bandwidth    pipeline.Bandwidth
+	uploadMemory int64 // 0: pipeline.DefaultUploadMemory
+}
+
+// minUploadMemory is the smallest --upload-memory: one upload of 5 MiB
+// parts, one in flight.
+const minUploadMemory = 15 << 20
 
 func (p *perfFlags) add(fs *pflag.FlagSet) {
 	fs.IntVar(&p.workers, "workers", 0, "zstd compression workers, each compressing its own frame (0: one per CPU, at most 4); each adds about 13 MiB of memory")
 	fs.StringVar(&p.bwlimit, "bwlimit", "", "cap on the upload rate to all targets together, e.g. 10MiB (per second)")
 	fs.StringVar(&p.bwlimitTarget, "bwlimit-target", "", "cap on the upload rate to each target, e.g. 4MiB (per second)")
+	fs.StringVar(&p.uploadMemory, "upload-memory", "48MiB", "memory all S3 multipart uploads together may buffer, shared equally by the targets; it sets part sizes and parts in flight")
 }
 
 // apply checks the flags, passes --workers to the zstd stage as its
-// concurrency option and returns the bandwidth limits.
-func (p *perfFlags) apply(compress string, k *keyFlags) (pipeline.Bandwidth, error) {
-	var bw pipeline.Bandwidth
+// concurrency option and returns the bandwidth limits and the upload
+// memory budget.
+func (p *perfFlags) apply(compress string, k *keyFlags) (perfSettings, error) {
+	var s perfSettings
 	if p.workers < 0 {
-		return bw, usageErrorf("--workers %d: must not be negative", p.workers)
+		return s, usageErrorf("--workers %d: must not be negative", p.workers)
 	}
 	if p.workers > 0 {
 		if name, _, _ := strings.Cut(compress, ":"); name != "zstd" {
-			return bw, usageErrorf("--workers applies to zstd compression, not %q", name)
+			return s, usageErrorf("--workers applies to zstd compression, not %q", name)
 		}
 		k.options = append(k.options, "zstd.concurrency="+strconv.Itoa(p.workers))
 	}
 	var err error
-	if bw.Total, err = parseRate("--bwlimit", p.bwlimit); err != nil {
-		return bw, err
+	if s.bandwidth.Total, err = parseRate("--bwlimit", p.bwlimit); err != nil {
+		return s, err
 	}
-	if bw.PerTarget, err = parseRate("--bwlimit-target", p.bwlimitTarget); err != nil {
-		return bw, err
+	if s.bandwidth.PerTarget, err = parseRate("--bwlimit-target", p.bwlimitTarget); err != nil {
+		return s, err
 	}
-	return bw, nil
+	if p.uploadMemory != "" {
+		n, err := parseSize(p.uploadMemory)
+		if err != nil {
+			return s, usageErrorf("--upload-memory: %v", err)
+		}
+		if n < minUploadMemory {
+			return s, usageErrorf("--upload-memory %q: at least 15MiB (one upload of 5 MiB parts)", p.uploadMemory)
+		}
+		s.uploadMemory = n
+	}
+	return s, nil
 }
 
 // parseRate parses a byte rate such as 10MiB, 10MiB/s or 500K; empty is

@@ -194,6 +194,8 @@ func TestBadPerfFlags(t *testing.T) {
 		{"--workers", "2", "--compress", "gzip"},
 		{"--bwlimit", "fast"},
 		{"--bwlimit-target", "10"},
+		{"--upload-memory", "lots"},
+		{"--upload-memory", "8MiB"},
 	} {
 		full := append([]string{"backup", "-", "--to", "file://" + t.TempDir(), "-r", rec}, args...)
 		if _, stderr, code := cli(t, nil, full...); code != exitUsage {

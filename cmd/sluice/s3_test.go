@@ -53,6 +53,46 @@ func TestRoundTripS3Moto(t *testing.T) {
 		}
 	})
 
+	t.Run("three targets share the upload memory", func(t *testing.T) {
+		key, rec := keypair(t)
+		for _, b := range []string{"moto-b1", "moto-b2", "moto-b3"} {
+			s3test.CreateBucket(t, endpoint, b)
+		}
+		// Incompressible and a little over 12 MiB: one 16 MiB part for a
+		// single target, but three targets share the 48 MiB budget, so
+		// each uploads 5 MiB parts (three of them), one in flight. A
+		// budget three times as large gives each the single-target plan.
+		data := randomBytes(t, 12<<20+777)
+		for _, tc := range []struct {
+			flags []string
+			etag  string // suffix of each object's ETag
+		}{
+			{nil, "-3"},
+			{[]string{"--upload-memory", "144MiB"}, ""},
+		} {
+			args := append([]string{"backup", "-", "-r", rec, "--progress", "never",
+				"--to", "s3://moto-b1/three", "--to", "s3://moto-b2/three", "--to", "s3://moto-b3/three"}, tc.flags...)
+			urls := strings.Fields(mustCLI(t, bytes.NewReader(data), args...))
+			if len(urls) != 3 {
+				t.Fatalf("%v: stdout %q, want three URLs", tc.flags, urls)
+			}
+			for _, url := range urls {
+				bucket, obj, _ := strings.Cut(strings.TrimPrefix(url, "s3://"), "/")
+				head, err := s3test.Client(endpoint).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(obj)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				etag := strings.Trim(aws.ToString(head.ETag), `"`)
+				if multipart := strings.Contains(etag, "-"); tc.etag == "" && multipart || tc.etag != "" && !strings.HasSuffix(etag, tc.etag) {
+					t.Errorf("%v: %s has ETag %s, want suffix %q", tc.flags, url, etag, tc.etag)
+				}
+				if got := mustCLI(t, nil, "restore", url, "--to", "-", "-i", key); got != string(data) {
+					t.Fatalf("%s: restored %d bytes, want %d", url, len(got), len(data))
+				}
+			}
+		}
+	})
+
 	t.Run("stream too large for its part size", func(t *testing.T) {
 		_, rec := keypair(t)
 		// --expected-size sizes parts; a far larger stream must fail with
