@@ -32,13 +32,14 @@ const MaxParallelFrame = 16 << 20
 // stream decodes, and anything damaged fails, as it would have without
 // the splitter.
 //
-// Memory is bounded: at most workers+2 frames are in flight (workers
-// waiting in order or being decoded, one being returned by Read, one
-// being read by the splitter). Each holds its compressed bytes until
-// decoded and its output until returned, each at most [MaxParallelFrame]
-// (compressed: plus 1/16): under (2·workers+3) × MaxParallelFrame in
-// all, and about (2·workers+3) × 4 MiB for frames of the default size.
-// Buffers are reused across frames.
+// Memory is bounded: at most max(workers+1, 3) frames are in flight (the
+// oldest, held by Read while it is decoded and returned; the next
+// max(workers-1, 1), being decoded; one being read by the splitter). A
+// frame holds its compressed bytes until decoded and its output until
+// returned, each at most [MaxParallelFrame] (compressed: plus 1/16), so
+// at most max(workers+1, 3) compressed and max(workers, 2) decompressed
+// frames exist at once: with the default 4 MiB frames and 2 workers,
+// about 20 MiB. Buffers are reused across frames.
 //
 // Errors from src and ctx pass through unchanged; damaged frames wrap
 // [pipeline.ErrIntegrity]; errors are sticky. Close joins every goroutine
@@ -85,7 +86,9 @@ func newFrameReader(ctx context.Context, src io.Reader, workers int) (*frameRead
 	if err != nil {
 		return nil, fmt.Errorf("%s: new decoder: %w", Name, err)
 	}
-	d := &frameReader{dec: dec, order: make(chan *dframe, workers)}
+	// Read holds the oldest frame while it is decoded and returned; the
+	// other workers-1 being decoded wait in order.
+	d := &frameReader{dec: dec, order: make(chan *dframe, max(workers-1, 1))}
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	jobs := make(chan *dframe)
 	for range workers {
@@ -183,6 +186,10 @@ func (d *frameReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		if f.tail != nil {
+			// Every earlier frame is returned and the splitter is gone:
+			// the buffers are not needed any more.
+			d.ins.drop()
+			d.outs.drop()
 			d.stream, err = decodeStream(d.ctx, f.tail)
 			if err != nil {
 				d.err = err
@@ -262,6 +269,13 @@ func (p *bufPool) get(n int) []byte {
 		}
 	}
 	return make([]byte, 0, n)
+}
+
+// drop lets the garbage collector have the free buffers.
+func (p *bufPool) drop() {
+	p.mu.Lock()
+	p.free = nil
+	p.mu.Unlock()
 }
 
 func (p *bufPool) put(b []byte) {
