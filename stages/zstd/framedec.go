@@ -1,7 +1,6 @@
 package zstd
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -98,7 +97,7 @@ func newFrameReader(ctx context.Context, src io.Reader, workers int) (*frameRead
 			}
 		})
 	}
-	s := &splitter{r: bufio.NewReaderSize(pipeline.ContextReader(d.ctx, src), 64<<10), limit: MaxParallelFrame}
+	s := newSplitter(pipeline.ContextReader(d.ctx, src), MaxParallelFrame)
 	d.wg.Go(func() {
 		defer close(d.order)
 		defer close(jobs)

@@ -484,3 +484,40 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// failAfter returns the first n bytes of b, then err.
+type failAfter struct {
+	b   []byte
+	err error
+}
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	if len(f.b) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.b)
+	f.b = f.b[n:]
+	return n, nil
+}
+
+// TestSourceErrors checks that a failing source's error reaches Read
+// unchanged wherever it strikes, even io.ErrUnexpectedEOF, which must not
+// be taken for a truncated stream (ErrIntegrity).
+func TestSourceErrors(t *testing.T) {
+	enc := cat(skippable(3, []byte("skip me")), encodeFrames(t, stagetest.Data(3*MinFrameSize, 1), MinFrameSize))
+	frames, _ := layout(t, enc[15:])
+	cuts := []int{0, 3, 10, 15, 17, 15 + 20, 15 + frames[1], 15 + frames[1] + 6, 15 + frames[2] - 1, len(enc) - 2, len(enc)}
+	for _, srcErr := range []error{errors.New("network down"), io.ErrUnexpectedEOF} {
+		for _, cut := range cuts {
+			d, err := newFrameReader(context.Background(), &failAfter{b: enc[:cut], err: srcErr}, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = io.ReadAll(d)
+			d.Close()
+			if err != srcErr {
+				t.Errorf("%v at byte %d: Read returned %v", srcErr, cut, err)
+			}
+		}
+	}
+}

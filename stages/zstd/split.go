@@ -42,7 +42,8 @@ const (
 // splitter cuts a zstd stream into whole frames by walking frame and block
 // headers, without decompressing anything.
 type splitter struct {
-	r *bufio.Reader
+	r   *bufio.Reader
+	src *srcReader // what r reads
 	// limit bounds the decompressed size of the frames next returns as
 	// kindFrame; their compressed size is bounded by limit + limit/16.
 	limit int
@@ -56,6 +57,27 @@ type splitter struct {
 // errShort marks input that ended inside a frame.
 var errShort = io.ErrUnexpectedEOF
 
+func newSplitter(src io.Reader, limit int) *splitter {
+	sr := &srcReader{r: src}
+	return &splitter{r: bufio.NewReaderSize(sr, 16<<10), src: sr, limit: limit}
+}
+
+// srcReader remembers the source's first error other than io.EOF, so a
+// source that fails with io.ErrUnexpectedEOF is not taken for a stream
+// that ends inside a frame.
+type srcReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *srcReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
 // next reads the next frame, appending its bytes to buf[:0]. Errors are
 // the reader's (never io.EOF) or an integrity error for a truncated
 // skippable frame, whose bytes are not kept to be replayed.
@@ -66,7 +88,11 @@ func (s *splitter) next(buf []byte) (_ []byte, kind frameKind, size int, err err
 		buf = slices.Grow(buf, n)
 		k, err := io.ReadFull(s.r, buf[len(buf):len(buf)+n])
 		buf = buf[:len(buf)+k]
-		if err == io.EOF {
+		switch {
+		case err == nil:
+		case s.src.err != nil:
+			err = s.src.err
+		case err == io.EOF:
 			err = errShort
 		}
 		return err
@@ -74,14 +100,14 @@ func (s *splitter) next(buf []byte) (_ []byte, kind frameKind, size int, err err
 	// stop ends the frame: a short read hands it to the streaming
 	// decoder, any other read error is the caller's.
 	stop := func(err error) ([]byte, frameKind, int, error) {
-		if err != errShort {
+		if s.src.err != nil || err != errShort {
 			return nil, 0, 0, err
 		}
 		return buf, kindStream, 0, nil
 	}
 
 	if err := fill(4); err != nil {
-		if len(buf) == 0 && s.frames > 0 && err == errShort {
+		if len(buf) == 0 && s.frames > 0 && err == errShort && s.src.err == nil {
 			return buf, kindEnd, 0, nil
 		}
 		return stop(err)
@@ -93,6 +119,9 @@ func (s *splitter) next(buf []byte) (_ []byte, kind frameKind, size int, err err
 		}
 		n := int(binary.LittleEndian.Uint32(buf[4:]))
 		if k, err := s.r.Discard(n); err != nil {
+			if s.src.err != nil {
+				return nil, 0, 0, s.src.err
+			}
 			if err == io.EOF {
 				return nil, 0, 0, fmt.Errorf("%s: %w: stream truncated in a skippable frame at byte %d", Name, pipeline.ErrIntegrity, s.off)
 			}
