@@ -31,14 +31,13 @@ const MaxParallelFrame = 16 << 20
 // stream decodes, and anything damaged fails, as it would have without
 // the splitter.
 //
-// Memory is bounded: at most max(workers+1, 3) frames are in flight (the
-// oldest, held by Read while it is decoded and returned; the next
-// max(workers-1, 1), being decoded; one being read by the splitter). A
-// frame holds its compressed bytes until decoded and its output until
-// returned, each at most [MaxParallelFrame] (compressed: plus 1/16), so
-// at most max(workers+1, 3) compressed and max(workers, 2) decompressed
-// frames exist at once: with the default 4 MiB frames and 2 workers,
-// about 20 MiB. Buffers are reused across frames.
+// Memory is bounded: a frame takes one of max(workers, 2) slots before
+// its first byte is read and gives it back once Read has returned its last
+// byte, so at most that many frames are in flight. Each holds its
+// compressed bytes until decoded and its output until returned, each at
+// most [MaxParallelFrame] (compressed: plus 1/16). With the default 4 MiB
+// frames and 2 workers that is at most 16 MiB. Buffers are reused across
+// frames.
 //
 // Errors from src and ctx pass through unchanged; damaged frames wrap
 // [pipeline.ErrIntegrity]; errors are sticky. Close joins every goroutine
@@ -48,6 +47,7 @@ type frameReader struct {
 	cancel context.CancelFunc
 	dec    *zstd.Decoder
 	order  chan *dframe
+	slots  chan struct{} // one per frame in flight, from its first byte read to its last returned
 	wg     sync.WaitGroup
 	ins    bufPool // compressed frames
 	outs   bufPool // decompressed frames
@@ -85,9 +85,10 @@ func newFrameReader(ctx context.Context, src io.Reader, workers int) (*frameRead
 	if err != nil {
 		return nil, fmt.Errorf("%s: new decoder: %w", Name, err)
 	}
-	// Read holds the oldest frame while it is decoded and returned; the
-	// other workers-1 being decoded wait in order.
-	d := &frameReader{dec: dec, order: make(chan *dframe, max(workers-1, 1))}
+	// Two frames in flight let one be decoded while Read returns the
+	// other, even with one worker.
+	inFlight := max(workers, 2)
+	d := &frameReader{dec: dec, order: make(chan *dframe, inFlight), slots: make(chan struct{}, inFlight)}
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	jobs := make(chan *dframe)
 	for range workers {
@@ -111,6 +112,13 @@ func newFrameReader(ctx context.Context, src io.Reader, workers int) (*frameRead
 // cancellation.
 func (d *frameReader) split(s *splitter, jobs chan<- *dframe) {
 	for {
+		// A slot is taken before the frame's first byte is read and
+		// freed by Read once it has returned the frame.
+		select {
+		case d.slots <- struct{}{}:
+		case <-d.ctx.Done():
+			return
+		}
 		at := s.off
 		buf, kind, size, err := s.next(d.ins.get(0))
 		f := &dframe{at: at, done: make(chan struct{})}
@@ -119,6 +127,7 @@ func (d *frameReader) split(s *splitter, jobs chan<- *dframe) {
 			f.err = err
 		case kind == kindSkip:
 			d.ins.put(buf)
+			<-d.slots
 			continue
 		case kind == kindEnd:
 			d.ins.put(buf)
@@ -177,6 +186,7 @@ func (d *frameReader) Read(p []byte) (int, error) {
 		if d.cur != nil {
 			d.outs.put(d.cur.out)
 			d.cur = nil
+			<-d.slots
 		}
 		f, err := d.nextFrame()
 		if err != nil {

@@ -25,7 +25,7 @@ var Spec = pipeline.StageSpec{
 	Help:      "Zstandard compression (klauspost/compress); readable by zstd -d",
 	Options: []pipeline.OptionSpec{
 		{Name: "level", Type: pipeline.Int, Default: "3", Help: "compression level, 1 (fastest) to 22 (smallest); mapped to the nearest encoder speed"},
-		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "frames compressed (backup) or decompressed (restore) at once; 0 means one per CPU, at most 4; each adds about 13 MiB of memory to a backup and 10 MiB to a restore"},
+		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "frames compressed (backup) or decompressed (restore) at once; 0 means one per CPU, at most 4; each adds about 13 MiB of memory to a backup and, beyond 2, about 10 MiB to a restore"},
 		{Name: "frame_size", Type: pipeline.Int, Default: "4194304", Help: "bytes of input per independent zstd frame, compressed in parallel; 0 writes one streaming frame"},
 	},
 	Detect: Detect,
