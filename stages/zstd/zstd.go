@@ -25,7 +25,7 @@ var Spec = pipeline.StageSpec{
 	Help:      "Zstandard compression (klauspost/compress); readable by zstd -d",
 	Options: []pipeline.OptionSpec{
 		{Name: "level", Type: pipeline.Int, Default: "3", Help: "compression level, 1 (fastest) to 22 (smallest); mapped to the nearest encoder speed"},
-		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "encoder goroutines (frames compressed at once); 0 means one per CPU, at most 4; each adds about 13 MiB of memory"},
+		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "frames compressed (backup) or decompressed (restore) at once; 0 means one per CPU, at most 4; each adds about 13 MiB of memory to a backup and, beyond 2, about 10 MiB to a restore"},
 		{Name: "frame_size", Type: pipeline.Int, Default: "4194304", Help: "bytes of input per independent zstd frame, compressed in parallel; 0 writes one streaming frame"},
 	},
 	Detect: Detect,
@@ -107,7 +107,16 @@ func (s *Stage) Encode(ctx context.Context, src io.Reader) (io.ReadCloser, error
 }
 
 // Decode decompresses src. Concatenated frames are read as one stream.
+// Frames of known size up to [MaxParallelFrame] (what Encode writes with
+// a frame size) are decompressed concurrency at a time; from the first
+// other frame on, one streaming decoder takes over.
 func (s *Stage) Decode(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
+	return newFrameReader(ctx, src, s.concurrency)
+}
+
+// decodeStream decompresses src with klauspost's streaming decoder, which
+// reads any zstd stream.
+func decodeStream(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
 	return pipeline.DecodeReader(ctx, Name, src, func(r io.Reader) (io.Reader, func(), error) {
 		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(0), zstd.WithDecoderLowmem(false))
 		if err != nil {
