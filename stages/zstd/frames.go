@@ -24,12 +24,15 @@ import (
 // Memory is bounded: at most workers+2 input blocks and workers+1 output
 // blocks exist at once (one being read, workers being compressed or waiting
 // to be written in order, one being written), each of size bytes, plus the
-// encoder's per-goroutine state. Buffers are reused across frames.
+// encoder's per-goroutine state. Buffers are reused across frames from
+// free lists of their own, not a sync.Pool, which every garbage collection
+// empties: reallocating 4 MiB blocks after each one made peak RSS creep
+// with the length of the stream.
 type frameEncoder struct {
 	enc     *zstd.Encoder
 	size    int
 	workers int
-	in, out sync.Pool
+	in, out bufPool
 }
 
 func newFrameEncoder(level zstd.EncoderLevel, size, workers int) (*frameEncoder, error) {
@@ -44,20 +47,18 @@ func newFrameEncoder(level zstd.EncoderLevel, size, workers int) (*frameEncoder,
 	if err != nil {
 		return nil, fmt.Errorf("zstd: new encoder: %w", err)
 	}
-	f := &frameEncoder{enc: enc, size: size, workers: workers}
-	f.in.New = func() any { b := make([]byte, size); return &b }
-	// A frame's worst case is its input plus a few bytes per 128 KiB block
-	// and the frame header and checksum.
-	f.out.New = func() any { b := make([]byte, 0, size+size/1024+64); return &b }
-	return f, nil
+	return &frameEncoder{enc: enc, size: size, workers: workers}, nil
 }
+
+// outCap is an output block's capacity: a frame's worst case is its input
+// plus a few bytes per 128 KiB block and the frame header and checksum.
+func (f *frameEncoder) outCap() int { return f.size + f.size/1024 + 64 }
 
 // frame is one block of input on its way through the workers. done is
 // closed once out holds the compressed frame (or err is set).
 type frame struct {
-	in   *[]byte
-	n    int
-	out  *[]byte
+	in   []byte
+	out  []byte
 	done chan struct{}
 }
 
@@ -76,10 +77,8 @@ func (f *frameEncoder) encode(ctx context.Context, src io.Reader, w io.Writer) e
 	for range f.workers {
 		wg.Go(func() {
 			for fr := range jobs {
-				out := f.out.Get().(*[]byte)
-				*out = f.enc.EncodeAll((*fr.in)[:fr.n], (*out)[:0])
-				fr.out = out
-				f.in.Put(fr.in)
+				fr.out = f.enc.EncodeAll(fr.in, f.out.get(f.outCap()))
+				f.in.put(fr.in)
 				fr.in = nil
 				close(fr.done)
 			}
@@ -98,7 +97,7 @@ func (f *frameEncoder) encode(ctx context.Context, src io.Reader, w io.Writer) e
 		if werr == nil {
 			select {
 			case <-fr.done:
-				_, werr = w.Write(*fr.out)
+				_, werr = w.Write(fr.out)
 			case <-ctx.Done():
 				werr = ctx.Err()
 			}
@@ -108,7 +107,7 @@ func (f *frameEncoder) encode(ctx context.Context, src io.Reader, w io.Writer) e
 			}
 		}
 		<-fr.done
-		f.out.Put(fr.out)
+		f.out.put(fr.out)
 	}
 	wg.Wait()
 	rerr := <-readErr
@@ -126,22 +125,22 @@ func (f *frameEncoder) read(ctx context.Context, src io.Reader, jobs, order chan
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		in := f.in.Get().(*[]byte)
-		n, err := io.ReadFull(src, *in)
+		in := f.in.get(f.size)[:f.size]
+		n, err := io.ReadFull(src, in)
 		eof := err == io.EOF || err == io.ErrUnexpectedEOF
 		if err != nil && !eof {
-			f.in.Put(in)
+			f.in.put(in)
 			return err
 		}
 		if n == 0 && !first {
-			f.in.Put(in)
+			f.in.put(in)
 			return nil
 		}
-		fr := &frame{in: in, n: n, done: make(chan struct{})}
+		fr := &frame{in: in[:n], done: make(chan struct{})}
 		select {
 		case order <- fr:
 		case <-ctx.Done():
-			f.in.Put(in)
+			f.in.put(in)
 			return ctx.Err()
 		}
 		// The frame is in order: the writer waits on done, so it must
