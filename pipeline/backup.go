@@ -85,6 +85,10 @@ type Backup struct {
 // all its targets, when [Backup.UploadMemory] is zero.
 const DefaultUploadMemory = 48 << 20
 
+// MinUploadMemory is the smallest upload memory budget a user may set: one
+// upload of 5 MiB parts (S3's minimum) with one part in flight.
+const MinUploadMemory = 15 << 20
+
 // BackupResult reports a backup run.
 type BackupResult struct {
 	Object   string   // object name relative to each target's prefix, with extensions

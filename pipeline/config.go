@@ -33,6 +33,7 @@ import (
 //	    allow_plaintext: false  # true allows a chain without encryption
 //	    all_or_nothing: false   # true aborts every target when one fails
 //	    stall_timeout: 10m      # a target with no progress this long is aborted
+//	    upload_memory: 48MiB    # what all S3 multipart uploads together buffer
 type Config struct {
 	// Defaults is the defaults section as written (after environment
 	// overrides), before it is applied to the pipelines.
@@ -76,6 +77,9 @@ type PipelineConfig struct {
 	// StallTimeout overrides the fan-out stall timeout (see
 	// [Backup.StallTimeout]); 0 disables it.
 	StallTimeout *time.Duration
+	// UploadMemory overrides the upload memory budget (see
+	// [Backup.UploadMemory]), in bytes, at least [MinUploadMemory].
+	UploadMemory *int64
 
 	// path is the key path of the section, for messages.
 	path string
@@ -151,8 +155,8 @@ type DecodeOptions struct {
 
 // Known keys, in the order messages list them.
 var (
-	sectionKeys   = []string{"source", "sources", "exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout"}
-	defaultsKeys  = []string{"exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout"}
+	sectionKeys   = []string{"source", "sources", "exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout", "upload_memory"}
+	defaultsKeys  = []string{"exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout", "upload_memory"}
 	topKeys       = []string{"defaults", "pipelines"}
 	retentionKeys = []string{"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within"}
 )
@@ -371,6 +375,16 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		st := dur.(time.Duration)
 		p.StallTimeout = &st
 	}
+	if v, ok := m["upload_memory"]; ok {
+		n, err := d.size(join(path, "upload_memory"), v)
+		if err != nil {
+			return nil, err
+		}
+		if n < MinUploadMemory {
+			return nil, d.errf(join(path, "upload_memory"), "at least 15MiB (one upload of 5 MiB parts), got %d bytes", n)
+		}
+		p.UploadMemory = &n
+	}
 	if v, ok := m["stages"]; ok {
 		stages, err := d.stages(join(path, "stages"), v)
 		if err != nil {
@@ -425,6 +439,10 @@ func (d *decoder) finish(p *PipelineConfig, def *PipelineConfig) error {
 	if p.StallTimeout == nil && def.StallTimeout != nil {
 		st := *def.StallTimeout
 		p.StallTimeout = &st
+	}
+	if p.UploadMemory == nil && def.UploadMemory != nil {
+		n := *def.UploadMemory
+		p.UploadMemory = &n
 	}
 	if len(p.Sources) == 0 {
 		return d.errf(p.path, "no source: give source: PATH or sources: [PATH, ...]")
@@ -713,6 +731,32 @@ func (d *decoder) boolean(path string, v any) (bool, error) {
 		return false, d.wrap(path, err)
 	}
 	return b.(bool), nil
+}
+
+// size decodes a byte size: a whole number of bytes, or a string such as
+// 48MiB (see [ParseSize]).
+func (d *decoder) size(path string, v any) (int64, error) {
+	switch x := v.(type) {
+	case int:
+		if x >= 0 {
+			return int64(x), nil
+		}
+	case int64:
+		if x >= 0 {
+			return x, nil
+		}
+	case float64:
+		if x >= 0 && x == float64(int64(x)) {
+			return int64(x), nil
+		}
+	case string:
+		n, err := ParseSize(x)
+		if err != nil {
+			return 0, d.errf(path, "want a size such as 48MiB, got %q", x)
+		}
+		return n, nil
+	}
+	return 0, d.errf(path, "want a size such as 48MiB, got %s", typeName(v))
 }
 
 // typeName names a decoded value's type the way a config author thinks of

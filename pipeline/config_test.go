@@ -96,9 +96,15 @@ func TestDecodeErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown key", func(p map[string]any) { p["retension"] = map[string]any{} },
-			"pipelines.photos.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext, all_or_nothing, stall_timeout)"},
+			"pipelines.photos.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext, all_or_nothing, stall_timeout, upload_memory)"},
 		{"stall_timeout type", func(p map[string]any) { p["stall_timeout"] = "soon" },
 			`pipelines.photos.stall_timeout: want a duration such as 90s or 2h, got "soon"`},
+		{"upload_memory unit", func(p map[string]any) { p["upload_memory"] = "lots" },
+			`pipelines.photos.upload_memory: want a size such as 48MiB, got "lots"`},
+		{"upload_memory type", func(p map[string]any) { p["upload_memory"] = []any{1} },
+			`pipelines.photos.upload_memory: want a size such as 48MiB, got a list`},
+		{"upload_memory too small", func(p map[string]any) { p["upload_memory"] = "8MiB" },
+			`pipelines.photos.upload_memory: at least 15MiB (one upload of 5 MiB parts), got 8388608 bytes`},
 		{"all_or_nothing type", func(p map[string]any) { p["all_or_nothing"] = "perhaps" },
 			`pipelines.photos.all_or_nothing: want true or false, got "perhaps"`},
 		{"wrong type", func(p map[string]any) { p["retention"] = map[string]any{"keep_last": "many"} },
@@ -174,10 +180,11 @@ func TestDefaultsApply(t *testing.T) {
 			"name":           "{pipeline}-{time}",
 			"all_or_nothing": true,
 			"stall_timeout":  "90s",
+			"upload_memory":  "96MiB",
 		},
 		"pipelines": map[string]any{
 			"a": map[string]any{"source": "rel/dir"},
-			"b": map[string]any{"source": "/b", "targets": []any{"mem://b"}, "retention": map[string]any{"keep_daily": 2}, "stall_timeout": "1m"},
+			"b": map[string]any{"source": "/b", "targets": []any{"mem://b"}, "retention": map[string]any{"keep_daily": 2}, "stall_timeout": "1m", "upload_memory": 20971520},
 		},
 	}
 	cfg, err := decode(t, doc)
@@ -193,6 +200,9 @@ func TestDefaultsApply(t *testing.T) {
 	}
 	if !*a.AllOrNothing || *a.StallTimeout != 90*time.Second || *b.StallTimeout != time.Minute {
 		t.Errorf("fan-out settings: a %v %v, b %v", *a.AllOrNothing, *a.StallTimeout, *b.StallTimeout)
+	}
+	if *a.UploadMemory != 96<<20 || *b.UploadMemory != 20<<20 {
+		t.Errorf("upload_memory: a %d, b %d", *a.UploadMemory, *b.UploadMemory)
 	}
 	if b.Targets[0].URL != "mem://b" || *b.Retention != (pipeline.Retention{Daily: 2}) {
 		t.Errorf("b's own values must replace the defaults: %+v %+v", b.Targets, b.Retention)

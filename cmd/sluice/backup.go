@@ -91,7 +91,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	}
 	expected := int64(-1)
 	if f.expectedSize != "" {
-		if expected, err = parseSize(f.expectedSize); err != nil {
+		if expected, err = pipeline.ParseSize(f.expectedSize); err != nil {
 			return usageErrorf("--expected-size: %v", err)
 		}
 	}

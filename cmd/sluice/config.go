@@ -236,6 +236,15 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 		if p.AllowPlaintext != nil && *p.AllowPlaintext {
 			m["allow_plaintext"] = true
 		}
+		if p.AllOrNothing != nil && *p.AllOrNothing {
+			m["all_or_nothing"] = true
+		}
+		if p.StallTimeout != nil {
+			m["stall_timeout"] = p.StallTimeout.String()
+		}
+		if p.UploadMemory != nil {
+			m["upload_memory"] = *p.UploadMemory
+		}
 		pipes[name] = m
 	}
 	return map[string]any{"pipelines": pipes}

@@ -41,10 +41,6 @@ type perfSettings struct {
 	uploadMemory int64 // 0: pipeline.DefaultUploadMemory
 }
 
-// minUploadMemory is the smallest --upload-memory: one upload of 5 MiB
-// parts, one in flight.
-const minUploadMemory = 15 << 20
-
 func (p *perfFlags) add(fs *pflag.FlagSet) {
 	fs.IntVar(&p.workers, "workers", 0, "zstd compression workers, each compressing its own frame (0: one per CPU, at most 4); each adds about 13 MiB of memory")
 	fs.StringVar(&p.bwlimit, "bwlimit", "", "cap on the upload rate to all targets together, e.g. 10MiB (per second)")
@@ -74,11 +70,11 @@ func (p *perfFlags) apply(compress string, k *keyFlags) (perfSettings, error) {
 		return s, err
 	}
 	if p.uploadMemory != "" {
-		n, err := parseSize(p.uploadMemory)
+		n, err := pipeline.ParseSize(p.uploadMemory)
 		if err != nil {
 			return s, usageErrorf("--upload-memory: %v", err)
 		}
-		if n < minUploadMemory {
+		if n < pipeline.MinUploadMemory {
 			return s, usageErrorf("--upload-memory %q: at least 15MiB (one upload of 5 MiB parts)", p.uploadMemory)
 		}
 		s.uploadMemory = n
@@ -92,7 +88,7 @@ func parseRate(flag, s string) (int64, error) {
 	if s == "" {
 		return 0, nil
 	}
-	n, err := parseSize(strings.TrimSuffix(strings.TrimSpace(s), "/s"))
+	n, err := pipeline.ParseSize(strings.TrimSuffix(strings.TrimSpace(s), "/s"))
 	if err != nil {
 		return 0, usageErrorf("%s: %v", flag, err)
 	}

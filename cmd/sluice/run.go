@@ -200,6 +200,9 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		if p.StallTimeout != nil {
 			b.StallTimeout = *p.StallTimeout
 		}
+		if p.UploadMemory != nil {
+			b.UploadMemory = *p.UploadMemory
+		}
 		if f.dryRun {
 			printDryRun(e, b)
 			continue

@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,18 +67,33 @@ func TestRoundTripS3Moto(t *testing.T) {
 		// each uploads 5 MiB parts (three of them), one in flight. A
 		// budget three times as large gives each the single-target plan.
 		data := randomBytes(t, 12<<20+777)
+		// The same file through a declared pipeline: its size is known,
+		// so a 144 MiB budget gives each target 8 MiB parts, two in
+		// flight (two parts), where the default would give three.
+		src := filepath.Join(t.TempDir(), "three.bin")
+		if err := os.WriteFile(src, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`pipelines:
+  three:
+    source: %s
+    stages: [zstd, {age: {recipient: %s}}]
+    targets: [s3://moto-b1/run, s3://moto-b2/run, s3://moto-b3/run]
+    upload_memory: 144MiB
+`, src, rec))
+		backup := []string{"backup", "-", "-r", rec, "--progress", "never",
+			"--to", "s3://moto-b1/three", "--to", "s3://moto-b2/three", "--to", "s3://moto-b3/three"}
 		for _, tc := range []struct {
-			flags []string
-			etag  string // suffix of each object's ETag
+			args []string
+			etag string // suffix of each object's ETag
 		}{
-			{nil, "-3"},
-			{[]string{"--upload-memory", "144MiB"}, ""},
+			{backup, "-3"},
+			{slices.Concat(backup, []string{"--upload-memory", "144MiB"}), ""},
+			{[]string{"run", "three", "--config", cfg, "--progress", "never"}, "-2"},
 		} {
-			args := append([]string{"backup", "-", "-r", rec, "--progress", "never",
-				"--to", "s3://moto-b1/three", "--to", "s3://moto-b2/three", "--to", "s3://moto-b3/three"}, tc.flags...)
-			urls := strings.Fields(mustCLI(t, bytes.NewReader(data), args...))
+			urls := strings.Fields(mustCLI(t, bytes.NewReader(data), tc.args...))
 			if len(urls) != 3 {
-				t.Fatalf("%v: stdout %q, want three URLs", tc.flags, urls)
+				t.Fatalf("%v: stdout %q, want three URLs", tc.args, urls)
 			}
 			for _, url := range urls {
 				bucket, obj, _ := strings.Cut(strings.TrimPrefix(url, "s3://"), "/")
@@ -84,7 +103,7 @@ func TestRoundTripS3Moto(t *testing.T) {
 				}
 				etag := strings.Trim(aws.ToString(head.ETag), `"`)
 				if multipart := strings.Contains(etag, "-"); tc.etag == "" && multipart || tc.etag != "" && !strings.HasSuffix(etag, tc.etag) {
-					t.Errorf("%v: %s has ETag %s, want suffix %q", tc.flags, url, etag, tc.etag)
+					t.Errorf("%v: %s has ETag %s, want suffix %q", tc.args, url, etag, tc.etag)
 				}
 				if got := mustCLI(t, nil, "restore", url, "--to", "-", "-i", key); got != string(data) {
 					t.Fatalf("%s: restored %d bytes, want %d", url, len(got), len(data))

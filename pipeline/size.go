@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"fmt"
@@ -6,8 +6,10 @@ import (
 	"strings"
 )
 
-// parseSize parses a byte size such as 1048576, 512MiB, 40GB or 1TiB.
-func parseSize(s string) (int64, error) {
+// ParseSize parses a byte size such as 1048576, 512MiB, 40GB or 1TiB:
+// a non-negative number with an optional binary (KiB, K, ...) or decimal
+// (KB, ...) unit.
+func ParseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	units := []struct {
 		suffix string
