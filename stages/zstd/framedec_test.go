@@ -351,6 +351,9 @@ func TestZstdToolStreams(t *testing.T) {
 	pipeSmall := toolEncode(t, bin, small, false, "-19")
 	fileLarge := toolEncode(t, bin, large, true)
 	pipeLarge := toolEncode(t, bin, large, false, "--no-check")
+	// A small frame with a window past MaxParallelFrame: valid, and
+	// only the streaming decoder accepts such a window.
+	pipeLong := toolEncode(t, bin, small, false, "--long=27")
 	for _, c := range []struct {
 		name     string
 		enc      []byte
@@ -361,6 +364,7 @@ func TestZstdToolStreams(t *testing.T) {
 		{"pipe", pipeSmall, small, false},
 		{"large file", fileLarge, large, true},
 		{"large pipe", pipeLarge, large, true},
+		{"small frame, 128 MiB window", pipeLong, small, true},
 		{"concatenated", cat(fileSmall, pipeSmall, fileSmall), cat(small, small, small), false},
 		{"concatenated large", cat(fileSmall, pipeLarge, fileSmall), cat(small, large, small), true},
 		{"ours and theirs", cat(encodeFrames(t, small, MinFrameSize), fileSmall), cat(small, small), false},
@@ -401,6 +405,9 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add(enc(stagetest.Data(2*MinFrameSize+3, 1), MinFrameSize))
 	f.Add(enc(bytes.Repeat([]byte("ab"), 5000), 0))
 	f.Add(cat(skippable(1, []byte("x")), enc([]byte("hello"), MinFrameSize)))
+	// "hello world\n" from `zstd --long=27`: a tiny frame, a 128 MiB window.
+	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x88, 0x61, 0x00, 0x00, 0x68, 0x65, 0x6c,
+		0x6c, 0x6f, 0x20, 0x77, 0x6f, 0x72, 0x6c, 0x64, 0x0a, 0x8c, 0x6d, 0x7d, 0x20})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		want, werr := readAll(decodeStream(context.Background(), bytes.NewReader(data)))
 		got, _, gerr := decodeFrames(t, data, 2)

@@ -159,6 +159,12 @@ func (s *splitter) next(buf []byte) (_ []byte, kind frameKind, size int, err err
 	if err := fill(window + fcsLen); err != nil {
 		return stop(err)
 	}
+	if window > 0 && windowSize(buf[5]) > s.limit {
+		// A window the parallel decoder would refuse (its memory limit
+		// is limit), however small the frame: the streaming decoder
+		// takes windows up to 512 MiB.
+		return buf, kindStream, 0, nil
+	}
 	fcs := -1
 	if fcsLen > 0 {
 		var v uint64
@@ -224,4 +230,10 @@ func (s *splitter) next(buf []byte) (_ []byte, kind frameKind, size int, err err
 		bound = min(bound, fcs)
 	}
 	return buf, kindFrame, bound, nil
+}
+
+// windowSize decodes a Window_Descriptor byte (RFC 8878, 3.1.1.1.2).
+func windowSize(wd byte) int {
+	base := 1 << (10 + int(wd>>3))
+	return base + base/8*int(wd&7)
 }
