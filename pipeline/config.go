@@ -34,6 +34,8 @@ import (
 //	    all_or_nothing: false   # true aborts every target when one fails
 //	    stall_timeout: 10m      # a target with no progress this long is aborted
 //	    upload_memory: 48MiB    # what all S3 multipart uploads together buffer
+//	    bwlimit: 10MiB          # upload rate cap, all targets together (per second)
+//	    bwlimit_target: 4MiB    # upload rate cap per target (per second)
 type Config struct {
 	// Defaults is the defaults section as written (after environment
 	// overrides), before it is applied to the pipelines.
@@ -80,6 +82,10 @@ type PipelineConfig struct {
 	// UploadMemory overrides the upload memory budget (see
 	// [Backup.UploadMemory]), in bytes, at least [MinUploadMemory].
 	UploadMemory *int64
+	// BWLimit and BWLimitTarget cap the upload rate, in bytes per second,
+	// of all targets together and of each (see [Bandwidth]); at least
+	// [MinRate].
+	BWLimit, BWLimitTarget *int64
 
 	// path is the key path of the section, for messages.
 	path string
@@ -155,8 +161,8 @@ type DecodeOptions struct {
 
 // Known keys, in the order messages list them.
 var (
-	sectionKeys   = []string{"source", "sources", "exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout", "upload_memory"}
-	defaultsKeys  = []string{"exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout", "upload_memory"}
+	sectionKeys   = []string{"source", "sources", "exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout", "upload_memory", "bwlimit", "bwlimit_target"}
+	defaultsKeys  = []string{"exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout", "upload_memory", "bwlimit", "bwlimit_target"}
 	topKeys       = []string{"defaults", "pipelines"}
 	retentionKeys = []string{"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within"}
 )
@@ -385,6 +391,18 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		}
 		p.UploadMemory = &n
 	}
+	for _, r := range []struct {
+		key   string
+		field **int64
+	}{{"bwlimit", &p.BWLimit}, {"bwlimit_target", &p.BWLimitTarget}} {
+		if v, ok := m[r.key]; ok {
+			n, err := d.rate(join(path, r.key), v)
+			if err != nil {
+				return nil, err
+			}
+			*r.field = &n
+		}
+	}
 	if v, ok := m["stages"]; ok {
 		stages, err := d.stages(join(path, "stages"), v)
 		if err != nil {
@@ -443,6 +461,14 @@ func (d *decoder) finish(p *PipelineConfig, def *PipelineConfig) error {
 	if p.UploadMemory == nil && def.UploadMemory != nil {
 		n := *def.UploadMemory
 		p.UploadMemory = &n
+	}
+	if p.BWLimit == nil && def.BWLimit != nil {
+		n := *def.BWLimit
+		p.BWLimit = &n
+	}
+	if p.BWLimitTarget == nil && def.BWLimitTarget != nil {
+		n := *def.BWLimitTarget
+		p.BWLimitTarget = &n
 	}
 	if len(p.Sources) == 0 {
 		return d.errf(p.path, "no source: give source: PATH or sources: [PATH, ...]")
@@ -757,6 +783,26 @@ func (d *decoder) size(path string, v any) (int64, error) {
 		return n, nil
 	}
 	return 0, d.errf(path, "want a size such as 48MiB, got %s", typeName(v))
+}
+
+// rate decodes a byte rate: a whole number of bytes per second, or a
+// string such as 10MiB or 10MiB/s (see [ParseRate]).
+func (d *decoder) rate(path string, v any) (int64, error) {
+	if str, ok := v.(string); ok {
+		n, err := ParseRate(str)
+		if err != nil {
+			return 0, d.wrap(path, err)
+		}
+		return n, nil
+	}
+	n, err := d.size(path, v)
+	if err != nil {
+		return 0, err
+	}
+	if n < MinRate {
+		return 0, d.errf(path, "at least 1KiB per second, got %d bytes", n)
+	}
+	return n, nil
 }
 
 // typeName names a decoded value's type the way a config author thinks of

@@ -96,7 +96,7 @@ func TestDecodeErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown key", func(p map[string]any) { p["retension"] = map[string]any{} },
-			"pipelines.photos.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext, all_or_nothing, stall_timeout, upload_memory)"},
+			"pipelines.photos.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext, all_or_nothing, stall_timeout, upload_memory, bwlimit, bwlimit_target)"},
 		{"stall_timeout type", func(p map[string]any) { p["stall_timeout"] = "soon" },
 			`pipelines.photos.stall_timeout: want a duration such as 90s or 2h, got "soon"`},
 		{"upload_memory unit", func(p map[string]any) { p["upload_memory"] = "lots" },
@@ -105,6 +105,10 @@ func TestDecodeErrors(t *testing.T) {
 			`pipelines.photos.upload_memory: want a size such as 48MiB, got a list`},
 		{"upload_memory too small", func(p map[string]any) { p["upload_memory"] = "8MiB" },
 			`pipelines.photos.upload_memory: at least 15MiB (one upload of 5 MiB parts), got 8388608 bytes`},
+		{"bwlimit unit", func(p map[string]any) { p["bwlimit"] = "fast" },
+			`pipelines.photos.bwlimit: "fast" is not a rate (try 10MiB, per second)`},
+		{"bwlimit_target too low", func(p map[string]any) { p["bwlimit_target"] = 10 },
+			`pipelines.photos.bwlimit_target: at least 1KiB per second, got 10 bytes`},
 		{"all_or_nothing type", func(p map[string]any) { p["all_or_nothing"] = "perhaps" },
 			`pipelines.photos.all_or_nothing: want true or false, got "perhaps"`},
 		{"wrong type", func(p map[string]any) { p["retention"] = map[string]any{"keep_last": "many"} },
@@ -181,10 +185,11 @@ func TestDefaultsApply(t *testing.T) {
 			"all_or_nothing": true,
 			"stall_timeout":  "90s",
 			"upload_memory":  "96MiB",
+			"bwlimit":        "8MiB/s",
 		},
 		"pipelines": map[string]any{
 			"a": map[string]any{"source": "rel/dir"},
-			"b": map[string]any{"source": "/b", "targets": []any{"mem://b"}, "retention": map[string]any{"keep_daily": 2}, "stall_timeout": "1m", "upload_memory": 20971520},
+			"b": map[string]any{"source": "/b", "targets": []any{"mem://b"}, "retention": map[string]any{"keep_daily": 2}, "stall_timeout": "1m", "upload_memory": 20971520, "bwlimit_target": "2MiB"},
 		},
 	}
 	cfg, err := decode(t, doc)
@@ -203,6 +208,9 @@ func TestDefaultsApply(t *testing.T) {
 	}
 	if *a.UploadMemory != 96<<20 || *b.UploadMemory != 20<<20 {
 		t.Errorf("upload_memory: a %d, b %d", *a.UploadMemory, *b.UploadMemory)
+	}
+	if *a.BWLimit != 8<<20 || a.BWLimitTarget != nil || *b.BWLimit != 8<<20 || *b.BWLimitTarget != 2<<20 {
+		t.Errorf("bandwidth: a %v %v, b %v %v", a.BWLimit, a.BWLimitTarget, b.BWLimit, b.BWLimitTarget)
 	}
 	if b.Targets[0].URL != "mem://b" || *b.Retention != (pipeline.Retention{Daily: 2}) {
 		t.Errorf("b's own values must replace the defaults: %+v %+v", b.Targets, b.Retention)

@@ -31,3 +31,19 @@ func ParseSize(s string) (int64, error) {
 	}
 	return int64(n * float64(mult)), nil
 }
+
+// MinRate is the lowest bandwidth limit, in bytes per second.
+const MinRate = 1 << 10
+
+// ParseRate parses a byte rate such as 10MiB, 10MiB/s or 500K (bytes per
+// second; see [ParseSize]), at least [MinRate].
+func ParseRate(s string) (int64, error) {
+	n, err := ParseSize(strings.TrimSuffix(strings.TrimSpace(s), "/s"))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a rate (try 10MiB, per second)", s)
+	}
+	if n < MinRate {
+		return 0, fmt.Errorf("%q: at least 1KiB per second", s)
+	}
+	return n, nil
+}

@@ -178,6 +178,12 @@ func printDryRun(e *env, b *pipeline.Backup) {
 	for _, t := range b.Targets {
 		fmt.Fprintf(e.stderr, "  to %s\n", t.URL)
 	}
+	if bw := b.Bandwidth; bw.Total > 0 {
+		fmt.Fprintf(e.stderr, "  upload limit %s/s for all targets together\n", fmtBytes(bw.Total))
+	}
+	if bw := b.Bandwidth; bw.PerTarget > 0 {
+		fmt.Fprintf(e.stderr, "  upload limit %s/s per target\n", fmtBytes(bw.PerTarget))
+	}
 }
 
 // shortHost is the {host} of name templates: the host name up to its

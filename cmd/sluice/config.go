@@ -245,6 +245,12 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 		if p.UploadMemory != nil {
 			m["upload_memory"] = *p.UploadMemory
 		}
+		if p.BWLimit != nil {
+			m["bwlimit"] = *p.BWLimit
+		}
+		if p.BWLimitTarget != nil {
+			m["bwlimit_target"] = *p.BWLimitTarget
+		}
 		pipes[name] = m
 	}
 	return map[string]any{"pipelines": pipes}

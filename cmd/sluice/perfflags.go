@@ -88,12 +88,9 @@ func parseRate(flag, s string) (int64, error) {
 	if s == "" {
 		return 0, nil
 	}
-	n, err := pipeline.ParseSize(strings.TrimSuffix(strings.TrimSpace(s), "/s"))
+	n, err := pipeline.ParseRate(s)
 	if err != nil {
-		return 0, usageErrorf("%s: %v", flag, err)
-	}
-	if n < 1024 {
-		return 0, usageErrorf("%s %q: at least 1KiB per second", flag, s)
+		return 0, usageErrorf("%s %v", flag, err)
 	}
 	return n, nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -205,4 +206,64 @@ func TestBadPerfFlags(t *testing.T) {
 	// --workers reaches the zstd stage.
 	out := mustCLI(t, bytes.NewReader(stagetest.Data(100<<10, 1)), "backup", "-", "--workers", "3", "--to", "file://"+t.TempDir(), "-r", rec)
 	singleURL(t, out)
+}
+
+// TestRunBandwidth checks that declared pipelines take upload limits from
+// their bwlimit keys and that run's flags replace them; --dry-run shows
+// the limits a run would apply (the limiter's pacing is measured by
+// sluice-bench -mode bwlimit, not against the clock here).
+func TestRunBandwidth(t *testing.T) {
+	_, rec := keypair(t)
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`defaults:
+  stages: [zstd, {age: {recipient: %s}}]
+  targets: [file://%s]
+  bwlimit: 8MiB
+pipelines:
+  docs:
+    source: %s
+    bwlimit_target: 2MiB/s
+  etc:
+    source: %s
+`, rec, t.TempDir(), t.TempDir(), t.TempDir()))
+	for _, tc := range []struct {
+		flags      []string
+		docs, etcs []string // lines the dry run prints for each pipeline
+		absent     []string
+	}{
+		{nil,
+			[]string{"8.0 MiB/s for all targets together", "2.0 MiB/s per target"},
+			[]string{"8.0 MiB/s for all targets together"}, nil},
+		{[]string{"--bwlimit", "1MiB", "--bwlimit-target", "512KiB"},
+			[]string{"1.0 MiB/s for all targets together", "512.0 KiB/s per target"},
+			[]string{"1.0 MiB/s for all targets together", "512.0 KiB/s per target"},
+			[]string{"8.0 MiB", "2.0 MiB"}},
+	} {
+		args := append([]string{"--config", cfg, "run", "--dry-run"}, tc.flags...)
+		_, stderr, code := cli(t, nil, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.flags, code, stderr)
+		}
+		docs, etc, _ := strings.Cut(stderr, "dry run etc:")
+		for _, c := range []struct {
+			text string
+			want []string
+		}{{docs, tc.docs}, {etc, tc.etcs}} {
+			for _, w := range c.want {
+				if !strings.Contains(c.text, "upload limit "+w) {
+					t.Errorf("%v: missing %q in:\n%s", tc.flags, w, c.text)
+				}
+			}
+		}
+		if !strings.Contains(docs, "dry run docs:") || strings.Contains(etc, "per target") && tc.flags == nil {
+			t.Errorf("%v: unexpected dry run output:\n%s", tc.flags, stderr)
+		}
+		for _, a := range tc.absent {
+			if strings.Contains(stderr, a) {
+				t.Errorf("%v: flags must replace the keys, yet %q shows:\n%s", tc.flags, a, stderr)
+			}
+		}
+	}
+	if _, stderr, code := cli(t, nil, "--config", cfg, "run", "--dry-run", "--bwlimit", "fast"); code != 2 || !strings.Contains(stderr, "--bwlimit") {
+		t.Errorf("bad --bwlimit: exit %d, %s", code, stderr)
+	}
 }

@@ -17,10 +17,12 @@ import (
 )
 
 type runFlags struct {
-	dryRun   bool
-	json     bool
-	progress string
-	options  []string
+	dryRun                 bool
+	json                   bool
+	progress               string
+	options                []string
+	bwlimit, bwlimitTarget string
+	limits                 pipeline.Bandwidth // the two above, parsed
 }
 
 func newRunCmd(e *env, g *globalFlags) *cobra.Command {
@@ -53,6 +55,8 @@ such as a missing key file).
 	fs.BoolVar(&f.json, "json", false, "write JSON events to stderr instead of the human summary")
 	fs.StringVar(&f.progress, "progress", "auto", "progress display on stderr: auto (on a terminal), always or never")
 	fs.StringArrayVarP(&f.options, "option", "o", nil, "stage option as STAGE.OPTION=VALUE for every selected pipeline using that stage (repeatable); wins over file and environment")
+	fs.StringVar(&f.bwlimit, "bwlimit", "", "cap on the upload rate to all targets of each pipeline together, e.g. 10MiB (per second); wins over the bwlimit key")
+	fs.StringVar(&f.bwlimitTarget, "bwlimit-target", "", "cap on the upload rate to each target, e.g. 4MiB (per second); wins over the bwlimit_target key")
 	return cmd
 }
 
@@ -74,6 +78,12 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 	case "auto", "always", "never":
 	default:
 		return usageErrorf("--progress %q: want auto, always or never", f.progress)
+	}
+	if f.limits.Total, err = parseRate("--bwlimit", f.bwlimit); err != nil {
+		return err
+	}
+	if f.limits.PerTarget, err = parseRate("--bwlimit-target", f.bwlimitTarget); err != nil {
+		return err
 	}
 	names := make([]string, len(args))
 	for i, a := range args {
@@ -203,6 +213,7 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		if p.UploadMemory != nil {
 			b.UploadMemory = *p.UploadMemory
 		}
+		b.Bandwidth = pipelineBandwidth(p, f.limits)
 		if f.dryRun {
 			printDryRun(e, b)
 			continue
@@ -297,4 +308,23 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// pipelineBandwidth is a pipeline's upload limits: its bwlimit and
+// bwlimit_target keys, each replaced by the run flag when that is set.
+func pipelineBandwidth(p *pipeline.PipelineConfig, flags pipeline.Bandwidth) pipeline.Bandwidth {
+	var bw pipeline.Bandwidth
+	if p.BWLimit != nil {
+		bw.Total = *p.BWLimit
+	}
+	if p.BWLimitTarget != nil {
+		bw.PerTarget = *p.BWLimitTarget
+	}
+	if flags.Total != 0 {
+		bw.Total = flags.Total
+	}
+	if flags.PerTarget != 0 {
+		bw.PerTarget = flags.PerTarget
+	}
+	return bw
 }
