@@ -442,34 +442,13 @@ func (d *decoder) finish(p *PipelineConfig, def *PipelineConfig) error {
 	if p.NameTemplate == "" {
 		p.NameTemplate = def.NameTemplate
 	}
-	if p.Retention == nil && def.Retention != nil {
-		r := *def.Retention
-		p.Retention = &r
-	}
-	if p.AllowPlaintext == nil && def.AllowPlaintext != nil {
-		b := *def.AllowPlaintext
-		p.AllowPlaintext = &b
-	}
-	if p.AllOrNothing == nil && def.AllOrNothing != nil {
-		b := *def.AllOrNothing
-		p.AllOrNothing = &b
-	}
-	if p.StallTimeout == nil && def.StallTimeout != nil {
-		st := *def.StallTimeout
-		p.StallTimeout = &st
-	}
-	if p.UploadMemory == nil && def.UploadMemory != nil {
-		n := *def.UploadMemory
-		p.UploadMemory = &n
-	}
-	if p.BWLimit == nil && def.BWLimit != nil {
-		n := *def.BWLimit
-		p.BWLimit = &n
-	}
-	if p.BWLimitTarget == nil && def.BWLimitTarget != nil {
-		n := *def.BWLimitTarget
-		p.BWLimitTarget = &n
-	}
+	inherit(&p.Retention, def.Retention)
+	inherit(&p.AllowPlaintext, def.AllowPlaintext)
+	inherit(&p.AllOrNothing, def.AllOrNothing)
+	inherit(&p.StallTimeout, def.StallTimeout)
+	inherit(&p.UploadMemory, def.UploadMemory)
+	inherit(&p.BWLimit, def.BWLimit)
+	inherit(&p.BWLimitTarget, def.BWLimitTarget)
 	if len(p.Sources) == 0 {
 		return d.errf(p.path, "no source: give source: PATH or sources: [PATH, ...]")
 	}
@@ -757,6 +736,15 @@ func (d *decoder) boolean(path string, v any) (bool, error) {
 		return false, d.wrap(path, err)
 	}
 	return b.(bool), nil
+}
+
+// inherit sets *field to a copy of the default's value when the pipeline
+// left it unset (nil) and the defaults section set it.
+func inherit[T any](field **T, def *T) {
+	if *field == nil && def != nil {
+		v := *def
+		*field = &v
+	}
 }
 
 // size decodes a byte size: a whole number of bytes, or a string such as
