@@ -367,6 +367,26 @@ pipelines:
 	if !strings.Contains(out, "passphrase_env: DOCS_PASS") || !strings.Contains(out, "sig=REDACTED") {
 		t.Fatalf("config show:\n%s", out)
 	}
+	// The run settings show as the effective values a run would use.
+	cfg = writeConfig(t, "sluice.yaml", `
+defaults:
+  upload_memory: 96MiB
+  bwlimit: 8MiB/s
+pipelines:
+  docs:
+    source: /x
+    stages: [zstd, {age: {passphrase_env: DOCS_PASS}}]
+    targets: [mem://x]
+    all_or_nothing: true
+    stall_timeout: 90s
+    bwlimit_target: 2MiB
+`)
+	out = mustCLI(t, nil, "--config", cfg, "config", "show")
+	for _, want := range []string{"all_or_nothing: true", "stall_timeout: 1m30s", "upload_memory: 100663296", "bwlimit: 8388608", "bwlimit_target: 2097152"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config show lacks %q:\n%s", want, out)
+		}
+	}
 	// A literal secret in the file is refused.
 	cfg = writeConfig(t, "sluice.yaml", "pipelines:\n  docs:\n    source: /x\n    stages: [zstd, {age: {identity_file: AGE-SECRET-KEY-1ABCDEF}}]\n    targets: [mem://x]\n")
 	_, stderr, code := cli(t, nil, "--config", cfg, "config", "validate")
