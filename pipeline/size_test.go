@@ -9,7 +9,7 @@ import (
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{
 		"0": 0, "1048576": 1 << 20, "512MiB": 512 << 20, " 40GB ": 40e9, "1.5KiB": 1536,
-		"1TiB": 1 << 40, "16M": 16 << 20, "8K": 8 << 10, "100B": 100, "2 GiB": 2 << 30,
+		"1TiB": 1 << 40, "16M": 16 << 20, "8MiB": 8 << 20, "8K": 8 << 10, "100B": 100, "2 GiB": 2 << 30,
 	} {
 		if got, err := pipeline.ParseSize(in); err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)

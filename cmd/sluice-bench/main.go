@@ -22,6 +22,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/sluice-backup/sluice/pipeline"
 )
 
 func main() {
@@ -41,11 +43,11 @@ func main() {
 	sizes := flag.String("sizes", "512MiB,4GiB", "memory mode: stream sizes, comma-separated")
 	flag.Parse()
 	var err error
-	if cfg.size, err = parseSize(size); err != nil {
+	if cfg.size, err = pipeline.ParseSize(size); err != nil {
 		fatal(err)
 	}
 	for _, s := range strings.Split(*sizes, ",") {
-		n, err := parseSize(s)
+		n, err := pipeline.ParseSize(s)
 		if err != nil {
 			fatal(fmt.Errorf("-sizes: %w", err))
 		}

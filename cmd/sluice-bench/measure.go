@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -27,12 +26,12 @@ type sample struct {
 // far, not this process's.)
 const timeBin = "/usr/bin/time"
 
-// pipeline runs the commands connected stdout to stdin, the first reading
+// shellPipeline runs the commands connected stdout to stdin, the first reading
 // stdin (a file path, or r when path is empty) and the last writing to the
 // file outPath ("" discards). It returns wall time and the peak RSS of
 // each process, summed. Each command runs under GNU time, which costs a
 // fork and an exec.
-func pipeline(stdinPath string, r io.Reader, outPath string, cmds ...[]string) (sample, error) {
+func shellPipeline(stdinPath string, r io.Reader, outPath string, cmds ...[]string) (sample, error) {
 	var procs []*exec.Cmd
 	var closeAfterStart []io.Closer
 	var prev io.Reader
@@ -165,26 +164,6 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// parseSize parses 512MiB, 1GiB, 8M, 100000.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suf string
-		m   int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
-		if strings.HasSuffix(t, u.suf) {
-			t, mult = strings.TrimSuffix(t, u.suf), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size (try 512MiB)", s)
-	}
-	return int64(n * float64(mult)), nil
 }
 
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }

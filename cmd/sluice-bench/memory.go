@@ -52,7 +52,7 @@ func memory(cfg *config) error {
 				dirs = append(dirs, d)
 				args = append(args, "--to", "file://"+d)
 			}
-			s, err := pipeline("", NewData(size, 3, cfg.random), "", args)
+			s, err := shellPipeline("", NewData(size, 3, cfg.random), "", args)
 			for _, d := range dirs {
 				os.RemoveAll(d)
 			}
@@ -88,7 +88,7 @@ func bwlimit(cfg *config) error {
 			}
 			// Random data: the stored size is the input size plus age's
 			// 0.03%.
-			s, err := pipeline("", io.LimitReader(rand.Reader, 64<<20), "", args)
+			s, err := shellPipeline("", io.LimitReader(rand.Reader, 64<<20), "", args)
 			if err != nil {
 				return err
 			}

@@ -126,7 +126,7 @@ func (cfg *config) sluiceBackup(name, src string, targets int, last *string, ext
 			args = append(args, "--to", "file://"+d)
 		}
 		args = append(args, extra...)
-		s, err := pipeline("", nil, "", args)
+		s, err := shellPipeline("", nil, "", args)
 		if err != nil {
 			return s, err
 		}
@@ -169,7 +169,7 @@ func speed(cfg *config) error {
 		{name: "file backup", in: cfg.size,
 			a: cfg.sluiceBackup("sluice backup FILE", file, 1, &lastObj, "-r", cfg.rec),
 			b: side{name: "zstd -3 -T2 | age", run: func(int) (sample, error) {
-				return pipeline(file, nil, peerOut, zstdCmd, ageCmd)
+				return shellPipeline(file, nil, peerOut, zstdCmd, ageCmd)
 			}}},
 		{name: "fan-out 3 vs 1 target", in: cfg.size,
 			a: cfg.sluiceBackup("sluice backup FILE, 3 targets", file, 3, nil, "-r", cfg.rec),
@@ -181,13 +181,13 @@ func speed(cfg *config) error {
 		{name: "zstd alone, 1 core", in: cfg.size,
 			a: cfg.sluiceBackup("sluice backup FILE, no encryption, 1 worker", file, 1, nil, "--encrypt", "none", "--workers", "1"),
 			b: side{name: "zstd -3 -T1", run: func(int) (sample, error) {
-				return pipeline(file, nil, filepath.Join(cfg.dir, "peer.zst"), []string{"zstd", "-3", "-T1", "-q", "-c"})
+				return shellPipeline(file, nil, filepath.Join(cfg.dir, "peer.zst"), []string{"zstd", "-3", "-T1", "-q", "-c"})
 			}}},
 		{name: "file restore", in: cfg.size,
 			a: side{name: "sluice restore", run: func(round int) (sample, error) {
 				out := filepath.Join(cfg.dir, fmt.Sprintf("restored-%d", round))
 				defer os.Remove(out)
-				s, err := pipeline("", nil, "", []string{cfg.sluice, "restore", "file://" + lastObj, "--to", out, "-i", cfg.key})
+				s, err := shellPipeline("", nil, "", []string{cfg.sluice, "restore", "file://" + lastObj, "--to", out, "-i", cfg.key})
 				if fi, e := os.Stat(out); e == nil {
 					s.out = fi.Size()
 				}
@@ -197,7 +197,7 @@ func speed(cfg *config) error {
 				out := filepath.Join(cfg.dir, fmt.Sprintf("peer-restored-%d", round))
 				defer os.Remove(out)
 				start := time.Now()
-				s, err := pipeline(peerOut, nil, out, []string{"age", "-d", "-i", cfg.key}, []string{"zstd", "-d", "-q", "-c"})
+				s, err := shellPipeline(peerOut, nil, out, []string{"age", "-d", "-i", cfg.key}, []string{"zstd", "-d", "-q", "-c"})
 				if err != nil {
 					return s, err
 				}
@@ -221,7 +221,7 @@ func speed(cfg *config) error {
 		cases = append(cases, benchCase{name: fmt.Sprintf("tree of %d files", cfg.files), in: n,
 			a: cfg.sluiceBackup("sluice backup DIR", tree, 1, nil, "-r", cfg.rec),
 			b: side{name: "tar | zstd -3 -T2 | age", run: func(int) (sample, error) {
-				return pipeline("", nil, filepath.Join(cfg.dir, "peer-tree.tar.zst.age"),
+				return shellPipeline("", nil, filepath.Join(cfg.dir, "peer-tree.tar.zst.age"),
 					[]string{"tar", "-C", tree, "-cf", "-", "."}, zstdCmd, ageCmd)
 			}}})
 	}

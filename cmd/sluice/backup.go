@@ -178,11 +178,11 @@ func printDryRun(e *env, b *pipeline.Backup) {
 	for _, t := range b.Targets {
 		fmt.Fprintf(e.stderr, "  to %s\n", t.URL)
 	}
-	if bw := b.Bandwidth; bw.Total > 0 {
-		fmt.Fprintf(e.stderr, "  upload limit %s/s for all targets together\n", fmtBytes(bw.Total))
+	if bw := b.Bandwidth.Total; bw > 0 {
+		fmt.Fprintf(e.stderr, "  upload limit %s/s for all targets together\n", fmtBytes(bw))
 	}
-	if bw := b.Bandwidth; bw.PerTarget > 0 {
-		fmt.Fprintf(e.stderr, "  upload limit %s/s per target\n", fmtBytes(bw.PerTarget))
+	if bw := b.Bandwidth.PerTarget; bw > 0 {
+		fmt.Fprintf(e.stderr, "  upload limit %s/s per target\n", fmtBytes(bw))
 	}
 }
 

@@ -151,12 +151,20 @@ func requireTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
+		skipOutsideCI(t, "%s not installed: %v", name, err)
 	}
 	return p
+}
+
+// skipOutsideCI skips the test for a missing prerequisite, except in CI
+// (CI=true), where every prerequisite must be there and its absence fails
+// the test.
+func skipOutsideCI(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("required in CI: "+format, args...)
+	}
+	t.Skipf(format, args...)
 }
 
 func randomBytes(t *testing.T, n int) []byte {
