@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -54,7 +53,8 @@ type Decoded struct {
 
 	name    string
 	raw     io.ReadCloser
-	hashed  *hashingReader
+	hashed  *hashAhead
+	cancel  context.CancelFunc // stops reads of raw
 	closers []io.Closer
 }
 
@@ -86,12 +86,14 @@ func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, e
 	if recorded == nil && man != nil {
 		recorded = man.Stages
 	}
-	raw, err := openResuming(ctx, t.Bucket, key, attrs.Size)
+	readCtx, cancel := context.WithCancel(ctx)
+	raw, err := openResuming(readCtx, t.Bucket, key, attrs.Size)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("open %s: %w", t.ObjectURL(name), err)
 	}
-	out := &Decoded{name: name, raw: raw, Manifest: man}
-	out.hashed = &hashingReader{r: raw, h: sha256.New()}
+	out := &Decoded{name: name, raw: raw, Manifest: man, cancel: cancel}
+	out.hashed = newHashAhead(raw, sha256.New())
 	var stream io.Reader = out.hashed
 	if recorded != nil {
 		err = out.decodeRecorded(ctx, reg, d.Keys, recorded, stream)
@@ -189,17 +191,18 @@ func (o *Decoded) Verify() error {
 	if o.Manifest == nil {
 		return nil
 	}
-	if o.hashed.n != o.Manifest.Size {
-		return fmt.Errorf("%s: %w: stored size %d, manifest says %d", o.name, ErrIntegrity, o.hashed.n, o.Manifest.Size)
+	if n := o.hashed.Total(); n != o.Manifest.Size {
+		return fmt.Errorf("%s: %w: stored size %d, manifest says %d", o.name, ErrIntegrity, n, o.Manifest.Size)
 	}
-	if got := hex.EncodeToString(o.hashed.h.Sum(nil)); got != o.Manifest.SHA256 {
+	if got := hex.EncodeToString(o.hashed.Sum()); got != o.Manifest.SHA256 {
 		return fmt.Errorf("%s: %w: SHA-256 %s, manifest says %s", o.name, ErrIntegrity, got, o.Manifest.SHA256)
 	}
 	return nil
 }
 
-// StoredBytes returns how many stored bytes were read so far.
-func (o *Decoded) StoredBytes() int64 { return o.hashed.n }
+// StoredBytes returns how many stored bytes the decoders have read so far.
+// It is safe to call from any goroutine.
+func (o *Decoded) StoredBytes() int64 { return o.hashed.Consumed() }
 
 // Close releases the decoders and the object reader.
 func (o *Decoded) Close() error {
@@ -208,24 +211,13 @@ func (o *Decoded) Close() error {
 	}
 	o.closers = nil
 	if o.raw != nil {
+		o.cancel()
+		o.hashed.Close()
 		err := o.raw.Close()
 		o.raw = nil
 		return err
 	}
 	return nil
-}
-
-type hashingReader struct {
-	r io.Reader
-	h hash.Hash
-	n int64
-}
-
-func (h *hashingReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	h.n += int64(n)
-	return n, err
 }
 
 // RestoreTo decodes object name on t to dest: an archive is extracted into
