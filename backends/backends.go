@@ -64,7 +64,17 @@
 // target fails with a clear error (gocloud's own opener would print a
 // warning to stdout, which is reserved for object URLs). With
 // STORAGE_EMULATOR_HOST set (an emulator such as fake-gcs-server), or
-// anonymous=true in the URL, the client is unauthenticated.
+// anonymous=true in the URL, the client is unauthenticated. An upload
+// buffers one resumable-upload chunk, sized to the target's share of the
+// upload memory budget (see [gcsChunk]).
+//
+// # Azure Blob Storage
+//
+// azblob targets read the AZURE_STORAGE_* variables when each target
+// opens (see openAzure). An upload's block size and blocks in flight
+// follow the object's size and the target's share of the upload memory
+// budget, by the rules S3 parts follow, within Azure's limits
+// (azureBlocks).
 //
 // # Contracts
 //

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 
+	"gocloud.dev/blob"
 	"gocloud.dev/blob/gcsblob"
 	"gocloud.dev/gcp"
 
@@ -57,5 +58,37 @@ func openGCS(ctx context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Tar
 	if t.Bucket, err = opener.OpenBucketURL(ctx, ou); err != nil {
 		return nil, err
 	}
+	t.Prepare = prepareGCS
 	return t, nil
+}
+
+// GCS resumable upload chunks: the client's default size, the smallest
+// sluice picks, and the multiple the API requires.
+const (
+	gcsMaxChunk   = 16 * mib
+	gcsMinChunk   = 1 * mib
+	gcsChunkAlign = 256 << 10
+)
+
+// prepareGCS implements [pipeline.Target.Prepare] for GCS. The client
+// buffers one chunk of a resumable upload; see [gcsChunk]. GCS limits an
+// object's size, not its chunks, so there is no limit to return.
+func prepareGCS(wo *blob.WriterOptions, w pipeline.Write) (int64, error) {
+	wo.BufferSize = int(gcsChunk(w.Size, w.Memory))
+	return 0, nil
+}
+
+// gcsChunk is the chunk for an object of about size bytes (-1 when
+// unknown) that may buffer memory bytes (0: the default budget): the
+// memory share in 256 KiB steps, from 1 MiB up to the client's default
+// 16 MiB, and no more than a known size needs.
+func gcsChunk(size, memory int64) int64 {
+	if memory <= 0 {
+		memory = pipeline.DefaultUploadMemory
+	}
+	chunk := min(max(memory/gcsChunkAlign*gcsChunkAlign, gcsMinChunk), gcsMaxChunk)
+	if size >= 0 {
+		chunk = min(chunk, max((size+gcsChunkAlign-1)/gcsChunkAlign*gcsChunkAlign, gcsChunkAlign))
+	}
+	return chunk
 }

@@ -28,6 +28,7 @@ func gocloudSpec(scheme, help string) pipeline.BackendSpec {
 					return nil, err
 				}
 				t.Bucket = wrapUploadBucket(t.Bucket)
+				t.Prepare = prepareAzure
 				return t, nil
 			}
 			if t.Bucket, err = blob.OpenBucket(ctx, openURL); err != nil {
@@ -36,6 +37,25 @@ func gocloudSpec(scheme, help string) pipeline.BackendSpec {
 			return t, nil
 		},
 	}
+}
+
+// azureConcurrency is the most blocks in flight per Azure upload: the
+// SDK's default, which gocloud keeps.
+const azureConcurrency = 5
+
+// prepareAzure implements [pipeline.Target.Prepare] for Azure: the
+// block size and the blocks in flight follow the object's size and the
+// write's memory share, as [partRules.plan] does for S3 parts
+// (azureBlocks). Without it each upload would buffer the SDK's 5 blocks
+// of 8 MiB, 40 MiB a target.
+func prepareAzure(wo *blob.WriterOptions, w pipeline.Write) (int64, error) {
+	p, err := azureBlocks.plan(w.Size, 0, azureConcurrency, w.Memory)
+	if err != nil {
+		return 0, err
+	}
+	wo.BufferSize = int(p.part)
+	wo.MaxConcurrency = p.concurrency
+	return p.limit, nil
 }
 
 // gocloudTarget splits u into the URL the gocloud opener gets (scheme,

@@ -20,27 +20,7 @@ import (
 	"github.com/sluice-backup/sluice/pipeline"
 )
 
-// S3 multipart limits and sluice's part-size policy.
 const (
-	mib = 1 << 20
-
-	// S3's bounds on a multipart part, and its most parts per upload.
-	minPartSize = 5 * mib
-	maxPartSize = 5 << 30
-	maxParts    = 10000
-
-	// autoPartSize is the part sluice prefers for objects of known size
-	// when memory allows: fewer, larger requests than the 5 MiB minimum.
-	autoPartSize = 8 * mib
-	// unknownSizePartSize is the largest part sluice picks for a stream
-	// of unknown length (stdin): objects up to 160 GiB. A target's
-	// share of the upload memory may allow less (5 MiB: 48.8 GiB).
-	unknownSizePartSize = 16 * mib
-	// partBudget is how many parts the automatic size aims for. The 10%
-	// left over absorbs a stored size that runs past the estimate (an
-	// incompressible input grows slightly under encryption).
-	partBudget = 9000
-
 	defaultRegion      = "us-east-1"
 	defaultConcurrency = 2
 	// abortTimeout bounds the cleanup of a failed multipart upload, which
@@ -317,78 +297,10 @@ func (t *s3Tuning) prepare(wo *blob.WriterOptions, w pipeline.Write) (int64, err
 	return plan.limit, nil
 }
 
-// uploadPlan is how one multipart upload runs.
-type uploadPlan struct {
-	part        int64 // bytes per part
-	concurrency int   // parts in flight
-	limit       int64 // largest object: maxParts parts
-}
-
-// buffers is what the upload holds in memory: the transfer manager reads
-// the first part on its own, then keeps a pool of concurrency + 1 parts
-// (one filling while the others upload), so part × (concurrency + 2).
-func (p uploadPlan) buffers() int64 { return p.part * int64(p.concurrency+2) }
-
-// planUpload chooses the part size and concurrency of an upload of about
-// size bytes (-1 when unknown) that may buffer memory bytes (0: the
-// default budget of a whole backup, [pipeline.DefaultUploadMemory]).
-// explicit is the part_size option (0: automatic) and configured the
-// concurrency option.
-//
-// The part must be at least 5 MiB and, for a known size, large enough to
-// store it within partBudget parts. Within memory, an automatic part is
-// the larger of that minimum and 8 MiB, at the configured concurrency;
-// when that does not fit, the part shrinks toward its minimum, and then
-// the concurrency drops, to no less than 1. For an unknown size the part
-// is as large as memory allows at one part in flight, from 5 MiB up to
-// 16 MiB, since the part size caps the object (maxParts parts), and spare
-// memory then raises the concurrency. An explicit part size is kept; only
-// the concurrency adapts.
-//
-// When even one part in flight of the smallest allowed part exceeds
-// memory (many targets, or a very large object), the plan runs one part
-// at a time and buffers 3 × part regardless: the budget is a target, not
-// a hard limit. An explicit part size outside [minPartSize, maxPartSize],
-// or a known size beyond the explicit part's limit, is an error.
+// planUpload plans an S3 multipart upload; see [partRules.plan].
 func planUpload(size, explicit int64, configured int, memory int64) (uploadPlan, error) {
-	if memory <= 0 {
-		memory = pipeline.DefaultUploadMemory
-	}
-	configured = max(configured, 1)
-	// fit is the most parts in flight that part allows within memory.
-	fit := func(part int64) int { return max(1, min(configured, int(memory/part)-2)) }
-	var p uploadPlan
-	switch {
-	case explicit < 0:
-		return p, fmt.Errorf("part_size: must not be negative, got %d", explicit)
-	case explicit > 0 && explicit < minPartSize:
-		return p, fmt.Errorf("part_size: %s is below S3's 5 MiB minimum", fmtBytes(explicit))
-	case explicit > maxPartSize:
-		return p, fmt.Errorf("part_size: %s is above S3's 5 GiB maximum", fmtBytes(explicit))
-	case explicit > 0:
-		p.part = explicit
-	case size < 0:
-		p.part = min(max(floorMiB(memory/3), minPartSize), unknownSizePartSize)
-	default:
-		need := min(max(ceilMiB((size+partBudget-1)/partBudget), minPartSize), maxPartSize)
-		p.part = need
-		for conc := configured; conc >= 1; conc-- {
-			if part := min(max(need, autoPartSize), floorMiB(memory/int64(conc+2))); part >= need {
-				p.part = part
-				break
-			}
-		}
-	}
-	p.concurrency = fit(p.part)
-	p.limit = p.part * maxParts
-	if size > p.limit {
-		return p, fmt.Errorf("an object of %s needs more than %d parts of %s: raise part_size", fmtBytes(size), maxParts, fmtBytes(p.part))
-	}
-	return p, nil
+	return s3Parts.plan(size, explicit, configured, memory)
 }
-
-func floorMiB(n int64) int64 { return n / mib * mib }
-func ceilMiB(n int64) int64  { return (n + mib - 1) / mib * mib }
 
 // fmtBytes formats n bytes for messages: exact bytes below 1 KiB,
 // otherwise a binary unit.

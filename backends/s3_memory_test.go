@@ -76,34 +76,39 @@ func TestPlanUpload(t *testing.T) {
 			if p.part != tc.part || p.concurrency != tc.conc {
 				t.Errorf("part %s, concurrency %d; want %s, %d", fmtBytes(p.part), p.concurrency, fmtBytes(tc.part), tc.conc)
 			}
-			checkPlan(t, p, tc.size, tc.explicit, tc.configured, tc.memory)
+			checkPlan(t, s3Parts, p, tc.size, tc.explicit, tc.configured, tc.memory)
 		})
 	}
 }
 
 // TestPlanUploadInvariants sweeps sizes, budgets and concurrencies and
-// checks the rules every plan keeps.
+// checks the rules every plan keeps, for S3 parts and Azure blocks.
 func TestPlanUploadInvariants(t *testing.T) {
-	sizes := []int64{-1, 0, 1, 5 * mib, 8*mib + 1, 1 << 30, 45 << 30, 47 << 30, 80 << 30, 200 << 30, 1 << 40, 5 << 40}
-	for _, size := range sizes {
-		for _, targets := range []int64{1, 2, 3, 4, 8, 16} {
-			for _, budget := range []int64{16 * mib, pipeline.DefaultUploadMemory, 256 * mib} {
-				for _, conc := range []int{1, 2, 4, 16} {
-					memory := budget / targets
-					name := fmt.Sprintf("size %d, memory %s, concurrency %d", size, fmtBytes(memory), conc)
-					p, err := planUpload(size, 0, conc, memory)
-					if err != nil {
-						t.Fatalf("%s: %v", name, err)
+	sizes := []int64{-1, 0, 1, 5 * mib, 8*mib + 1, 1 << 30, 45 << 30, 47 << 30, 80 << 30, 200 << 30, 1 << 40, 5 << 40, 100 << 40}
+	for _, r := range []partRules{s3Parts, azureBlocks} {
+		for _, size := range sizes {
+			if size > r.maxPart*r.budget {
+				continue
+			}
+			for _, targets := range []int64{1, 2, 3, 4, 8, 16} {
+				for _, budget := range []int64{16 * mib, pipeline.DefaultUploadMemory, 256 * mib} {
+					for _, conc := range []int{1, 2, 4, 16} {
+						memory := budget / targets
+						name := fmt.Sprintf("%s, size %d, memory %s, concurrency %d", r.store, size, fmtBytes(memory), conc)
+						p, err := r.plan(size, 0, conc, memory)
+						if err != nil {
+							t.Fatalf("%s: %v", name, err)
+						}
+						t.Run(name, func(t *testing.T) { checkPlan(t, r, p, size, 0, conc, memory) })
 					}
-					t.Run(name, func(t *testing.T) { checkPlan(t, p, size, 0, conc, memory) })
 				}
 			}
 		}
 	}
 }
 
-// checkPlan checks what every plan must satisfy.
-func checkPlan(t *testing.T, p uploadPlan, size, explicit int64, configured int, memory int64) {
+// checkPlan checks what every plan under r must satisfy.
+func checkPlan(t *testing.T, r partRules, p uploadPlan, size, explicit int64, configured int, memory int64) {
 	t.Helper()
 	if memory <= 0 {
 		memory = pipeline.DefaultUploadMemory
@@ -111,34 +116,34 @@ func checkPlan(t *testing.T, p uploadPlan, size, explicit int64, configured int,
 	if explicit > 0 && p.part != explicit {
 		t.Errorf("part %d: the explicit part_size %d was not honoured", p.part, explicit)
 	}
-	if p.part < minPartSize || p.part > maxPartSize {
-		t.Errorf("part %s is outside S3's bounds", fmtBytes(p.part))
+	if p.part < r.minPart || p.part > r.maxPart {
+		t.Errorf("part %s is outside %s's bounds", fmtBytes(p.part), r.store)
 	}
 	if p.concurrency < 1 || p.concurrency > max(configured, 1) {
 		t.Errorf("concurrency %d: want 1 to %d", p.concurrency, configured)
 	}
-	if p.limit != p.part*maxParts {
-		t.Errorf("limit %d, want %d parts of %d", p.limit, maxParts, p.part)
+	if p.limit != p.part*r.maxParts {
+		t.Errorf("limit %d, want %d parts of %d", p.limit, r.maxParts, p.part)
 	}
-	if size > 0 && explicit == 0 && size > p.part*partBudget {
-		t.Errorf("%s parts hold %d bytes in more than %d parts", fmtBytes(p.part), size, partBudget)
+	if size > 0 && explicit == 0 && size > p.part*r.budget {
+		t.Errorf("%s parts hold %d bytes in more than %d parts", fmtBytes(p.part), size, r.budget)
 	}
-	if size < 0 && explicit == 0 && p.limit < minPartSize*maxParts {
+	if size < 0 && explicit == 0 && p.limit < r.minPart*r.maxParts {
 		t.Errorf("an unknown size is capped at %s", fmtBytes(p.limit))
 	}
 	// Within budget, unless even one part in flight of the smallest part
 	// the size allows does not fit.
 	if p.buffers() > memory {
-		floor := max(minPartSize, explicit)
+		floor := max(r.minPart, explicit)
 		if size > 0 {
-			floor = max(floor, ceilMiB((size+partBudget-1)/partBudget))
+			floor = max(floor, ceilMiB((size+r.budget-1)/r.budget))
 		}
 		if p.concurrency != 1 || p.part > floor {
-			t.Errorf("part %s × (%d + 2) buffers %s, over the %s budget", fmtBytes(p.part), p.concurrency, fmtBytes(p.buffers()), fmtBytes(memory))
+			t.Errorf("part %s × (%d + %d) buffers %s, over the %s budget", fmtBytes(p.part), p.concurrency, r.spare, fmtBytes(p.buffers()), fmtBytes(memory))
 		}
 	}
 	// Not wasteful: one more part in flight would not have fitted.
-	if p.concurrency < configured && p.part*int64(p.concurrency+3) <= memory {
+	if p.concurrency < configured && p.part*int64(p.concurrency+r.spare+1) <= memory {
 		t.Errorf("concurrency %d, but %d in flight fit the budget", p.concurrency, p.concurrency+1)
 	}
 }

@@ -33,7 +33,7 @@ import (
 //	    allow_plaintext: false  # true allows a chain without encryption
 //	    all_or_nothing: false   # true aborts every target when one fails
 //	    stall_timeout: 10m      # a target with no progress this long is aborted
-//	    upload_memory: 48MiB    # what all S3 multipart uploads together buffer
+//	    upload_memory: 48MiB    # what all uploads (S3, GCS, Azure) together buffer
 //	    bwlimit: 10MiB          # upload rate cap, all targets together (per second)
 //	    bwlimit_target: 4MiB    # upload rate cap per target (per second)
 type Config struct {
