@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"gocloud.dev/gcerrors"
 
@@ -36,6 +37,11 @@ type Decoder struct {
 	// Extract controls what archive extraction allows beyond the safe
 	// default: device nodes, setuid/setgid bits, external symlinks.
 	Extract archive.ExtractOptions
+	// Opened, if set, is called by RestoreTo once the object is open and
+	// its stages are known, before its data is read: a progress display
+	// keeps the object to poll its counters. It must return quickly and
+	// must not read from the object.
+	Opened func(*Decoded)
 }
 
 // Decoded is an object's decoded stream. Read it to the end, then call
@@ -50,13 +56,28 @@ type Decoded struct {
 	// Manifest is the object's manifest, nil for objects sluice did not
 	// make.
 	Manifest *Manifest
+	// StoredSize is the stored object's size in bytes, as its store
+	// reports it.
+	StoredSize int64
 
 	name    string
 	raw     io.ReadCloser
 	hashed  *hashAhead
 	cancel  context.CancelFunc // stops reads of raw
 	closers []io.Closer
+	decoded atomic.Int64 // bytes returned by Read
 }
+
+// Read reads the decoded stream.
+func (o *Decoded) Read(p []byte) (int, error) {
+	n, err := o.Reader.Read(p)
+	o.decoded.Add(int64(n))
+	return n, err
+}
+
+// DecodedBytes returns how many decoded bytes Read has returned so far.
+// It is safe to call from any goroutine.
+func (o *Decoded) DecodedBytes() int64 { return o.decoded.Load() }
 
 // Open opens object name on t and sets up its decoding. Stages are taken
 // from the object's metadata, else its manifest, else detected from magic
@@ -92,7 +113,7 @@ func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, e
 		cancel()
 		return nil, fmt.Errorf("open %s: %w", t.ObjectURL(name), err)
 	}
-	out := &Decoded{name: name, raw: raw, Manifest: man, cancel: cancel}
+	out := &Decoded{name: name, raw: raw, Manifest: man, StoredSize: attrs.Size, cancel: cancel}
 	out.hashed = newHashAhead(raw, sha256.New())
 	var stream io.Reader = out.hashed
 	if recorded != nil {
@@ -234,6 +255,9 @@ func (d *Decoder) RestoreTo(ctx context.Context, t *Target, name, dest string, s
 		return "", err
 	}
 	defer obj.Close()
+	if d.Opened != nil {
+		d.Opened(obj)
+	}
 	if dest == "-" {
 		if _, err := CopyContext(ctx, stdout, obj); err != nil {
 			return "", err

@@ -81,10 +81,8 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	if len(f.targets) == 0 {
 		return usageErrorf("backup: at least one --to TARGET is required")
 	}
-	switch f.progress {
-	case "auto", "always", "never":
-	default:
-		return usageErrorf("--progress %q: want auto, always or never", f.progress)
+	if err := checkProgressMode(f.progress); err != nil {
+		return err
 	}
 	if f.stallTimeout < 0 {
 		return usageErrorf("--stall-timeout %s: must not be negative", f.stallTimeout)

@@ -67,6 +67,44 @@ type summary struct {
 	Targets     []targetEvent `json:"targets"`
 }
 
+// restoreStartEvent: restore opened the object and knows its stages.
+type restoreStartEvent struct {
+	eventHeader
+	Object     string   `json:"object"`
+	StoredSize int64    `json:"stored_size"`
+	Stages     []string `json:"stages"`
+}
+
+// restoreProgressEvent: periodic, every second while data moves.
+type restoreProgressEvent struct {
+	eventHeader
+	StoredBytes  int64    `json:"stored_bytes"`  // read from the store
+	DecodedBytes int64    `json:"decoded_bytes"` // after every stage
+	Seconds      float64  `json:"seconds"`
+	BytesPerSec  float64  `json:"bytes_per_sec"`         // of decoded bytes
+	Percent      *float64 `json:"percent,omitempty"`     // of the stored size
+	ETASeconds   *float64 `json:"eta_seconds,omitempty"` // from the stored bytes' pace
+}
+
+// restoreDoneEvent: the last event of a restore that succeeded.
+type restoreDoneEvent struct {
+	eventHeader
+	Object       string  `json:"object"`
+	To           string  `json:"to"` // the path written, or "-"
+	StoredBytes  int64   `json:"stored_bytes"`
+	DecodedBytes int64   `json:"decoded_bytes"`
+	Seconds      float64 `json:"seconds"`
+	BytesPerSec  float64 `json:"bytes_per_sec"`
+	Verified     bool    `json:"verified"` // checked against the object's manifest
+}
+
+// restoreFailedEvent: the last event of a restore that failed.
+type restoreFailedEvent struct {
+	eventHeader
+	Object string `json:"object"`
+	Error  string `json:"error"`
+}
+
 // event is the JSON line of the commands other than backup (run, verify,
 // prune): "pipeline_failed", "target_failed", "verified", "verify_failed",
 // "prune_keep", "prune_remove"…. Fields not set for an event are omitted.

@@ -15,7 +15,7 @@ import (
 	"github.com/sluice-backup/sluice/pipeline"
 )
 
-// showBars decides whether backup draws progress bars on stderr: never
+// showBars decides whether backup or restore draws progress bars on stderr: never
 // with --json (stderr then carries only JSON lines), always with
 // --progress always, and with auto only when stderr is a terminal.
 func showBars(mode string, asJSON bool, stderr io.Writer) bool {
@@ -30,6 +30,15 @@ func showBars(mode string, asJSON bool, stderr io.Writer) bool {
 	}
 	f, ok := stderr.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// checkProgressMode checks a --progress value.
+func checkProgressMode(mode string) error {
+	switch mode {
+	case "auto", "always", "never":
+		return nil
+	}
+	return usageErrorf("--progress %q: want auto, always or never", mode)
 }
 
 // reporter follows a backup (it is its [pipeline.Observer]) and shows
@@ -196,7 +205,7 @@ func (r *reporter) newBars() (*mpb.Bar, []*mpb.Bar) {
 func (r *reporter) readLine() string {
 	in, el := r.read.Load(), time.Since(r.start)
 	s := fmt.Sprintf("%s  %s/s  ratio %.1f%%", fmtBytes(in), fmtBytes(int64(rate(in, el))), 100*ratio(r.maxWrote(), in))
-	if eta, ok := r.eta(in, el); ok {
+	if eta, ok := etaOf(in, r.info.SourceSize, el); ok {
 		s += "  ETA " + eta.Round(time.Second).String()
 	}
 	return s
@@ -225,14 +234,6 @@ func (r *reporter) maxWrote() int64 {
 	return m
 }
 
-func (r *reporter) eta(in int64, elapsed time.Duration) (time.Duration, bool) {
-	size := r.info.SourceSize
-	if size <= 0 || in <= 0 || in >= size {
-		return 0, false
-	}
-	return time.Duration(float64(elapsed) * float64(size-in) / float64(in)), true
-}
-
 func (r *reporter) progressEvent() progressEvent {
 	in, el := r.read.Load(), time.Since(r.start)
 	ev := progressEvent{eventHeader: header("progress"), BytesIn: in, BytesOut: r.maxWrote(),
@@ -240,7 +241,7 @@ func (r *reporter) progressEvent() progressEvent {
 	if size := r.info.SourceSize; size > 0 {
 		pct := 100 * float64(in) / float64(size)
 		ev.Percent = &pct
-		if eta, ok := r.eta(in, el); ok {
+		if eta, ok := etaOf(in, r.info.SourceSize, el); ok {
 			s := eta.Seconds()
 			ev.ETASeconds = &s
 		}

@@ -12,9 +12,11 @@ import (
 )
 
 type restoreFlags struct {
-	to      string
-	keys    keyFlags
-	extract archive.ExtractOptions
+	to       string
+	keys     keyFlags
+	extract  archive.ExtractOptions
+	json     bool
+	progress string
 }
 
 func newRestoreCmd(e *env, g *globalFlags) *cobra.Command {
@@ -41,6 +43,8 @@ whole object decoded and verified.`,
 	cmd.Flags().BoolVar(&f.extract.ExternalSymlinks, "allow-external-symlinks", false, "create symlinks that point outside the destination (absolute or ../) as they are; none is ever followed while extracting")
 	cmd.Flags().BoolVar(&f.extract.Devices, "devices", false, "restore device nodes and named pipes (refused by default)")
 	cmd.Flags().BoolVar(&f.extract.SetID, "setid", false, "keep setuid and setgid bits (cleared by default)")
+	cmd.Flags().BoolVar(&f.json, "json", false, "write JSON events to stderr instead of the human summary")
+	cmd.Flags().StringVar(&f.progress, "progress", "auto", "progress display on stderr: auto (on a terminal), always or never")
 	f.keys.addDecrypt(cmd.Flags())
 	return cmd
 }
@@ -54,6 +58,9 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	if f.to == "" {
 		return usageErrorf("restore: --to PATH or --to - is required")
 	}
+	if err := checkProgressMode(f.progress); err != nil {
+		return err
+	}
 	keys, err := decodeKeys(&f.keys)
 	if err != nil {
 		return err
@@ -64,8 +71,11 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	}
 	defer t.Close()
 	warnLooseKeyFiles(e, &f.keys)
-	dec := &pipeline.Decoder{Registry: e.reg(), Keys: keys, Extract: f.extract}
+	rep := newRestoreReporter(e.stderr, f.json, showBars(f.progress, f.json, e.stderr), progressInterval(f.json), t.ObjectURL(name))
+	dec := &pipeline.Decoder{Registry: e.reg(), Keys: keys, Extract: f.extract, Opened: rep.opened}
+	go rep.run()
 	out, err := dec.RestoreTo(ctx, t, name, f.to, e.stdout)
+	rep.finish(out, err)
 	if err != nil {
 		if errors.Is(err, pipeline.ErrUnknownStage) {
 			return usageError(fmt.Errorf("restore %s: %w", t.ObjectURL(name), err))
@@ -74,9 +84,6 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 			return fmt.Errorf("restore %s: %w (to create such links as they are, restore with --allow-external-symlinks)", t.ObjectURL(name), err)
 		}
 		return fmt.Errorf("restore %s: %w", t.ObjectURL(name), err)
-	}
-	if out != "-" {
-		fmt.Fprintf(e.stderr, "restored %s to %s\n", t.ObjectURL(name), out)
 	}
 	return nil
 }

@@ -74,10 +74,8 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 	if err != nil {
 		return err
 	}
-	switch f.progress {
-	case "auto", "always", "never":
-	default:
-		return usageErrorf("--progress %q: want auto, always or never", f.progress)
+	if err := checkProgressMode(f.progress); err != nil {
+		return err
 	}
 	if f.limits.Total, err = parseRate("--bwlimit", f.bwlimit); err != nil {
 		return err
