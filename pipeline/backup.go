@@ -76,8 +76,8 @@ type Backup struct {
 	Bandwidth Bandwidth
 	// UploadMemory bounds, in bytes, what the uploads of all targets
 	// together buffer in memory (S3 multipart parts, Azure blocks, GCS
-	// chunks): each target gets an equal share through [Target.Prepare]. Zero means
-	// [DefaultUploadMemory].
+	// chunks): each target gets an equal share through [Target.Prepare].
+	// Zero means [DefaultUploadMemory].
 	UploadMemory int64
 }
 
