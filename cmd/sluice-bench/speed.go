@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,6 +146,20 @@ func (cfg *config) sluiceBackup(name, src string, targets int, last *string, ext
 	}}
 }
 
+// treeSize is the bytes of the regular files under dir.
+func treeSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
 func fsync(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -218,12 +233,31 @@ func speed(cfg *config) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "generated %d files, %s, in %s\n", cfg.files, mib(float64(n)), time.Since(t0).Round(time.Millisecond))
+		peerTree := filepath.Join(cfg.dir, "peer-tree.tar.zst.age")
+		var lastTree string
 		cases = append(cases, benchCase{name: fmt.Sprintf("tree of %d files", cfg.files), in: n,
-			a: cfg.sluiceBackup("sluice backup DIR", tree, 1, nil, "-r", cfg.rec),
+			a: cfg.sluiceBackup("sluice backup DIR", tree, 1, &lastTree, "-r", cfg.rec),
 			b: side{name: "tar | zstd -3 -T2 | age", run: func(int) (sample, error) {
-				return shellPipeline("", nil, filepath.Join(cfg.dir, "peer-tree.tar.zst.age"),
-					[]string{"tar", "-C", tree, "-cf", "-", "."}, zstdCmd, ageCmd)
-			}}})
+				return shellPipeline("", nil, peerTree, []string{"tar", "-C", tree, "-cf", "-", "."}, zstdCmd, ageCmd)
+			}}},
+			benchCase{name: "tree restore", in: n,
+				a: side{name: "sluice restore DIR", run: func(round int) (sample, error) {
+					out := filepath.Join(cfg.dir, fmt.Sprintf("tree-restored-%d", round))
+					defer os.RemoveAll(out)
+					s, err := shellPipeline("", nil, "", []string{cfg.sluice, "restore", "file://" + lastTree, "--to", out, "-i", cfg.key})
+					s.out = treeSize(out)
+					return s, err
+				}},
+				b: side{name: "age -d | zstd -d | tar -x", run: func(round int) (sample, error) {
+					out := filepath.Join(cfg.dir, fmt.Sprintf("peer-tree-restored-%d", round))
+					defer os.RemoveAll(out)
+					if err := os.Mkdir(out, 0o755); err != nil {
+						return sample{}, err
+					}
+					s, err := shellPipeline(peerTree, nil, "", []string{"age", "-d", "-i", cfg.key}, []string{"zstd", "-d", "-q", "-c"}, []string{"tar", "-x", "-C", out})
+					s.out = treeSize(out)
+					return s, err
+				}}})
 	}
 	res, err := runCases(cases, cfg.rounds)
 	if err != nil {
