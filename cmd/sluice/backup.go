@@ -154,7 +154,7 @@ func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progr
 	b.Observer = rep
 	go rep.run()
 	res, err := b.Run(ctx)
-	rep.finish()
+	rep.finish(err != nil)
 	if res != nil {
 		for _, t := range res.Targets {
 			if t.Err == nil {

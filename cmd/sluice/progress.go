@@ -58,6 +58,7 @@ type reporter struct {
 	started chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
+	failed  bool // set by finish before stop closes
 
 	mu       sync.Mutex // serialises writes to out
 	progress *mpb.Progress
@@ -149,8 +150,10 @@ func (r *reporter) run() {
 	}
 }
 
-// finish stops the display and waits for it; the bars are drawn complete.
-func (r *reporter) finish() {
+// finish stops the display and waits for it. The bars are drawn
+// complete, or where they stopped when the backup failed.
+func (r *reporter) finish(failed bool) {
+	r.failed = failed
 	close(r.stop)
 	<-r.done
 }
@@ -217,9 +220,8 @@ func (r *reporter) updateBars(readBar *mpb.Bar, targets []*mpb.Bar, final bool) 
 		b.SetCurrent(r.wrote[i].Load())
 	}
 	if final {
-		readBar.SetTotal(-1, true)
-		for _, b := range targets {
-			b.SetTotal(-1, true)
+		for _, b := range append([]*mpb.Bar{readBar}, targets...) {
+			endBar(b, r.failed)
 		}
 	}
 }
@@ -254,6 +256,16 @@ func (r *reporter) emit(ev any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	writeJSONEvent(r.out, ev)
+}
+
+// endBar completes b at its current value, or when failed leaves it
+// drawn where it stopped.
+func endBar(b *mpb.Bar, failed bool) {
+	if failed {
+		b.Abort(false)
+		return
+	}
+	b.SetTotal(-1, true)
 }
 
 func rate(n int64, d time.Duration) float64 {

@@ -31,8 +31,8 @@ type restoreReporter struct {
 	ready  chan struct{}
 	stop   chan struct{}
 	done   chan struct{}
+	failed bool       // set by finish before stop closes
 	mu     sync.Mutex // serialises writes to out
-	closed sync.Once
 }
 
 func newRestoreReporter(out io.Writer, asJSON, bars bool, interval time.Duration, object string) *restoreReporter {
@@ -82,7 +82,7 @@ func (r *restoreReporter) run() {
 		case <-r.stop:
 			if bar != nil {
 				bar.SetCurrent(r.obj.StoredBytes())
-				bar.SetTotal(-1, true)
+				endBar(bar, r.failed)
 				p.Wait()
 			}
 			return
@@ -132,7 +132,8 @@ func (r *restoreReporter) progressEvent() restoreProgressEvent {
 // restore_done or restore_failed event, otherwise, on success, the human
 // line "restored URL to PATH" (nothing for stdout, which holds the data).
 func (r *restoreReporter) finish(to string, err error) {
-	r.closed.Do(func() { close(r.stop) })
+	r.failed = err != nil
+	close(r.stop)
 	<-r.done
 	if !r.json {
 		if err == nil && to != "-" {
