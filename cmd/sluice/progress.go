@@ -119,35 +119,58 @@ func (r *reporter) run() {
 	if !r.json && !r.bars {
 		return
 	}
-	select {
-	case <-r.started:
-	case <-r.stop:
-		return
-	}
 	var readBar *mpb.Bar
 	var targetBars []*mpb.Bar
-	if r.bars {
-		readBar, targetBars = r.newBars()
+	showLoop(r.started, r.stop, r.interval, func() {
+		if r.bars {
+			readBar, targetBars = r.newBars()
+		}
+	}, func() {
+		if r.json {
+			r.emit(r.progressEvent())
+		}
+		if r.bars {
+			r.updateBars(readBar, targetBars, false)
+		}
+	}, func() {
+		if r.bars {
+			r.updateBars(readBar, targetBars, true)
+			r.progress.Wait()
+		}
+	})
+}
+
+// showLoop drives a progress display: once ready closes it calls begin,
+// then tick every interval until stop closes, then end. If stop closes
+// first, it returns without calling any of them.
+func showLoop(ready, stop <-chan struct{}, interval time.Duration, begin, tick, end func()) {
+	select {
+	case <-ready:
+	case <-stop:
+		return
 	}
-	tick := time.NewTicker(r.interval)
-	defer tick.Stop()
+	begin()
+	t := time.NewTicker(interval)
+	defer t.Stop()
 	for {
 		select {
-		case <-tick.C:
-			if r.json {
-				r.emit(r.progressEvent())
-			}
-			if r.bars {
-				r.updateBars(readBar, targetBars, false)
-			}
-		case <-r.stop:
-			if r.bars {
-				r.updateBars(readBar, targetBars, true)
-				r.progress.Wait()
-			}
+		case <-t.C:
+			tick()
+		case <-stop:
+			end()
 			return
 		}
 	}
+}
+
+// newContainer returns the mpb container bars are drawn in on out: at
+// the terminal's width, or 100 columns on anything else.
+func newContainer(out io.Writer, interval time.Duration) *mpb.Progress {
+	opts := []mpb.ContainerOption{mpb.WithOutput(out), mpb.WithRefreshRate(interval), mpb.WithAutoRefresh()}
+	if f, ok := out.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		opts = append(opts, mpb.WithWidth(100))
+	}
+	return mpb.New(opts...)
 }
 
 // finish stops the display and waits for it. The bars are drawn
@@ -179,13 +202,8 @@ func (l logSink) Write(p []byte) (int, error) {
 }
 
 func (r *reporter) newBars() (*mpb.Bar, []*mpb.Bar) {
-	opts := []mpb.ContainerOption{mpb.WithOutput(r.out), mpb.WithRefreshRate(r.interval), mpb.WithAutoRefresh()}
-	if f, ok := r.out.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
-		opts = append(opts, mpb.WithWidth(100))
-	}
-	p := mpb.New(opts...)
-	total := max(r.info.SourceSize, 0)
-	readBar := p.New(total, mpb.BarStyle().Lbound("[").Rbound("]"),
+	p := newContainer(r.out, r.interval)
+	readBar := addBar(p, r.info.SourceSize,
 		mpb.PrependDecorators(decor.Name("read ", decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return r.readLine() })))
 	var bars []*mpb.Bar
@@ -256,6 +274,18 @@ func (r *reporter) emit(ev any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	writeJSONEvent(r.out, ev)
+}
+
+// addBar adds a bar toward total bytes (0 or less: unknown) that only
+// endBar completes. A bar built with its total would complete, and stop
+// redrawing its text, as soon as its count reached the total: when the
+// source is read to its end while the rest of the run is still working.
+func addBar(p *mpb.Progress, total int64, opts ...mpb.BarOption) *mpb.Bar {
+	b := p.New(0, mpb.BarStyle().Lbound("[").Rbound("]"), opts...)
+	if total > 0 {
+		b.SetTotal(total, false)
+	}
+	return b
 }
 
 // endBar completes b at its current value, or when failed leaves it

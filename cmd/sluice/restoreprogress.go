@@ -3,13 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/term"
 
 	"github.com/sluice-backup/sluice/pipeline"
 )
@@ -58,45 +56,31 @@ func (r *restoreReporter) run() {
 	if !r.json && !r.bars {
 		return
 	}
-	select {
-	case <-r.ready:
-	case <-r.stop:
-		return
-	}
 	var p *mpb.Progress
 	var bar *mpb.Bar
-	if r.bars {
-		p, bar = r.newBar()
-	}
-	tick := time.NewTicker(r.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-			if r.json {
-				r.emit(r.progressEvent())
-			}
-			if bar != nil {
-				bar.SetCurrent(r.obj.StoredBytes())
-			}
-		case <-r.stop:
-			if bar != nil {
-				bar.SetCurrent(r.obj.StoredBytes())
-				endBar(bar, r.failed)
-				p.Wait()
-			}
-			return
+	showLoop(r.ready, r.stop, r.interval, func() {
+		if r.bars {
+			p, bar = r.newBar()
 		}
-	}
+	}, func() {
+		if r.json {
+			r.emit(r.progressEvent())
+		}
+		if bar != nil {
+			bar.SetCurrent(r.obj.StoredBytes())
+		}
+	}, func() {
+		if bar != nil {
+			bar.SetCurrent(r.obj.StoredBytes())
+			endBar(bar, r.failed)
+			p.Wait()
+		}
+	})
 }
 
 func (r *restoreReporter) newBar() (*mpb.Progress, *mpb.Bar) {
-	opts := []mpb.ContainerOption{mpb.WithOutput(r.out), mpb.WithRefreshRate(r.interval), mpb.WithAutoRefresh()}
-	if f, ok := r.out.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
-		opts = append(opts, mpb.WithWidth(100))
-	}
-	p := mpb.New(opts...)
-	bar := p.New(max(r.obj.StoredSize, 0), mpb.BarStyle().Lbound("[").Rbound("]"),
+	p := newContainer(r.out, r.interval)
+	bar := addBar(p, r.obj.StoredSize,
 		mpb.PrependDecorators(decor.Name("restore ", decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return r.line() })))
 	return p, bar
