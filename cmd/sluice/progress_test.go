@@ -148,19 +148,7 @@ func TestProgressOnPipe(t *testing.T) {
 // source size is known) and one line per target.
 func TestProgressOnTerminal(t *testing.T) {
 	fastProgress(t)
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		skipOutsideCI(t, "no pty: %v", err)
-	}
-	defer ptmx.Close()
-	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 160}); err != nil {
-		t.Fatal(err)
-	}
-	screen := make(chan string)
-	go func() {
-		b, _ := io.ReadAll(ptmx)
-		screen <- string(b)
-	}()
+	tty, screen := openTerminal(t)
 	_, rec := keypair(t)
 	src := filepath.Join(t.TempDir(), "data.bin")
 	if err := os.WriteFile(src, stagetest.Data(6<<20, 9), 0o600); err != nil {
@@ -173,8 +161,7 @@ func TestProgressOnTerminal(t *testing.T) {
 		// limit and the ETA shows.
 		"-o", "zstd.frame_size=65536"},
 		strings.NewReader(""), &stdout, tty)
-	tty.Close()
-	out := <-screen
+	out := screen()
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
@@ -185,6 +172,30 @@ func TestProgressOnTerminal(t *testing.T) {
 	}
 	if strings.Contains(stdout.String(), "read") || len(strings.Split(strings.TrimSpace(stdout.String()), "\n")) != 2 {
 		t.Errorf("stdout: %q", stdout.String())
+	}
+}
+
+// openTerminal opens a pseudo-terminal of 40 × 160 for a command's
+// stderr. screen closes the terminal's end the command wrote to and
+// returns everything written.
+func openTerminal(t *testing.T) (tty *os.File, screen func() string) {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		skipOutsideCI(t, "no pty: %v", err)
+	}
+	t.Cleanup(func() { ptmx.Close() })
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 160}); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(ptmx)
+		out <- string(b)
+	}()
+	return tty, func() string {
+		tty.Close()
+		return <-out
 	}
 }
 

@@ -161,3 +161,26 @@ func TestRestoreProgressBars(t *testing.T) {
 		t.Fatalf("bad --progress: exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// TestRestoreProgressOnTerminal gives restore a pseudo-terminal as
+// stderr: auto mode then draws the bar with the stored bytes of the
+// object's size and the decoded bytes, then the "restored" line.
+func TestRestoreProgressOnTerminal(t *testing.T) {
+	fastProgress(t)
+	url, identity, _ := backedUp(t, 6<<20)
+	tty, screen := openTerminal(t)
+	var stdout bytes.Buffer
+	code := run([]string{"restore", url, "--to", filepath.Join(t.TempDir(), "out"), "-i", identity}, strings.NewReader(""), &stdout, tty)
+	out := screen()
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{"restore ", " of ", "6.0 MiB", "/s", "\x1b[", "restored " + url} {
+		if !strings.Contains(out, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, out)
+		}
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout: %q", stdout.String())
+	}
+}
