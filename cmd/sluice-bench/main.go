@@ -5,6 +5,7 @@
 //	go run ./cmd/sluice-bench -size 256MiB -rounds 5
 //	go run ./cmd/sluice-bench -mode memory    # peak RSS at 512 MiB and 4 GiB of stdin, 1 and 3 targets
 //	go run ./cmd/sluice-bench -mode memory -store s3   # the same to S3 buckets on moto_server
+//	go run ./cmd/sluice-bench -mode memory -store azure # … Azurite containers (or -store gcs: fake-gcs-server)
 //	go run ./cmd/sluice-bench -mode bwlimit   # achieved rate under --bwlimit
 //
 // It needs zstd, age and tar on PATH (.ci/test-deps installs them). Each
@@ -37,8 +38,8 @@ func main() {
 	flag.StringVar(&cfg.sluice, "sluice", "", "sluice binary to test (default: build ./cmd/sluice)")
 	flag.Float64Var(&cfg.random, "random", DefaultRandom, "share of 1 MiB blocks of generated data that are random (the rest is text-like)")
 	flag.StringVar(&cfg.workers, "workers", "", "passed to sluice backup --workers when set")
-	flag.StringVar(&cfg.store, "store", "file", "memory mode's targets: file, or s3 (buckets on a moto_server the bench starts)")
-	flag.StringVar(&cfg.query, "query", "", "memory mode: appended to each s3 target URL, e.g. ?part_size=5242880")
+	flag.StringVar(&cfg.store, "store", "file", "memory mode's targets: file, s3 (moto_server), azure (Azurite) or gcs (fake-gcs-server); the bench serves the emulator")
+	flag.StringVar(&cfg.query, "query", "", "memory mode: appended to each target URL, e.g. ?part_size=5242880 for s3")
 	flag.StringVar(&cfg.flags, "flags", "", "memory mode: extra sluice backup flags, space-separated, e.g. \"--upload-memory 96MiB\"")
 	sizes := flag.String("sizes", "512MiB,4GiB", "memory mode: stream sizes, comma-separated")
 	flag.Parse()
@@ -71,8 +72,8 @@ type config struct {
 	dir     string
 	sluice  string
 	workers string
-	store   string  // memory mode: file or s3
-	query   string  // memory mode: S3 target URL query
+	store   string  // memory mode: file, s3, azure or gcs
+	query   string  // memory mode: target URL query
 	flags   string  // memory mode: extra backup flags
 	sizes   []int64 // memory mode: stream sizes
 	random  float64

@@ -2,73 +2,47 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"time"
 )
 
 // moto is a moto_server child process serving S3 on 127.0.0.1, for
 // measuring sluice against S3 targets without an AWS account.
 type moto struct {
-	cmd      *exec.Cmd
-	exited   chan error
+	*child
 	endpoint string
 }
 
 // startMoto starts moto_server on a free port, logging to dir, waits until
 // it answers and points the AWS environment of this process (which the
 // sluice children inherit) at it with dummy credentials.
-func startMoto(dir string) (*moto, error) {
+func startMoto(dir string) (store, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, fmt.Errorf("moto_server not found (pip install 'moto[server]'): %w", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	logf, err := os.Create(filepath.Join(dir, "moto.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	m := &moto{
-		cmd:      exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port)),
-		exited:   make(chan error, 1),
-		endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
-	}
-	m.cmd.Stdout, m.cmd.Stderr = logf, logf
-	if err := m.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start moto_server: %w", err)
-	}
-	go func() { m.exited <- m.cmd.Wait() }()
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		if resp, err := http.Get(m.endpoint + "/moto-api/"); err == nil {
+	c, err := startChild(dir, "moto_server", func(port int) []string {
+		return []string{bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port)}
+	}, func(port int) bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/moto-api/", port))
+		if err == nil {
 			resp.Body.Close()
-			break
 		}
-		select {
-		case err := <-m.exited:
-			return nil, fmt.Errorf("moto_server exited: %v (see %s)", err, logf.Name())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			m.stop()
-			return nil, fmt.Errorf("moto_server did not answer on port %d within 60s", port)
-		}
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	m := &moto{child: c, endpoint: "http://127.0.0.1:" + strconv.Itoa(c.port)}
 	empty := filepath.Join(dir, "aws-empty")
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		m.stop()
 		return nil, err
 	}
-	for k, v := range map[string]string{
+	setenv(map[string]string{
 		"AWS_ENDPOINT_URL_S3":         m.endpoint,
 		"AWS_ENDPOINT_URL":            "",
 		"AWS_ACCESS_KEY_ID":           "sluice-bench",
@@ -79,16 +53,17 @@ func startMoto(dir string) (*moto, error) {
 		"AWS_CONFIG_FILE":             empty,
 		"AWS_SHARED_CREDENTIALS_FILE": empty,
 		"AWS_EC2_METADATA_DISABLED":   "true",
-	} {
-		os.Setenv(k, v)
-	}
+	})
 	return m, nil
 }
 
-// createBucket creates bucket name. moto does not check signatures, so a
-// plain path-style PUT does.
-func (m *moto) createBucket(name string) error {
-	return m.call(http.MethodPut, "/"+name)
+// target creates bucket name. moto does not check signatures, so a plain
+// path-style PUT does.
+func (m *moto) target(name string) (string, error) {
+	if err := m.call(http.MethodPut, "/"+name); err != nil {
+		return "", err
+	}
+	return "s3://" + name + "/bench", nil
 }
 
 // reset drops every bucket and object, freeing what moto holds.
@@ -110,10 +85,4 @@ func (m *moto) call(method, path string) error {
 		return fmt.Errorf("moto %s %s: %s", method, path, resp.Status)
 	}
 	return nil
-}
-
-// stop kills moto_server and waits for it.
-func (m *moto) stop() {
-	_ = m.cmd.Process.Kill()
-	<-m.exited
 }
