@@ -15,9 +15,9 @@ import (
 	"github.com/sluice-backup/sluice/pipeline"
 )
 
-// showBars decides whether backup or restore draws progress bars on stderr: never
-// with --json (stderr then carries only JSON lines), always with
-// --progress always, and with auto only when stderr is a terminal.
+// showBars decides whether backup or restore draws progress bars on
+// stderr: never with --json (stderr then carries only JSON lines), always
+// with --progress always, and with auto only when stderr is a terminal.
 func showBars(mode string, asJSON bool, stderr io.Writer) bool {
 	if asJSON {
 		return false
