@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -34,17 +35,32 @@ func TestFormatTable(t *testing.T) {
 	var buf bytes.Buffer
 	formatTable(&buf, []result{{
 		name: "file backup", aName: "sluice backup FILE", bName: "zstd -3 -T2 | age", in: 1 << 30,
-		a: stats{wall: 2, cpu: 3.3, rss: 80 << 20, out: 500 << 20},
-		b: stats{wall: 2.5, cpu: 3, rss: 60 << 20, out: 499 << 20},
+		a:       stats{wall: 2, cpu: 3.3, rss: 80 << 20, out: 500 << 20},
+		b:       stats{wall: 2.5, cpu: 3, rss: 60 << 20, out: 499 << 20},
+		ratioLo: 0.75, ratioHi: 1.125,
 	}})
 	out := buf.String()
-	for _, want := range []string{"| file backup", `zstd -3 -T2 \| age`, "0.80", "537", "429", "500.0 MiB", "80.0 MiB", "1.0020", "3.30", "1.10"} {
+	for _, want := range []string{"| file backup", `zstd -3 -T2 \| age`, "0.80", "0.75–1.12", "537", "429", "500.0 MiB", "80.0 MiB", "1.0020", "3.30", "1.10"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
 	if n := strings.Count(out, "\n"); n != 3 {
 		t.Errorf("%d lines, want header, rule and one row:\n%s", n, out)
+	}
+}
+
+func TestRatioRange(t *testing.T) {
+	secs := func(ss ...float64) []sample {
+		var out []sample
+		for _, s := range ss {
+			out = append(out, sample{wall: time.Duration(s * float64(time.Second))})
+		}
+		return out
+	}
+	lo, hi := ratioRange(secs(2, 3, 1), secs(2, 2, 2))
+	if lo != 0.5 || hi != 1.5 {
+		t.Errorf("range %v–%v, want 0.5–1.5", lo, hi)
 	}
 }
 

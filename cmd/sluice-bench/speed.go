@@ -24,12 +24,14 @@ type benchCase struct {
 	a, b side
 }
 
-// result holds a case's medians.
+// result holds a case's medians and the range of its rounds' time
+// ratios, which shows how much the machine moved the run.
 type result struct {
-	name         string
-	aName, bName string
-	in           int64
-	a, b         stats
+	name             string
+	aName, bName     string
+	in               int64
+	a, b             stats
+	ratioLo, ratioHi float64
 }
 
 type stats struct{ wall, cpu, rss, out float64 }
@@ -71,22 +73,40 @@ func runCases(cases []benchCase, rounds int) ([]result, error) {
 	}
 	var res []result
 	for i, c := range cases {
-		res = append(res, result{name: c.name, aName: c.a.name, bName: c.b.name, in: c.in, a: summarize(as[i]), b: summarize(bs[i])})
+		r := result{name: c.name, aName: c.a.name, bName: c.b.name, in: c.in, a: summarize(as[i]), b: summarize(bs[i])}
+		r.ratioLo, r.ratioHi = ratioRange(as[i], bs[i])
+		res = append(res, r)
 	}
 	return res, nil
 }
 
+// ratioRange returns the lowest and highest time ratio a[i]/b[i] of the
+// rounds.
+func ratioRange(a, b []sample) (lo, hi float64) {
+	for i := range min(len(a), len(b)) {
+		r := ratio(a[i].wall.Seconds(), b[i].wall.Seconds())
+		if i == 0 || r < lo {
+			lo = r
+		}
+		if i == 0 || r > hi {
+			hi = r
+		}
+	}
+	return lo, hi
+}
+
 // formatTable renders results as a Markdown table: medians of wall time
-// and their ratio (a/b: below 1 means a is faster), throughput over the
+// and their ratio (a/b: below 1 means a is faster), the range of the
+// rounds' ratios, throughput over the
 // input size, CPU time (user + system; on a shared machine it varies far
 // less than wall time), output sizes and their ratio, and peak RSS.
 func formatTable(w io.Writer, res []result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| case\t sluice\t peer\t sluice s\t peer s\t time ratio\t sluice MB/s\t peer MB/s\t sluice CPU s\t peer CPU s\t CPU ratio\t sluice out\t peer out\t out ratio\t sluice RSS\t peer RSS\t")
-	fmt.Fprintln(tw, "|---\t---\t---\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t")
+	fmt.Fprintln(tw, "| case\t sluice\t peer\t sluice s\t peer s\t time ratio\t rounds\t sluice MB/s\t peer MB/s\t sluice CPU s\t peer CPU s\t CPU ratio\t sluice out\t peer out\t out ratio\t sluice RSS\t peer RSS\t")
+	fmt.Fprintln(tw, "|---\t---\t---\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t")
 	for _, r := range res {
-		fmt.Fprintf(tw, "| %s\t %s\t %s\t %.2f\t %.2f\t %.2f\t %.0f\t %.0f\t %.2f\t %.2f\t %.2f\t %s\t %s\t %.4f\t %s\t %s\t\n",
-			md(r.name), md(r.aName), md(r.bName), r.a.wall, r.b.wall, ratio(r.a.wall, r.b.wall),
+		fmt.Fprintf(tw, "| %s\t %s\t %s\t %.2f\t %.2f\t %.2f\t %.2f–%.2f\t %.0f\t %.0f\t %.2f\t %.2f\t %.2f\t %s\t %s\t %.4f\t %s\t %s\t\n",
+			md(r.name), md(r.aName), md(r.bName), r.a.wall, r.b.wall, ratio(r.a.wall, r.b.wall), r.ratioLo, r.ratioHi,
 			mbps(r.in, r.a.wall), mbps(r.in, r.b.wall), r.a.cpu, r.b.cpu, ratio(r.a.cpu, r.b.cpu),
 			mib(r.a.out), mib(r.b.out), ratio(r.a.out, r.b.out), mib(r.a.rss), mib(r.b.rss))
 	}
