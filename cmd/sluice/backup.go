@@ -182,6 +182,9 @@ func printDryRun(e *env, b *pipeline.Backup) {
 	if bw := b.Bandwidth.PerTarget; bw > 0 {
 		fmt.Fprintf(e.stderr, "  upload limit %s/s per target\n", fmtBytes(bw))
 	}
+	if m := b.UploadMemory; m > 0 {
+		fmt.Fprintf(e.stderr, "  upload memory %s, shared by the targets\n", fmtBytes(m))
+	}
 }
 
 // shortHost is the {host} of name templates: the host name up to its

@@ -69,17 +69,26 @@ func (p *perfFlags) apply(compress string, k *keyFlags) (perfSettings, error) {
 	if s.bandwidth.PerTarget, err = parseRate("--bwlimit-target", p.bwlimitTarget); err != nil {
 		return s, err
 	}
-	if p.uploadMemory != "" {
-		n, err := pipeline.ParseSize(p.uploadMemory)
-		if err != nil {
-			return s, usageErrorf("--upload-memory: %v", err)
-		}
-		if n < pipeline.MinUploadMemory {
-			return s, usageErrorf("--upload-memory %q: at least 15MiB (one upload of 5 MiB parts)", p.uploadMemory)
-		}
-		s.uploadMemory = n
+	if s.uploadMemory, err = parseUploadMemory(p.uploadMemory); err != nil {
+		return s, err
 	}
 	return s, nil
+}
+
+// parseUploadMemory parses an --upload-memory size of at least
+// [pipeline.MinUploadMemory]; empty is 0, the default budget.
+func parseUploadMemory(v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := pipeline.ParseSize(v)
+	if err != nil {
+		return 0, usageErrorf("--upload-memory: %v", err)
+	}
+	if n < pipeline.MinUploadMemory {
+		return 0, usageErrorf("--upload-memory %q: at least 15MiB (one upload of 5 MiB parts)", v)
+	}
+	return n, nil
 }
 
 // parseRate parses a byte rate such as 10MiB, 10MiB/s or 500K; empty is

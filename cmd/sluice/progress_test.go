@@ -199,6 +199,48 @@ func openTerminal(t *testing.T) (tty *os.File, screen func() string) {
 	}
 }
 
+// TestRunPerfFlags checks run's --workers and --upload-memory: --workers
+// sets zstd.concurrency on the selected pipelines that use zstd, and
+// --upload-memory replaces the upload_memory key; the dry run shows
+// both. Bad values, and --workers with no zstd pipeline selected, are
+// usage errors.
+func TestRunPerfFlags(t *testing.T) {
+	_, rec := keypair(t)
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`defaults:
+  stages: [zstd, {age: {recipient: %s}}]
+  targets: [file://%s]
+pipelines:
+  docs:
+    source: %s
+    upload_memory: 64MiB
+  logs:
+    source: %s
+    stages: [gzip, {age: {recipient: %s}}]
+`, rec, t.TempDir(), t.TempDir(), t.TempDir(), rec))
+	_, stderr, code := cli(t, nil, "--config", cfg, "run", "--dry-run")
+	docs, logs, _ := strings.Cut(stderr, "dry run logs:")
+	if code != 0 || !strings.Contains(docs, "upload memory 64.0 MiB") || !strings.Contains(docs, "stage zstd: concurrency=0 ") || strings.Contains(logs, "upload memory") {
+		t.Fatalf("run --dry-run: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = cli(t, nil, "--config", cfg, "run", "--dry-run", "--workers", "3", "--upload-memory", "96MiB")
+	docs, logs, _ = strings.Cut(stderr, "dry run logs:")
+	if code != 0 || !strings.Contains(docs, "upload memory 96.0 MiB") || !strings.Contains(docs, "stage zstd: concurrency=3 ") ||
+		!strings.Contains(logs, "upload memory 96.0 MiB") || !strings.Contains(logs, "stage gzip:") || strings.Contains(logs, "zstd") {
+		t.Fatalf("run --dry-run --workers 3 --upload-memory 96MiB: exit %d\n%s", code, stderr)
+	}
+	for _, args := range [][]string{
+		{"--workers", "2", "logs"},
+		{"--workers", "-1"},
+		{"--upload-memory", "8MiB"},
+		{"--upload-memory", "lots"},
+	} {
+		full := append([]string{"--config", cfg, "run", "--dry-run"}, args...)
+		if _, stderr, code := cli(t, nil, full...); code != exitUsage || !strings.Contains(stderr, args[0]) {
+			t.Errorf("%v: exit %d, want %d naming %s\n%s", args, code, exitUsage, args[0], stderr)
+		}
+	}
+}
+
 func TestBadPerfFlags(t *testing.T) {
 	_, rec := keypair(t)
 	for _, args := range [][]string{

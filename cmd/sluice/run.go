@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +25,9 @@ type runFlags struct {
 	options                []string
 	bwlimit, bwlimitTarget string
 	limits                 pipeline.Bandwidth // the two above, parsed
+	workers                int
+	uploadMemory           string
+	uploadBudget           int64 // uploadMemory parsed; 0 when not given
 }
 
 func newRunCmd(e *env, g *globalFlags) *cobra.Command {
@@ -57,6 +62,8 @@ such as a missing key file).
 	fs.StringArrayVarP(&f.options, "option", "o", nil, "stage option as STAGE.OPTION=VALUE for every selected pipeline using that stage (repeatable); wins over file and environment")
 	fs.StringVar(&f.bwlimit, "bwlimit", "", "cap on the upload rate to all targets of each pipeline together, e.g. 10MiB (per second); wins over the bwlimit key")
 	fs.StringVar(&f.bwlimitTarget, "bwlimit-target", "", "cap on the upload rate to each target, e.g. 4MiB (per second); wins over the bwlimit_target key")
+	fs.IntVar(&f.workers, "workers", 0, "zstd compression workers for every selected pipeline that compresses with zstd, as -o zstd.concurrency=N (0: as configured)")
+	fs.StringVar(&f.uploadMemory, "upload-memory", "", "memory all uploads of a pipeline's backup may buffer, e.g. 96MiB; wins over the upload_memory key")
 	return cmd
 }
 
@@ -83,12 +90,27 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 	if f.limits.PerTarget, err = parseRate("--bwlimit-target", f.bwlimitTarget); err != nil {
 		return err
 	}
+	if f.workers < 0 {
+		return usageErrorf("--workers %d: must not be negative", f.workers)
+	}
+	if f.uploadBudget, err = parseUploadMemory(f.uploadMemory); err != nil {
+		return err
+	}
 	names := make([]string, len(args))
 	for i, a := range args {
 		names[i] = strings.ToLower(a)
 	}
 	cfg, _, err := loadConfig(e, g, func(raw map[string]any, origins map[string]string) error {
-		return applyOptionFlags(raw, origins, names, f.options)
+		if err := applyOptionFlags(raw, origins, names, f.options); err != nil {
+			return err
+		}
+		if f.workers == 0 {
+			return nil
+		}
+		if err := applyOptionFlags(raw, origins, names, []string{"zstd.concurrency=" + strconv.Itoa(f.workers)}); err != nil {
+			return usageErrorf("--workers: no selected pipeline compresses with zstd")
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -211,9 +233,13 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		if p.UploadMemory != nil {
 			b.UploadMemory = *p.UploadMemory
 		}
+		if f.uploadBudget > 0 {
+			b.UploadMemory = f.uploadBudget
+		}
 		b.Bandwidth = pipelineBandwidth(p, f.limits)
 		if f.dryRun {
 			printDryRun(e, b)
+			printStageOptions(e, p)
 			continue
 		}
 		res, err := storeBackup(ctx, e, g, f.json, f.progress, b)
@@ -305,6 +331,25 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 			return usageErrorf("%v (see %s --help)", err, cmd.CommandPath())
 		}
 		return nil
+	}
+}
+
+// printStageOptions prints, under a dry run's lines, the options a
+// pipeline sets on its stages (from the config, the environment, -o and
+// --workers). Secret options hold only references (a file, a variable
+// name), so they print as given.
+func printStageOptions(e *env, p *pipeline.PipelineConfig) {
+	for _, st := range p.Stages {
+		opts := st.Options.Display()
+		if len(opts) == 0 {
+			continue
+		}
+		keys := slices.Sorted(maps.Keys(opts))
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + "=" + opts[k]
+		}
+		fmt.Fprintf(e.stderr, "  stage %s: %s\n", st.Spec.Name, strings.Join(parts, " "))
 	}
 }
 
