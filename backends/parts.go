@@ -36,7 +36,7 @@ type partRules struct {
 // first part on its own, then keeps a pool of concurrency + 1 parts (one
 // filling while the others upload): two spare buffers.
 var s3Parts = partRules{
-	store: "S3", minPart: 5 * mib, maxPart: 5 << 30, maxParts: 10000, budget: 9000,
+	store: "S3", minPart: minPartSize, maxPart: maxPartSize, maxParts: maxParts, budget: partBudget,
 	autoPart: 8 * mib, streamPart: 16 * mib, spare: 2, hint: ": raise part_size",
 }
 
@@ -48,7 +48,8 @@ var azureBlocks = partRules{
 	autoPart: 8 * mib, streamPart: 16 * mib, spare: 0,
 }
 
-// The S3 limits under their own names, for the S3 code and its tests.
+// S3's limits (s3Parts), under their own names for the S3 code and its
+// tests.
 const (
 	minPartSize = 5 * mib
 	maxPartSize = 5 << 30

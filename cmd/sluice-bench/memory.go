@@ -17,9 +17,9 @@ import (
 // bench serves (moto_server and Azurite as child processes,
 // fake-gcs-server in process); -query is appended to every target URL.
 // The store is emptied after every run. Flat memory means the 4 GiB runs
-// peak where the 512 MiB ones do. CPU time (user + system of sluice
-// alone) shows what the garbage collector costs at a given memory limit.
-// Peak RSS and CPU time are sluice's alone, never the emulator's.
+// peak where the 512 MiB ones do. CPU time (user + system) shows what the
+// garbage collector costs at a given memory limit. Peak RSS and CPU time
+// are sluice's alone, never the emulator's.
 func memory(cfg *config) error {
 	st, err := openStore(cfg.store, cfg.dir)
 	if err != nil {

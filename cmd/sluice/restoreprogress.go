@@ -22,8 +22,8 @@ type restoreReporter struct {
 	json     bool
 	bars     bool
 	interval time.Duration
-	object   string // the object's URL
-	start    time.Time
+	object   string    // the object's URL
+	start    time.Time // set by opened
 
 	obj    *pipeline.Decoded // set by opened, before it closes ready
 	ready  chan struct{}
@@ -35,7 +35,7 @@ type restoreReporter struct {
 
 func newRestoreReporter(out io.Writer, asJSON, bars bool, interval time.Duration, object string) *restoreReporter {
 	return &restoreReporter{
-		out: out, json: asJSON, bars: bars, interval: interval, object: object, start: time.Now(),
+		out: out, json: asJSON, bars: bars, interval: interval, object: object,
 		ready: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
