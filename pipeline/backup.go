@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -55,9 +56,18 @@ type Backup struct {
 	Name string
 	// Pipeline is recorded in metadata when set.
 	Pipeline string
-	// ExpectedSize is the expected stored size for sources of unknown
-	// size (stdin), or -1. It sizes multipart uploads.
+	// ExpectedSize is the expected length of a source of unknown size
+	// (stdin, a directory's tar stream), or -1. It sizes multipart uploads
+	// and gives progress a total. When it is -1, a directory is measured
+	// by walking its metadata before the backup starts, if a target plans
+	// its upload from the size ([Target.Prepare] is set: S3, Azure, GCS)
+	// or ProgressTotal is set.
 	ExpectedSize int64
+	// ProgressTotal asks for a directory source to be measured for the
+	// Observer's BackupStart.ExpectedSize (an ETA) even when no target
+	// needs its size. The walk costs about 10 µs per entry (warm cache),
+	// which a backup to local targets without a progress display skips.
+	ProgressTotal bool
 	// Log receives progress and per-target events; nil discards them.
 	Log *slog.Logger
 	// Now is the backup's time; zero means time.Now().
@@ -173,7 +183,11 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 	if b.Pipeline != "" {
 		meta[MetaPipeline] = b.Pipeline
 	}
-	write := Write{Size: b.storedSizeHint(), Memory: b.uploadShare(unclaimed)}
+	expected, err := b.expectedSize(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	write := Write{Size: storedSizeHint(expected), Memory: b.uploadShare(unclaimed)}
 	fan := newFanout(ctx, log)
 	fan.stall, fan.allOrNothing = b.StallTimeout, b.AllOrNothing
 	for _, t := range b.Targets {
@@ -199,7 +213,11 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 		return nil, err
 	}
 	defer src.Close()
-	obs.Started(BackupStart{Object: name, SourceSize: b.Source.Size, Targets: targetURLs(b.Targets)})
+	started := BackupStart{Object: name, SourceSize: b.Source.Size, ExpectedSize: -1, Targets: targetURLs(b.Targets)}
+	if b.Source.Size < 0 {
+		started.ExpectedSize = expected
+	}
+	obs.Started(started)
 	in := &countingReader{r: src, obs: obs}
 	var stream io.Reader = in
 	for _, s := range b.Stages {
@@ -245,18 +263,44 @@ func (b *Backup) now() time.Time {
 	return b.Now
 }
 
-// storedSizeHint estimates the stored size, for choosing part sizes:
-// the source size plus room for incompressible data and encryption
-// overhead, or ExpectedSize, or -1.
-func (b *Backup) storedSizeHint() int64 {
-	size := b.Source.Size
-	if size < 0 {
-		size = b.ExpectedSize
+// expectedSize is the source's length as far as it is known before
+// reading: its Size, else ExpectedSize, else for a directory that a target
+// or the progress display needs the size of, the length of its tar stream
+// measured now, else -1. Only cancellation is an error:
+// a tree that cannot be measured is logged and read as a stream of
+// unknown length, and the archive reports what is wrong with it.
+func (b *Backup) expectedSize(ctx context.Context, log *slog.Logger) (int64, error) {
+	switch {
+	case b.Source.Size >= 0:
+		return b.Source.Size, nil
+	case b.ExpectedSize >= 0:
+		return b.ExpectedSize, nil
+	case !b.ProgressTotal && !slices.ContainsFunc(b.Targets, func(t *Target) bool { return t.Prepare != nil }):
+		return -1, nil
 	}
-	if size < 0 {
+	start := time.Now()
+	size, ok, err := b.Source.Measure(ctx)
+	switch {
+	case !ok:
+		return -1, nil
+	case ctx.Err() != nil:
+		return -1, fmt.Errorf("backup: measuring the source: %w", context.Cause(ctx))
+	case err != nil:
+		log.Debug("source not measured; its size is unknown", "err", err)
+		return -1, nil
+	}
+	log.Debug("measured source", "entries", size.Entries, "files", size.Files, "bytes", size.Archive, "took", time.Since(start).Round(time.Millisecond))
+	return size.Archive, nil
+}
+
+// storedSizeHint estimates the stored size from the source's expected
+// size (-1: unknown), for choosing part sizes: room is added for
+// incompressible data and encryption overhead.
+func storedSizeHint(expected int64) int64 {
+	if expected < 0 {
 		return -1
 	}
-	return size + size/64 + 1<<20
+	return expected + expected/64 + 1<<20
 }
 
 // uploadShare is each target's share of the upload memory budget: the

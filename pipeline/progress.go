@@ -30,9 +30,14 @@ type Observer interface {
 
 // BackupStart describes a backup about to move data.
 type BackupStart struct {
-	Object     string   // object name with extensions
-	SourceSize int64    // bytes the source holds, or -1 when unknown (stdin, directories)
-	Targets    []string // display URLs, in Backup.Targets order
+	Object     string // object name with extensions
+	SourceSize int64  // bytes the source holds, or -1 when unknown (stdin, directories)
+	// ExpectedSize is, when SourceSize is unknown, the length expected:
+	// Backup.ExpectedSize, or a directory's tar stream as measured just
+	// before; -1 when there is none. The source may turn out longer or
+	// shorter.
+	ExpectedSize int64
+	Targets      []string // display URLs, in Backup.Targets order
 }
 
 // Bandwidth limits uploads, in bytes per second; zero means unlimited.

@@ -23,11 +23,24 @@ type Source struct {
 	// Size is the stream's length when known in advance, else -1.
 	Size int64
 
-	open func(ctx context.Context) (io.ReadCloser, error)
+	open    func(ctx context.Context) (io.ReadCloser, error)
+	measure func(ctx context.Context) (archive.Size, error) // directories only
 }
 
 // Open starts reading the source. The caller closes the reader.
 func (s *Source) Open(ctx context.Context) (io.ReadCloser, error) { return s.open(ctx) }
+
+// Measure walks a directory source's metadata, without reading file data,
+// and returns what its archive would hold as the tree is now (see
+// [archive.Measure]); the tree may still change before or while it is
+// read. ok is false for other sources, which have nothing to walk.
+func (s *Source) Measure(ctx context.Context) (size archive.Size, ok bool, err error) {
+	if s.measure == nil {
+		return archive.Size{}, false, nil
+	}
+	size, err = s.measure(ctx)
+	return size, true, err
+}
 
 // PathSource returns a source for a file or a directory. A directory is
 // read as a tar archive built with exclude patterns (see
@@ -55,6 +68,8 @@ func PathSource(path string, exclude []string) (*Source, error) {
 				}
 				return bw.Flush()
 			}), nil
+		}, measure: func(ctx context.Context) (archive.Size, error) {
+			return archive.Measure(ctx, path, opts)
 		}}, nil
 	case st.Mode().IsRegular():
 		if len(exclude) > 0 {

@@ -59,7 +59,7 @@ On success stdout has exactly one line per stored object: its URL.`,
 	fs.BoolVar(&f.json, "json", false, "write JSON events to stderr instead of the human summary")
 	fs.StringVar(&f.progress, "progress", "auto", "progress display on stderr: auto, always or never")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "show what would be stored, store nothing")
-	fs.StringVar(&f.expectedSize, "expected-size", "", "expected size of a stdin source (e.g. 40GiB), to size multipart uploads")
+	fs.StringVar(&f.expectedSize, "expected-size", "", "expected size of a stdin source (e.g. 40GiB), or of a directory instead of measuring it: sizes multipart uploads and gives progress an ETA")
 	fs.DurationVar(&f.stallTimeout, "stall-timeout", defaultStallTimeout, "abort a target that makes no progress for this long (0 waits forever)")
 	fs.BoolVar(&f.allOrNothing, "all-or-nothing", false, "abort every target when one fails, removing copies already stored")
 	f.keys.addEncrypt(fs)
@@ -134,8 +134,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		StallTimeout: f.stallTimeout, AllOrNothing: f.allOrNothing,
 	}
 	if f.dryRun {
-		printDryRun(e, b)
-		return nil
+		return printDryRun(ctx, e, b)
 	}
 	_, err = storeBackup(ctx, e, g, f.json, f.progress, b)
 	if errors.Is(err, pipeline.ErrPartial) {
@@ -152,6 +151,7 @@ func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progr
 	rep := newReporter(e.stderr, asJSON, showBars(progress, asJSON, e.stderr), progressInterval(asJSON))
 	b.Log = backupLogger(b.Log, rep, asJSON, g)
 	b.Observer = rep
+	b.ProgressTotal = rep.json || rep.bars
 	go rep.run()
 	res, err := b.Run(ctx)
 	rep.finish(err != nil)
@@ -166,13 +166,29 @@ func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progr
 	return res, err
 }
 
-// printDryRun says on stderr what b would store, storing nothing.
-func printDryRun(e *env, b *pipeline.Backup) {
+// printDryRun says on stderr what b would store, storing nothing. A
+// directory source is measured, excludes applied, so the line shows what
+// the backup would read; an error measuring it is one the backup would
+// meet too, and is returned.
+func printDryRun(ctx context.Context, e *env, b *pipeline.Backup) error {
 	label := "dry run"
 	if b.Pipeline != "" {
 		label += " " + b.Pipeline
 	}
 	fmt.Fprintf(e.stderr, "%s: would store %s%s (%s)\n", label, b.Name, pipeline.Extensions(b.Source.Archive, b.Stages), describeChain(b.Source.Archive, b.Stages))
+	size, measured, err := b.Source.Measure(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", label, err)
+	case measured:
+		fmt.Fprintf(e.stderr, "  source: %d files, %d entries in all, %s as tar\n", size.Files, size.Entries, fmtBytes(size.Archive))
+	case b.Source.Size >= 0:
+		fmt.Fprintf(e.stderr, "  source: %s\n", fmtBytes(b.Source.Size))
+	case b.ExpectedSize >= 0:
+		fmt.Fprintf(e.stderr, "  source: %s, expected %s\n", b.Source.Name, fmtBytes(b.ExpectedSize))
+	default:
+		fmt.Fprintf(e.stderr, "  source: %s, size unknown\n", b.Source.Name)
+	}
 	for _, t := range b.Targets {
 		fmt.Fprintf(e.stderr, "  to %s\n", t.URL)
 	}
@@ -185,6 +201,7 @@ func printDryRun(e *env, b *pipeline.Backup) {
 	if m := b.UploadMemory; m > 0 {
 		fmt.Fprintf(e.stderr, "  upload memory %s, shared by the targets\n", fmtBytes(m))
 	}
+	return nil
 }
 
 // shortHost is the {host} of name templates: the host name up to its

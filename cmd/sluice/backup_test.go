@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -137,7 +139,20 @@ func TestExcludeAndDryRun(t *testing.T) {
 	if entries, _ := os.ReadDir(storeDir); len(entries) != 0 {
 		t.Fatalf("dry run stored %d entries", len(entries))
 	}
-	url := singleURL(t, mustCLI(t, nil, "backup", tree, "--to", store, "-r", rec, "--exclude", "*.tmp", "--exclude", "empty/"))
+	// The dry run measures the tree, excludes applied, to the byte the
+	// backup then reads.
+	excludes := []string{"--exclude", "*.tmp", "--exclude", "empty/"}
+	all := dryRunSource(t, errs)
+	_, errs, code = cli(t, nil, append([]string{"backup", tree, "--to", store, "-r", rec, "--dry-run"}, excludes...)...)
+	some := dryRunSource(t, errs)
+	if code != 0 || some.files >= all.files || some.entries >= all.entries {
+		t.Fatalf("dry run with excludes: exit %d, %+v, without them %+v", code, some, all)
+	}
+	stdout, errs, code := cli(t, nil, append([]string{"backup", tree, "--to", store, "-r", rec}, excludes...)...)
+	if code != 0 || !strings.Contains(errs, "backup: "+some.size+" → ") {
+		t.Fatalf("backup after a dry run of %+v: exit %d\n%s", some, code, errs)
+	}
+	url := singleURL(t, stdout)
 	dest := filepath.Join(t.TempDir(), "r")
 	mustCLI(t, nil, "restore", url, "--to", dest, "-i", key)
 	compareTrees(t, tree, dest, "*.tmp", "empty")
@@ -207,4 +222,21 @@ func TestKeygen(t *testing.T) {
 	if !bytes.Equal(b, b2) {
 		t.Fatal("existing identity changed")
 	}
+}
+
+// dryRunLine is a dry run's source line for a directory.
+type dryRunLine struct {
+	files, entries int
+	size           string
+}
+
+func dryRunSource(t *testing.T, stderr string) dryRunLine {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^  source: (\d+) files, (\d+) entries in all, (.+) as tar$`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no source line in the dry run:\n%s", stderr)
+	}
+	files, _ := strconv.Atoi(m[1])
+	entries, _ := strconv.Atoi(m[2])
+	return dryRunLine{files: files, entries: entries, size: m[3]}
 }

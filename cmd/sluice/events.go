@@ -23,9 +23,12 @@ func header(name string) eventHeader { return eventHeader{Event: name, Time: tim
 // startEvent: the targets are open and data is about to move.
 type startEvent struct {
 	eventHeader
-	Object     string   `json:"object"`
-	SourceSize *int64   `json:"source_size,omitempty"` // absent when unknown (stdin, directories)
-	Targets    []string `json:"targets"`
+	Object     string `json:"object"`
+	SourceSize *int64 `json:"source_size,omitempty"` // absent when unknown (stdin, directories)
+	// ExpectedSize, when the size is unknown: --expected-size, or a
+	// directory's tar stream as measured before the backup.
+	ExpectedSize *int64   `json:"expected_size,omitempty"`
+	Targets      []string `json:"targets"`
 }
 
 // progressEvent: periodic, every second while data moves.
@@ -36,8 +39,8 @@ type progressEvent struct {
 	Seconds     float64  `json:"seconds"`
 	BytesPerSec float64  `json:"bytes_per_sec"`
 	Ratio       float64  `json:"ratio"`
-	Percent     *float64 `json:"percent,omitempty"`     // of a source of known size
-	ETASeconds  *float64 `json:"eta_seconds,omitempty"` // of a source of known size
+	Percent     *float64 `json:"percent,omitempty"`     // of a source of known or expected size, at most 100
+	ETASeconds  *float64 `json:"eta_seconds,omitempty"` // of a source of known or expected size, until it is reached
 }
 
 // targetDoneEvent: "target_done" or "target_failed", once per target.

@@ -84,6 +84,9 @@ func (r *reporter) Started(s pipeline.BackupStart) {
 		if s.SourceSize >= 0 {
 			ev.SourceSize = &s.SourceSize
 		}
+		if s.ExpectedSize >= 0 {
+			ev.ExpectedSize = &s.ExpectedSize
+		}
 		r.emit(ev)
 	}
 	close(r.started)
@@ -203,7 +206,7 @@ func (l logSink) Write(p []byte) (int, error) {
 
 func (r *reporter) newBars() (*mpb.Bar, []*mpb.Bar) {
 	p := newContainer(r.out, r.interval)
-	readBar := addBar(p, r.info.SourceSize,
+	readBar := addBar(p, r.total(),
 		mpb.PrependDecorators(decor.Name("read ", decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return r.readLine() })))
 	var bars []*mpb.Bar
@@ -221,12 +224,21 @@ func (r *reporter) newBars() (*mpb.Bar, []*mpb.Bar) {
 	return readBar, bars
 }
 
+// total is the source's size, or else its expected size, or -1.
+func (r *reporter) total() int64 {
+	if r.info.SourceSize >= 0 {
+		return r.info.SourceSize
+	}
+	return r.info.ExpectedSize
+}
+
 // readLine is the text beside the read bar: bytes read, throughput,
-// compression ratio so far and, for a source of known size, the ETA.
+// compression ratio so far and, for a source of known or expected size,
+// the ETA.
 func (r *reporter) readLine() string {
 	in, el := r.read.Load(), time.Since(r.start)
 	s := fmt.Sprintf("%s  %s/s  ratio %.1f%%", fmtBytes(in), fmtBytes(int64(rate(in, el))), 100*ratio(r.maxWrote(), in))
-	if eta, ok := etaOf(in, r.info.SourceSize, el); ok {
+	if eta, ok := etaOf(in, r.total(), el); ok {
 		s += "  ETA " + eta.Round(time.Second).String()
 	}
 	return s
@@ -258,10 +270,12 @@ func (r *reporter) progressEvent() progressEvent {
 	in, el := r.read.Load(), time.Since(r.start)
 	ev := progressEvent{eventHeader: header("progress"), BytesIn: in, BytesOut: r.maxWrote(),
 		Seconds: el.Seconds(), BytesPerSec: rate(in, el), Ratio: ratio(r.maxWrote(), in)}
-	if size := r.info.SourceSize; size > 0 {
-		pct := 100 * float64(in) / float64(size)
+	if size := r.total(); size > 0 {
+		// An expected size can be passed: the tree grew, or the
+		// estimate was low.
+		pct := min(100, 100*float64(in)/float64(size))
 		ev.Percent = &pct
-		if eta, ok := etaOf(in, r.info.SourceSize, el); ok {
+		if eta, ok := etaOf(in, size, el); ok {
 			s := eta.Seconds()
 			ev.ETASeconds = &s
 		}

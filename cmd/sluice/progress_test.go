@@ -320,3 +320,54 @@ pipelines:
 		t.Errorf("bad --bwlimit: exit %d, %s", code, stderr)
 	}
 }
+
+// TestJSONExpectedSize checks the expected size of a source whose size is
+// not known: a directory's start event carries its measured tar length,
+// which is exactly what the backup then reads; stdin's carries
+// --expected-size. Progress takes its percent and ETA from it, and an
+// expected size that the source passes caps the percent at 100 and
+// drops the ETA.
+func TestJSONExpectedSize(t *testing.T) {
+	_, rec := keypair(t)
+	dir := t.TempDir()
+	for i := range 5 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), stagetest.Data(100_000*i+1, uint64(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := func(stdin io.Reader, args ...string) (start, summary map[string]any) {
+		t.Helper()
+		_, stderr, code := cli(t, stdin, append(args, "--json", "--to", "file://"+t.TempDir(), "-r", rec)...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		for _, ev := range jsonEvents(t, stderr) {
+			switch ev["event"] {
+			case "start":
+				start = ev
+			case "summary":
+				summary = ev
+			}
+		}
+		return start, summary
+	}
+	start, summary := events(nil, "backup", dir)
+	if start["source_size"] != nil || start["expected_size"] == nil || start["expected_size"] != summary["bytes_in"] {
+		t.Errorf("directory: start %v, summary read %v bytes", start, summary["bytes_in"])
+	}
+	start, _ = events(bytes.NewReader(stagetest.Data(1<<20, 1)), "backup", "-", "--expected-size", "3MiB")
+	if start["source_size"] != nil || start["expected_size"] != float64(3<<20) {
+		t.Errorf("stdin with --expected-size: start %v", start)
+	}
+
+	r := newReporter(io.Discard, true, false, time.Hour)
+	r.Started(pipeline.BackupStart{Object: "o.tar.zst", SourceSize: -1, ExpectedSize: 1000, Targets: []string{"mem://a"}})
+	r.Read(250)
+	if ev := r.progressEvent(); ev.Percent == nil || *ev.Percent != 25 || ev.ETASeconds == nil {
+		t.Errorf("a quarter of the expected size: %+v", ev)
+	}
+	r.Read(1000)
+	if ev := r.progressEvent(); ev.Percent == nil || *ev.Percent != 100 || ev.ETASeconds != nil {
+		t.Errorf("past the expected size: %+v", ev)
+	}
+}

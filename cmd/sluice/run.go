@@ -238,7 +238,11 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		}
 		b.Bandwidth = pipelineBandwidth(p, f.limits)
 		if f.dryRun {
-			printDryRun(e, b)
+			if err := printDryRun(ctx, e, b); err != nil {
+				out.failed++
+				errs = append(errs, err)
+				continue
+			}
 			printStageOptions(e, p)
 			continue
 		}

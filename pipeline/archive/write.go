@@ -73,6 +73,12 @@ func Write(ctx context.Context, w io.Writer, root string, opts Options) error {
 // writeTree is Write with a test hook, called for each regular file with
 // event "open" before it is opened and "copy" before its data is copied.
 func writeTree(ctx context.Context, w io.Writer, root string, opts Options, hook func(event, rel string)) error {
+	return walkTree(ctx, &treeWriter{tw: tar.NewWriter(w), onSkip: opts.OnSkip, hook: hook}, root, opts)
+}
+
+// walkTree runs t over the tree at root: it writes the archive, or with
+// t.size set, measures it.
+func walkTree(ctx context.Context, t *treeWriter, root string, opts Options) error {
 	excludes, err := compileExcludes(opts.Exclude)
 	if err != nil {
 		return err
@@ -90,14 +96,9 @@ func writeTree(ctx context.Context, w io.Writer, root string, opts Options, hook
 	}
 	defer r.Close()
 
-	t := &treeWriter{
-		ctx:      ctx,
-		tw:       tar.NewWriter(w),
-		rootPath: root,
-		excludes: excludes,
-		onSkip:   opts.OnSkip,
-		buf:      make([]byte, copyBufferSize),
-		hook:     hook,
+	t.ctx, t.rootPath, t.excludes = ctx, root, excludes
+	if t.size == nil {
+		t.buf = make([]byte, copyBufferSize)
 	}
 	if err := t.dir(r, ""); err != nil {
 		if ctx.Err() != nil {
@@ -105,16 +106,21 @@ func writeTree(ctx context.Context, w io.Writer, root string, opts Options, hook
 		}
 		return err
 	}
+	if t.size != nil {
+		t.size.Archive += endOfArchive
+		return nil
+	}
 	if err := t.tw.Close(); err != nil {
 		return fmt.Errorf("archive: write end of archive: %w", err)
 	}
 	return nil
 }
 
-// treeWriter holds the state of one Write.
+// treeWriter holds the state of one Write or Measure.
 type treeWriter struct {
 	ctx      context.Context
-	tw       *tar.Writer
+	tw       *tar.Writer // nil when measuring
+	size     *Size       // set when measuring: what the archive would hold
 	rootPath string
 	excludes []excludePattern
 	onSkip   func(path, reason string)
@@ -204,6 +210,10 @@ func (t *treeWriter) entry(d *os.Root, name, rel string) error {
 		return t.readErr(rel, err)
 	}
 	switch mode := fi.Mode(); {
+	case mode.IsRegular() && t.size != nil:
+		// Measuring reads metadata only: the header says how much data
+		// follows.
+		return t.writeHeader(rel, fi, regular(fi.Size()))
 	case mode.IsRegular():
 		return t.file(d, name, rel, fi)
 	case mode.IsDir():
@@ -264,10 +274,7 @@ func (t *treeWriter) file(d *os.Root, name, rel string, fi fs.FileInfo) error {
 		return t.errorf(rel, err)
 	}
 	size := fi.Size()
-	if err := t.writeHeader(rel, fi, func(h *tar.Header) {
-		h.Typeflag = tar.TypeReg
-		h.Size = size
-	}); err != nil {
+	if err := t.writeHeader(rel, fi, regular(size)); err != nil {
 		return err
 	}
 
@@ -324,10 +331,24 @@ func (t *treeWriter) writeHeader(name string, fi fs.FileInfo, set func(*tar.Head
 	}
 	h.Uid, h.Gid = owner(fi)
 	set(h)
-	if err := t.tw.WriteHeader(h); err != nil {
+	var err error
+	if t.size != nil {
+		err = t.size.add(h)
+	} else {
+		err = t.tw.WriteHeader(h)
+	}
+	if err != nil {
 		return t.errorf(strings.TrimSuffix(name, "/"), err)
 	}
 	return nil
+}
+
+// regular sets a header up for a regular file of size bytes.
+func regular(size int64) func(*tar.Header) {
+	return func(h *tar.Header) {
+		h.Typeflag = tar.TypeReg
+		h.Size = size
+	}
 }
 
 // Unix mode bits as stored in a tar header.
