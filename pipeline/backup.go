@@ -99,6 +99,15 @@ const DefaultUploadMemory = 48 << 20
 // upload of 5 MiB parts (S3's minimum) with one part in flight.
 const MinUploadMemory = 15 << 20
 
+// CheckUploadMemory returns an error, for the caller to prefix with the
+// flag or key that set it, when n bytes is below [MinUploadMemory].
+func CheckUploadMemory(n int64) error {
+	if n < MinUploadMemory {
+		return fmt.Errorf("at least 15MiB (one upload of 5 MiB parts), got %d bytes", n)
+	}
+	return nil
+}
+
 // BackupResult reports a backup run.
 type BackupResult struct {
 	Object   string   // object name relative to each target's prefix, with extensions

@@ -386,8 +386,8 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		if err != nil {
 			return nil, err
 		}
-		if n < MinUploadMemory {
-			return nil, d.errf(join(path, "upload_memory"), "at least 15MiB (one upload of 5 MiB parts), got %d bytes", n)
+		if err := CheckUploadMemory(n); err != nil {
+			return nil, d.wrap(join(path, "upload_memory"), err)
 		}
 		p.UploadMemory = &n
 	}

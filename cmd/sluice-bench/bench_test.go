@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +72,23 @@ func TestMedian(t *testing.T) {
 	}
 	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
 		t.Errorf("median = %v", m)
+	}
+}
+
+// TestEmptyDir checks -dir: a new directory is created, an empty one
+// taken, and one holding an earlier run's files refused by name.
+func TestEmptyDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new")
+	if err := emptyDir(dir); err != nil {
+		t.Fatalf("new directory: %v", err)
+	}
+	if err := emptyDir(dir); err != nil {
+		t.Fatalf("empty directory: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.txt"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := emptyDir(dir); err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("directory with a file: err = %v", err)
 	}
 }

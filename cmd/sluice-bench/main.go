@@ -17,6 +17,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -94,6 +96,8 @@ func run(cfg *config) error {
 		}
 		defer os.RemoveAll(dir)
 		cfg.dir = dir
+	} else if err := emptyDir(cfg.dir); err != nil {
+		return err
 	}
 	if cfg.sluice == "" {
 		cfg.sluice = filepath.Join(cfg.dir, "sluice")
@@ -106,6 +110,10 @@ func run(cfg *config) error {
 	cfg.key = filepath.Join(cfg.dir, "key.txt")
 	out, err := exec.Command(cfg.sluice, "keygen", "-o", cfg.key).Output()
 	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return fmt.Errorf("sluice keygen: %w: %s", err, bytes.TrimSpace(exit.Stderr))
+		}
 		return fmt.Errorf("sluice keygen: %w", err)
 	}
 	cfg.rec = strings.TrimSpace(string(out))
@@ -118,4 +126,21 @@ func run(cfg *config) error {
 		return bwlimit(cfg)
 	}
 	return fmt.Errorf("-mode %q: want speed, memory or bwlimit", cfg.mode)
+}
+
+// emptyDir makes sure dir, the -dir work directory, exists and is empty:
+// what an earlier run left there (its key, its tree, its targets) would
+// change this run's results.
+func emptyDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("-dir %s: not empty (%d entries); give a new or empty directory", dir, len(entries))
+	}
+	return nil
 }

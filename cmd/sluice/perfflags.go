@@ -85,8 +85,8 @@ func parseUploadMemory(v string) (int64, error) {
 	if err != nil {
 		return 0, usageErrorf("--upload-memory: %v", err)
 	}
-	if n < pipeline.MinUploadMemory {
-		return 0, usageErrorf("--upload-memory %q: at least 15MiB (one upload of 5 MiB parts)", v)
+	if err := pipeline.CheckUploadMemory(n); err != nil {
+		return 0, usageErrorf("--upload-memory %q: %v", v, err)
 	}
 	return n, nil
 }
