@@ -101,7 +101,8 @@ func run(cfg *config) error {
 	}
 	if cfg.sluice == "" {
 		cfg.sluice = filepath.Join(cfg.dir, "sluice")
-		build := exec.Command("go", "build", "-o", cfg.sluice, "github.com/sluice-backup/sluice/cmd/sluice")
+		// The tags of the shipped build (see the Makefile).
+		build := exec.Command("go", "build", "-tags", "disable_grpc_modules", "-o", cfg.sluice, "github.com/sluice-backup/sluice/cmd/sluice")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build sluice: %w", err)
