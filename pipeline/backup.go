@@ -275,9 +275,9 @@ func (b *Backup) now() time.Time {
 // expectedSize is the source's length as far as it is known before
 // reading: its Size, else ExpectedSize, else for a directory that a target
 // or the progress display needs the size of, the length of its tar stream
-// measured now, else -1. Only cancellation is an error:
-// a tree that cannot be measured is logged and read as a stream of
-// unknown length, and the archive reports what is wrong with it.
+// measured now, else -1. Only cancellation is an error: a tree that
+// cannot be measured is logged and read as a stream of unknown length,
+// and the archive reports what is wrong with it.
 func (b *Backup) expectedSize(ctx context.Context, log *slog.Logger) (int64, error) {
 	switch {
 	case b.Source.Size >= 0:
