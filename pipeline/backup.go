@@ -287,20 +287,37 @@ func (b *Backup) expectedSize(ctx context.Context, log *slog.Logger) (int64, err
 	case !b.ProgressTotal && !slices.ContainsFunc(b.Targets, func(t *Target) bool { return t.Prepare != nil }):
 		return -1, nil
 	}
+	// A large tree on a cold cache can take a while: say what is
+	// happening, and how to skip it, rather than sit silent.
+	level := slog.LevelDebug
+	noticed := make(chan struct{})
+	slow := time.AfterFunc(measureNotice, func() {
+		defer close(noticed)
+		level = slog.LevelInfo
+		log.Info("measuring the source to size the upload (--expected-size skips this)", "source", b.Source.Name)
+	})
 	start := time.Now()
 	size, ok, err := b.Source.Measure(ctx)
+	if !slow.Stop() {
+		<-noticed // the notice has started: let it finish
+	}
 	switch {
 	case !ok:
 		return -1, nil
 	case ctx.Err() != nil:
 		return -1, fmt.Errorf("backup: measuring the source: %w", context.Cause(ctx))
 	case err != nil:
-		log.Debug("source not measured; its size is unknown", "err", err)
+		log.Log(ctx, level, "source not measured; its size is unknown", "err", err)
 		return -1, nil
 	}
-	log.Debug("measured source", "entries", size.Entries, "files", size.Files, "bytes", size.Archive, "took", time.Since(start).Round(time.Millisecond))
+	log.Log(ctx, level, "measured source", "entries", size.Entries, "files", size.Files, "bytes", size.Archive, "took", time.Since(start).Round(time.Millisecond).String())
 	return size.Archive, nil
 }
+
+// measureNotice is how long measuring a source may take before the
+// backup logs, at info level, that it is measuring; the result is then
+// logged at info level too, instead of debug.
+var measureNotice = 2 * time.Second
 
 // storedSizeHint estimates the stored size from the source's expected
 // size (-1: unknown), for choosing part sizes: room is added for
