@@ -36,7 +36,7 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds per case; the table shows medians")
 	flag.IntVar(&cfg.files, "files", 5000, "files in the generated tree (0 skips the tree case)")
 	flag.StringVar(&cfg.mode, "mode", "speed", "speed, memory or bwlimit")
-	flag.StringVar(&cfg.dir, "dir", "", "work directory (default: a new temporary directory, removed at the end)")
+	flag.StringVar(&cfg.dir, "dir", "", "work directory, new or empty, kept at the end (default: a new temporary directory, removed at the end)")
 	flag.StringVar(&cfg.sluice, "sluice", "", "sluice binary to test (default: build ./cmd/sluice)")
 	flag.Float64Var(&cfg.random, "random", DefaultRandom, "share of 1 MiB blocks of generated data that are random (the rest is text-like)")
 	flag.StringVar(&cfg.workers, "workers", "", "passed to sluice backup --workers when set")
