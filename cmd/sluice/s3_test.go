@@ -81,8 +81,13 @@ func TestRoundTripS3Moto(t *testing.T) {
     targets: [s3://moto-b1/run, s3://moto-b2/run, s3://moto-b3/run]
     upload_memory: 144MiB
 `, src, rec))
-		backup := []string{"backup", "-", "-r", rec, "--progress", "never",
+		to := []string{"-r", rec, "--progress", "never",
 			"--to", "s3://moto-b1/three", "--to", "s3://moto-b2/three", "--to", "s3://moto-b3/three"}
+		backup := slices.Concat([]string{"backup", "-"}, to)
+		// The file's folder as a directory source is measured before the
+		// backup, so it is planned like the file (a stream would get one
+		// 16 MiB part, a single PUT).
+		dirBackup := slices.Concat([]string{"backup", filepath.Dir(src)}, to, []string{"--upload-memory", "144MiB"})
 		for _, tc := range []struct {
 			args []string
 			etag string // suffix of each object's ETag
@@ -90,6 +95,7 @@ func TestRoundTripS3Moto(t *testing.T) {
 			{backup, "-3"},
 			{slices.Concat(backup, []string{"--upload-memory", "144MiB"}), ""},
 			{[]string{"run", "three", "--config", cfg, "--progress", "never"}, "-2"},
+			{dirBackup, "-2"},
 		} {
 			urls := strings.Fields(mustCLI(t, bytes.NewReader(data), tc.args...))
 			if len(urls) != 3 {
@@ -105,7 +111,13 @@ func TestRoundTripS3Moto(t *testing.T) {
 				if multipart := strings.Contains(etag, "-"); tc.etag == "" && multipart || tc.etag != "" && !strings.HasSuffix(etag, tc.etag) {
 					t.Errorf("%v: %s has ETag %s, want suffix %q", tc.args, url, etag, tc.etag)
 				}
-				if got := mustCLI(t, nil, "restore", url, "--to", "-", "-i", key); got != string(data) {
+				if tc.args[1] == filepath.Dir(src) {
+					dest := filepath.Join(t.TempDir(), "tree")
+					mustCLI(t, nil, "restore", url, "--to", dest, "-i", key)
+					if got, err := os.ReadFile(filepath.Join(dest, "three.bin")); err != nil || !bytes.Equal(got, data) {
+						t.Fatalf("%s: restored %d bytes (%v), want %d", url, len(got), err, len(data))
+					}
+				} else if got := mustCLI(t, nil, "restore", url, "--to", "-", "-i", key); got != string(data) {
 					t.Fatalf("%s: restored %d bytes, want %d", url, len(got), len(data))
 				}
 			}
