@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,7 +137,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		StallTimeout: f.stallTimeout, AllOrNothing: f.allOrNothing,
 	}
 	if f.dryRun {
-		return printDryRun(ctx, e, b)
+		return printDryRun(ctx, e, f.json, b, nil)
 	}
 	_, err = storeBackup(ctx, e, g, f.json, f.progress, b)
 	if errors.Is(err, pipeline.ErrPartial) {
@@ -166,42 +169,98 @@ func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progr
 	return res, err
 }
 
-// printDryRun says on stderr what b would store, storing nothing. A
-// directory source is measured, excludes applied, so the line shows what
-// the backup would read; an error measuring it is one the backup would
-// meet too, and is returned.
-func printDryRun(ctx context.Context, e *env, b *pipeline.Backup) error {
-	label := "dry run"
-	if b.Pipeline != "" {
-		label += " " + b.Pipeline
+// printDryRun says on stderr what b would store, storing nothing: as
+// text, or with asJSON as one "dry_run" event. A directory source is
+// measured, excludes applied, so it shows what the backup would read; an
+// error measuring it is one the backup would meet too, and is returned.
+// p, when set (sluice run), adds the options each stage would run with.
+func printDryRun(ctx context.Context, e *env, asJSON bool, b *pipeline.Backup, p *pipeline.PipelineConfig) error {
+	ev, err := planDryRun(ctx, b, p)
+	if err != nil {
+		label := "dry run"
+		if b.Pipeline != "" {
+			label += " " + b.Pipeline
+		}
+		return fmt.Errorf("%s: %w", label, err)
 	}
-	fmt.Fprintf(e.stderr, "%s: would store %s%s (%s)\n", label, b.Name, pipeline.Extensions(b.Source.Archive, b.Stages), describeChain(b.Source.Archive, b.Stages))
+	if asJSON {
+		writeJSONEvent(e.stderr, ev)
+		return nil
+	}
+	ev.printText(e.stderr)
+	return nil
+}
+
+// planDryRun describes what b would store.
+func planDryRun(ctx context.Context, b *pipeline.Backup, p *pipeline.PipelineConfig) (dryRunEvent, error) {
+	ev := dryRunEvent{
+		eventHeader: header("dry_run"), Pipeline: b.Pipeline,
+		Object: b.Name + pipeline.Extensions(b.Source.Archive, b.Stages), Stages: chainNames(b.Source.Archive, b.Stages),
+		Source: b.Source.Name, Targets: targetNames(b.Targets),
+		BWLimit: b.Bandwidth.Total, BWLimitTarget: b.Bandwidth.PerTarget, UploadMemory: b.UploadMemory,
+	}
 	size, measured, err := b.Source.Measure(ctx)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s: %w", label, err)
+		return ev, err
 	case measured:
-		fmt.Fprintf(e.stderr, "  source: %d files, %d entries in all, %s as tar\n", size.Files, size.Entries, fmtBytes(size.Archive))
+		ev.Files, ev.Entries, ev.ExpectedSize = &size.Files, &size.Entries, &size.Archive
 	case b.Source.Size >= 0:
-		fmt.Fprintf(e.stderr, "  source: %s\n", fmtBytes(b.Source.Size))
+		ev.SourceSize = &b.Source.Size
 	case b.ExpectedSize >= 0:
-		fmt.Fprintf(e.stderr, "  source: %s, expected %s\n", b.Source.Name, fmtBytes(b.ExpectedSize))
+		ev.ExpectedSize = &b.ExpectedSize
+	}
+	if p != nil {
+		for _, st := range p.Stages {
+			if opts := st.Options.Display(); len(opts) > 0 {
+				if ev.Options == nil {
+					ev.Options = map[string]map[string]string{}
+				}
+				ev.Options[st.Spec.Name] = opts
+			}
+		}
+	}
+	return ev, nil
+}
+
+// printText writes the dry run's human lines.
+func (ev dryRunEvent) printText(w io.Writer) {
+	label := "dry run"
+	if ev.Pipeline != "" {
+		label += " " + ev.Pipeline
+	}
+	fmt.Fprintf(w, "%s: would store %s (%s)\n", label, ev.Object, strings.Join(ev.Stages, " → "))
+	switch {
+	case ev.Files != nil:
+		fmt.Fprintf(w, "  source: %d files, %d entries in all, %s as tar\n", *ev.Files, *ev.Entries, fmtBytes(*ev.ExpectedSize))
+	case ev.SourceSize != nil:
+		fmt.Fprintf(w, "  source: %s\n", fmtBytes(*ev.SourceSize))
+	case ev.ExpectedSize != nil:
+		fmt.Fprintf(w, "  source: %s, expected %s\n", ev.Source, fmtBytes(*ev.ExpectedSize))
 	default:
-		fmt.Fprintf(e.stderr, "  source: %s, size unknown\n", b.Source.Name)
+		fmt.Fprintf(w, "  source: %s, size unknown\n", ev.Source)
 	}
-	for _, t := range b.Targets {
-		fmt.Fprintf(e.stderr, "  to %s\n", t.URL)
+	for _, t := range ev.Targets {
+		fmt.Fprintf(w, "  to %s\n", t)
 	}
-	if bw := b.Bandwidth.Total; bw > 0 {
-		fmt.Fprintf(e.stderr, "  upload limit %s/s for all targets together\n", fmtBytes(bw))
+	if bw := ev.BWLimit; bw > 0 {
+		fmt.Fprintf(w, "  upload limit %s/s for all targets together\n", fmtBytes(bw))
 	}
-	if bw := b.Bandwidth.PerTarget; bw > 0 {
-		fmt.Fprintf(e.stderr, "  upload limit %s/s per target\n", fmtBytes(bw))
+	if bw := ev.BWLimitTarget; bw > 0 {
+		fmt.Fprintf(w, "  upload limit %s/s per target\n", fmtBytes(bw))
 	}
-	if m := b.UploadMemory; m > 0 {
-		fmt.Fprintf(e.stderr, "  upload memory %s, shared by the targets\n", fmtBytes(m))
+	if m := ev.UploadMemory; m > 0 {
+		fmt.Fprintf(w, "  upload memory %s, shared by the targets\n", fmtBytes(m))
 	}
-	return nil
+	for _, name := range slices.Sorted(maps.Keys(ev.Options)) {
+		opts := ev.Options[name]
+		keys := slices.Sorted(maps.Keys(opts))
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + "=" + opts[k]
+		}
+		fmt.Fprintf(w, "  stage %s: %s\n", name, strings.Join(parts, " "))
+	}
 }
 
 // shortHost is the {host} of name templates: the host name up to its
@@ -230,4 +289,13 @@ func printSummary(e *env, asJSON bool, pipelineName string, res *pipeline.Backup
 	}
 	fmt.Fprintf(e.stderr, "%s: %s → %s (%.1f%%) in %s, %d of %d targets stored\n", label,
 		fmtBytes(res.BytesIn), fmtBytes(res.BytesOut), 100*ratio, res.Duration.Round(time.Millisecond), ok, len(res.Targets))
+}
+
+// targetNames are the targets' display URLs.
+func targetNames(targets []*pipeline.Target) []string {
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.URL
+	}
+	return names
 }

@@ -53,6 +53,29 @@ type targetDoneEvent struct {
 	Error  string `json:"error,omitempty"`
 }
 
+// dryRunEvent: what a backup would store (--dry-run --json), one per
+// backup; the human dry run prints the same fields as text.
+type dryRunEvent struct {
+	eventHeader
+	Pipeline     string   `json:"pipeline,omitempty"` // set by run
+	Object       string   `json:"object"`             // name with extensions
+	Stages       []string `json:"stages"`             // backup order, tar first for a directory
+	Source       string   `json:"source"`             // the {source} name: base name, or "stdin"
+	SourceSize   *int64   `json:"source_size,omitempty"`
+	ExpectedSize *int64   `json:"expected_size,omitempty"` // a directory's measured tar length, or --expected-size
+	Files        *int     `json:"files,omitempty"`         // a directory's regular files
+	Entries      *int     `json:"entries,omitempty"`       // a directory's entries: files, directories, symlinks
+	Targets      []string `json:"targets"`
+	// Upload limits in bytes per second and the upload memory budget in
+	// bytes, when set.
+	BWLimit       int64 `json:"bwlimit,omitempty"`
+	BWLimitTarget int64 `json:"bwlimit_target,omitempty"`
+	UploadMemory  int64 `json:"upload_memory,omitempty"`
+	// Options are, for sluice run, the options each stage would run with
+	// (secrets only as references: a file, a variable name).
+	Options map[string]map[string]string `json:"options,omitempty"`
+}
+
 // summaryEvent: the last event of a backup that got as far as writing.
 type summary struct {
 	eventHeader

@@ -371,3 +371,54 @@ func TestJSONExpectedSize(t *testing.T) {
 		t.Errorf("past the expected size: %+v", ev)
 	}
 }
+
+// TestDryRunJSON checks --dry-run --json: stderr holds only one
+// "dry_run" event per backup, stdout nothing. A directory's event carries
+// its measured size, which is what the backup then reads; run's events
+// name their pipeline and the options each stage would run with.
+func TestDryRunJSON(t *testing.T) {
+	_, rec := keypair(t)
+	tree := makeTree(t)
+	store := t.TempDir()
+	stdout, stderr, code := cli(t, nil, "backup", tree, "--to", "file://"+store, "-r", rec, "--dry-run", "--json", "--bwlimit-target", "2MiB")
+	evs := jsonEvents(t, stderr)
+	if code != 0 || stdout != "" || len(evs) != 1 {
+		t.Fatalf("backup --dry-run --json: exit %d, stdout %q\n%s", code, stdout, stderr)
+	}
+	ev := evs[0]
+	if ev["event"] != "dry_run" || !strings.HasSuffix(ev["object"].(string), ".tar.zst.age") ||
+		fmt.Sprint(ev["stages"]) != "[tar zstd age]" || ev["files"] == nil || ev["entries"] == nil ||
+		fmt.Sprint(ev["targets"]) != "[file://"+store+"]" || ev["bwlimit_target"] != float64(2<<20) || ev["source_size"] != nil {
+		t.Errorf("dry_run event: %v", ev)
+	}
+	if entries, _ := os.ReadDir(store); len(entries) != 0 {
+		t.Fatalf("dry run stored %d entries", len(entries))
+	}
+	_, stderr, _ = cli(t, nil, "backup", tree, "--to", "file://"+store, "-r", rec, "--json")
+	var read any
+	for _, done := range jsonEvents(t, stderr) {
+		if done["event"] == "summary" {
+			read = done["bytes_in"]
+		}
+	}
+	if read == nil || read != ev["expected_size"] {
+		t.Errorf("dry run expected %v bytes, the backup read %v", ev["expected_size"], read)
+	}
+
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`pipelines:
+  docs:
+    source: %s
+    stages: [{zstd: {level: 7}}, {age: {recipient: %s}}]
+    targets: [file://%s]
+`, tree, rec, store))
+	stdout, stderr, code = cli(t, nil, "--config", cfg, "run", "--dry-run", "--json")
+	evs = jsonEvents(t, stderr)
+	if code != 0 || stdout != "" || len(evs) != 1 {
+		t.Fatalf("run --dry-run --json: exit %d, stdout %q\n%s", code, stdout, stderr)
+	}
+	opts, _ := evs[0]["options"].(map[string]any)
+	zstdOpts, _ := opts["zstd"].(map[string]any)
+	if evs[0]["pipeline"] != "docs" || zstdOpts["level"] != "7" || evs[0]["expected_size"] != ev["expected_size"] {
+		t.Errorf("run's dry_run event: %v", evs[0])
+	}
+}

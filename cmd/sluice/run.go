@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -238,12 +237,10 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		}
 		b.Bandwidth = pipelineBandwidth(p, f.limits)
 		if f.dryRun {
-			if err := printDryRun(ctx, e, b); err != nil {
+			if err := printDryRun(ctx, e, f.json, b, p); err != nil {
 				out.failed++
 				errs = append(errs, err)
-				continue
 			}
-			printStageOptions(e, p)
 			continue
 		}
 		res, err := storeBackup(ctx, e, g, f.json, f.progress, b)
@@ -335,25 +332,6 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 			return usageErrorf("%v (see %s --help)", err, cmd.CommandPath())
 		}
 		return nil
-	}
-}
-
-// printStageOptions prints, under a dry run's lines, the options a
-// pipeline sets on its stages (from the config, the environment, -o and
-// --workers). Secret options hold only references (a file, a variable
-// name), so they print as given.
-func printStageOptions(e *env, p *pipeline.PipelineConfig) {
-	for _, st := range p.Stages {
-		opts := st.Options.Display()
-		if len(opts) == 0 {
-			continue
-		}
-		keys := slices.Sorted(maps.Keys(opts))
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = k + "=" + opts[k]
-		}
-		fmt.Fprintf(e.stderr, "  stage %s: %s\n", st.Spec.Name, strings.Join(parts, " "))
 	}
 }
 

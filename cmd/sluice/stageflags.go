@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -157,13 +156,15 @@ func decodeKeys(k *keyFlags) (pipeline.Keys, error) {
 	return pipeline.Keys(opts), nil
 }
 
-func describeChain(archived bool, chain []pipeline.ChainStage) string {
-	var parts []string
+// chainNames names a backup's stages in order, "tar" first for a
+// directory.
+func chainNames(archived bool, chain []pipeline.ChainStage) []string {
+	var names []string
 	if archived {
-		parts = append(parts, "tar")
+		names = append(names, "tar")
 	}
 	for _, s := range chain {
-		parts = append(parts, s.Spec.Name)
+		names = append(names, s.Spec.Name)
 	}
-	return fmt.Sprint(strings.Join(parts, " → "))
+	return names
 }
