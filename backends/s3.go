@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/s3blob"
@@ -110,6 +112,7 @@ func newS3Client(ctx context.Context, opts pipeline.Options) (client *s3.Client,
 			return nil, false, err
 		}
 	}
+	load = append(load, config.WithLogger(sdkLogger(loggerFrom(ctx))))
 	cfg, err := config.LoadDefaultConfig(ctx, load...)
 	if err != nil {
 		return nil, false, fmt.Errorf("load AWS config: %w", err)
@@ -143,6 +146,19 @@ func newS3Client(ctx context.Context, opts pipeline.Options) (client *s3.Client,
 		applyResilience(o, opts, loggerFrom(ctx))
 	})
 	return client, followRegion, nil
+}
+
+// sdkLogger routes the AWS SDK's own messages into log at debug level.
+// Left to itself the SDK prints warnings such as "falling back to IMDSv1"
+// (no credentials found before the EC2 metadata service) or "Response has
+// no supported checksum" (S3-compatible stores) straight to stderr, which
+// is noise for most runs, ignores --log-level and breaks --json's
+// stderr of JSON lines. What they warn about that matters fails the
+// request, and that error is reported.
+func sdkLogger(log *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		log.Debug(fmt.Sprintf(format, v...), "from", "aws-sdk", "sdk_level", string(c))
+	})
 }
 
 // checksumsConfigured reports whether the environment or the shared

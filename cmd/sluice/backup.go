@@ -76,7 +76,7 @@ const defaultStallTimeout = 10 * time.Minute
 
 func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, source string) error {
 	ctx := cmd.Context()
-	log, err := g.logger(e.stderr)
+	log, err := g.logger(e.stderr, f.json)
 	if err != nil {
 		return err
 	}

@@ -76,6 +76,15 @@ type dryRunEvent struct {
 	Options map[string]map[string]string `json:"options,omitempty"`
 }
 
+// errorEvent: the last line of any command that fails with --json, in
+// place of the text line "sluice: ERROR".
+type errorEvent struct {
+	eventHeader
+	Error    string `json:"error"`
+	ExitCode int    `json:"exit_code"`
+	Signal   string `json:"signal,omitempty"` // the signal that stopped it: "interrupt", "terminated"
+}
+
 // summaryEvent: the last event of a backup that got as far as writing.
 type summary struct {
 	eventHeader

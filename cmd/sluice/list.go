@@ -90,6 +90,11 @@ prints a JSON array instead.`,
 }
 
 func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg string) error {
+	// list --json prints its array on stdout; stderr keeps text logs.
+	ctx, err := withLogger(ctx, e, g, false)
+	if err != nil {
+		return err
+	}
 	s, err := openScope(ctx, e, g, arg)
 	if err != nil {
 		return err

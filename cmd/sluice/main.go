@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -25,17 +27,40 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 	root := newRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr})
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
 	code := exitCode(err)
-	if sig := caught(); sig != nil {
+	sig := caught()
+	if sig != nil {
+		code = signalStatus(sig)
+	}
+	if jsonMode(cmd) {
+		// --json promises stderr of JSON lines, to the last one.
+		ev := errorEvent{eventHeader: header("error"), Error: err.Error(), ExitCode: code}
+		if sig != nil {
+			ev.Signal = sig.String()
+		}
+		writeJSONEvent(stderr, ev)
+		return code
+	}
+	if sig != nil {
 		fmt.Fprintf(stderr, "sluice: interrupted by %v: %v\n", sig, err)
-		return signalStatus(sig)
+		return code
 	}
 	fmt.Fprintln(stderr, "sluice:", err)
 	return code
+}
+
+// jsonMode reports whether cmd ran with --json set. The flag may be
+// malformed or the command unknown; then it is not.
+func jsonMode(cmd *cobra.Command) bool {
+	if cmd == nil {
+		return false
+	}
+	on, err := cmd.Flags().GetBool("json")
+	return err == nil && on
 }
 
 // Exit statuses.

@@ -422,3 +422,30 @@ func TestDryRunJSON(t *testing.T) {
 		t.Errorf("run's dry_run event: %v", evs[0])
 	}
 }
+
+// TestJSONError checks that a command failing with --json ends stderr
+// with an "error" event carrying the message and the exit status, where
+// the text mode prints "sluice: ERROR": every line stays JSON, and the
+// missing path is named somewhere in them.
+func TestJSONError(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, args := range [][]string{
+		{"backup", missing, "--to", "file://" + t.TempDir(), "--encrypt", "none"},
+		{"restore", "file://" + missing + "/x.zst", "--to", "-"},
+		{"verify", "file://" + missing + "/x.zst"},
+	} {
+		_, stderr, code := cli(t, nil, append(args, "--json")...)
+		evs := jsonEvents(t, stderr)
+		if code == 0 || len(evs) == 0 {
+			t.Fatalf("%v --json: exit %d\n%s", args, code, stderr)
+		}
+		last := evs[len(evs)-1]
+		if msg, _ := last["error"].(string); last["event"] != "error" || last["exit_code"] != float64(code) || msg == "" || !strings.Contains(stderr, "missing") {
+			t.Errorf("%v --json: last event %v", args, last)
+		}
+		_, stderr, textCode := cli(t, nil, args...)
+		if textCode != code || !strings.HasPrefix(stderr[strings.LastIndex(strings.TrimSpace(stderr), "\n")+1:], "sluice: ") {
+			t.Errorf("%v: exit %d, stderr:\n%s", args, textCode, stderr)
+		}
+	}
+}

@@ -46,6 +46,10 @@ and the rest goes on; the exit status is then 1.
 }
 
 func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg string) error {
+	ctx, err := withLogger(ctx, e, g, f.json)
+	if err != nil {
+		return err
+	}
 	if isURLArg(arg) {
 		return usageErrorf("prune: give a pipeline name; retention is declared per pipeline")
 	}

@@ -50,7 +50,7 @@ whole object decoded and verified.`,
 }
 
 func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, objectURL string) error {
-	log, err := g.logger(e.stderr)
+	log, err := g.logger(e.stderr, f.json)
 	if err != nil {
 		return err
 	}

@@ -84,8 +84,9 @@ func TestRestoreJSON(t *testing.T) {
 		}
 	}
 	_, stderr, code := cli(t, nil, "restore", url, "--to", filepath.Join(t.TempDir(), "x"), "--json")
-	evs := jsonEvents(t, strings.SplitN(stderr, "sluice: ", 2)[0])
-	if code == 0 || len(evs) == 0 || evs[len(evs)-1]["event"] != "restore_failed" || !strings.Contains(evs[len(evs)-1]["error"].(string), "identity") {
+	evs := jsonEvents(t, stderr)
+	if n := len(evs); code == 0 || n < 2 || evs[n-2]["event"] != "restore_failed" || !strings.Contains(evs[n-2]["error"].(string), "identity") ||
+		evs[n-1]["event"] != "error" || evs[n-1]["exit_code"] != float64(code) {
 		t.Errorf("restore without a key: exit %d, stderr:\n%s", code, stderr)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
 )
 
@@ -111,11 +113,26 @@ func splitComma(s string) []string {
 	return out
 }
 
-// logger returns the stderr logger at the configured level.
-func (g *globalFlags) logger(w io.Writer) (*slog.Logger, error) {
+// withLogger returns ctx carrying the command's logger (see logger) for
+// the targets it opens: S3 retries, the AWS SDK's own messages.
+func withLogger(ctx context.Context, e *env, g *globalFlags, asJSON bool) (context.Context, error) {
+	log, err := g.logger(e.stderr, asJSON)
+	if err != nil {
+		return ctx, err
+	}
+	return backends.WithLogger(ctx, log), nil
+}
+
+// logger returns the stderr logger at the configured level: text, or
+// with asJSON (a command's --json, whose stderr holds only JSON lines)
+// slog's JSON records.
+func (g *globalFlags) logger(w io.Writer, asJSON bool) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
 		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", g.logLevel)
+	}
+	if asJSON {
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
 }

@@ -76,10 +76,11 @@ type pipelineOutcome struct {
 }
 
 func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args []string) error {
-	log, err := g.logger(e.stderr)
+	log, err := g.logger(e.stderr, f.json)
 	if err != nil {
 		return err
 	}
+	ctx = backends.WithLogger(ctx, log)
 	if err := checkProgressMode(f.progress); err != nil {
 		return err
 	}

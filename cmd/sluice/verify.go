@@ -47,6 +47,10 @@ has no backups at all: a verification that checked nothing is no success.`,
 }
 
 func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg string) error {
+	ctx, err := withLogger(ctx, e, g, f.json)
+	if err != nil {
+		return err
+	}
 	keys, err := decodeKeys(&f.keys)
 	if err != nil {
 		return err
