@@ -96,7 +96,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 			return usageErrorf("--expected-size: %v", err)
 		}
 	}
-	warnLooseKeyFiles(e, &f.keys)
+	warnLooseKeyFiles(e, &f.keys, log, f.json)
 	perf, err := f.perf.apply(f.compress, &f.keys)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 )
@@ -12,8 +13,9 @@ import (
 // refuses, unlike ssh: a key restored from a backup or checked out of git
 // is often 0644, and refusing would turn a recoverable restore into a
 // failure on the day it is needed. Missing files are left to the stage,
-// which reports them.
-func warnLooseKeyFiles(e *env, k *keyFlags) {
+// which reports them. With asJSON the warning is a record of log, the
+// command's JSON logger, so stderr stays JSON lines.
+func warnLooseKeyFiles(e *env, k *keyFlags, log *slog.Logger, asJSON bool) {
 	if runtime.GOOS == "windows" {
 		return
 	}
@@ -23,7 +25,12 @@ func warnLooseKeyFiles(e *env, k *keyFlags) {
 			return
 		}
 		if perm := st.Mode().Perm(); perm&0o077 != 0 {
-			fmt.Fprintf(e.stderr, "sluice: warning: %s %s is accessible by others (mode %04o); run chmod 600 %s\n", kind, path, perm, path)
+			msg := fmt.Sprintf("%s %s is accessible by others (mode %04o); run chmod 600 %s", kind, path, perm, path)
+			if asJSON {
+				log.Warn(msg)
+				return
+			}
+			fmt.Fprintf(e.stderr, "sluice: warning: %s\n", msg)
 		}
 	}
 	for _, p := range k.identities {

@@ -607,3 +607,27 @@ func TestPipelinesGCSAndAzure(t *testing.T) {
 		return gerr == nil && aerr == nil
 	})
 }
+
+// TestPruneJSONTargetFailed checks prune --json when a target does not
+// open: a target_failed event naming it, the other target pruned, an
+// error event last, and no line that is not JSON.
+func TestPruneJSONTargetFailed(t *testing.T) {
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`pipelines:
+  logs:
+    source: %s
+    stages: [zstd]
+    allow_plaintext: true
+    targets: [file://%s/x, file://%s]
+    retention: {keep_last: 1}
+`, t.TempDir(), notDir, t.TempDir()))
+	_, stderr, code := cli(t, nil, "--config", cfg, "prune", "logs", "--json")
+	evs := jsonEvents(t, stderr)
+	if code != exitFailure || len(evs) != 2 || evs[0]["event"] != "target_failed" || !strings.Contains(evs[0]["error"].(string), notDir) ||
+		evs[1]["event"] != "error" {
+		t.Fatalf("prune --json with a target that does not open: exit %d\n%s", code, stderr)
+	}
+}

@@ -61,9 +61,17 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 	if s.cfg.Retention == nil || s.cfg.Retention.IsZero() {
 		return usageErrorf("prune %s: the pipeline has no retention policy; nothing would be removed (set retention: {keep_last: N, ...})", s.pipeline)
 	}
-	failed := len(s.openErrs)
-	for _, err := range s.openErrs {
+	failed := 0
+	fail := func(err error) {
+		failed++
+		if f.json {
+			reportTargetError(e, true, s.pipeline, err)
+			return
+		}
 		fmt.Fprintf(e.stderr, "prune %s: %v\n", s.pipeline, err)
+	}
+	for _, err := range s.openErrs {
+		fail(err)
 	}
 	verb := "remove"
 	if f.dryRun {
@@ -72,8 +80,7 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 	for _, t := range s.targets {
 		items, err := pipeline.Prune(ctx, t, s.pipeline, *s.cfg.Retention, f.dryRun)
 		if err != nil && items == nil {
-			failed++
-			fmt.Fprintf(e.stderr, "prune %s: %v\n", s.pipeline, err)
+			fail(err)
 			continue
 		}
 		kept, removed, bad := 0, 0, 0

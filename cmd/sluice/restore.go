@@ -70,7 +70,7 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 		return usageError(err)
 	}
 	defer t.Close()
-	warnLooseKeyFiles(e, &f.keys)
+	warnLooseKeyFiles(e, &f.keys, log, f.json)
 	rep := newRestoreReporter(e.stderr, f.json, showBars(f.progress, f.json, e.stderr), progressInterval(f.json), t.ObjectURL(name))
 	dec := &pipeline.Decoder{Registry: e.reg(), Keys: keys, Extract: f.extract, Opened: rep.opened}
 	go rep.run()

@@ -246,4 +246,15 @@ func TestLooseKeyFileWarning(t *testing.T) {
 	if !strings.Contains(errs, "warning: passphrase file") {
 		t.Fatalf("no warning about a 0640 passphrase file: %q", errs)
 	}
+	// With --json the warning is a JSON log record among the events.
+	_, errs, code = cli(t, nil, "restore", url, "--to", "-", "-i", key, "--json")
+	warned := false
+	for _, ev := range jsonEvents(t, errs) {
+		if msg, _ := ev["msg"].(string); ev["level"] == "WARN" && strings.Contains(msg, "identity file "+key) {
+			warned = true
+		}
+	}
+	if code != 0 || !warned {
+		t.Fatalf("--json: exit %d, no warning record about a 0644 identity file:\n%s", code, errs)
+	}
 }
