@@ -76,6 +76,14 @@ type dryRunEvent struct {
 	Options map[string]map[string]string `json:"options,omitempty"`
 }
 
+// signalEvent: SIGINT or SIGTERM arrived (--json); the text mode prints
+// "sluice: interrupt: stopping and cleaning up …".
+type signalEvent struct {
+	eventHeader
+	Signal string `json:"signal"` // "interrupt", "terminated"
+	Action string `json:"action"` // what sluice does about it
+}
+
 // errorEvent: the last line of any command that fails with --json, in
 // place of the text line "sluice: ERROR".
 type errorEvent struct {

@@ -174,3 +174,33 @@ func TestInterruptRestore(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptJSON interrupts a backup running with --json: the notice
+// of the signal and the final error are events too, so every stderr line
+// stays JSON, and nothing is left behind.
+func TestInterruptJSON(t *testing.T) {
+	_, rec := keypair(t)
+	store := t.TempDir()
+	c := startChild(t, nil, "backup", "-", "--to", "file://"+store, "-r", rec, "--json")
+	c.feedForever()
+	waitUntil(t, childTimeout, "4 MiB fed", func() bool { return c.fed.Load() > 4<<20 })
+	c.cmd.Process.Signal(syscall.SIGINT)
+	code, killed := c.wait(t, childTimeout)
+	if killed != 0 || code != exitSIGINT {
+		t.Fatalf("exit %d (killed by %v), want %d\nstderr:\n%s", code, killed, exitSIGINT, c.stderr.String())
+	}
+	evs := jsonEvents(t, c.stderr.String())
+	var notice bool
+	for _, ev := range evs {
+		if ev["event"] == "signal" && ev["signal"] == "interrupt" && strings.Contains(ev["action"].(string), "cleaning up") {
+			notice = true
+		}
+	}
+	last := evs[len(evs)-1]
+	if !notice || last["event"] != "error" || last["signal"] != "interrupt" || last["exit_code"] != float64(exitSIGINT) {
+		t.Fatalf("events of an interrupted --json backup:\n%s", c.stderr.String())
+	}
+	if left := filesUnder(t, store); len(left) > 0 {
+		t.Fatalf("interrupted backup left %v", left)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 )
@@ -23,9 +24,10 @@ func main() {
 // 130 or 143 stopped by SIGINT or SIGTERM (everything open aborted and
 // cleaned up; a second signal exits at once without cleaning up).
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, caught, stop := interruptContext(context.Background(), stderr, os.Exit)
+	var asJSON atomic.Bool // set once the command's flags are parsed
+	ctx, caught, stop := interruptContext(context.Background(), stderr, os.Exit, asJSON.Load)
 	defer stop()
-	root := newRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr})
+	root := newRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr, json: &asJSON})
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {

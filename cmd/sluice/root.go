@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -20,6 +21,9 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	registry       *pipeline.Registry
+	// json, when set, learns whether the command runs with --json once
+	// its flags are parsed, for messages printed outside it (signals).
+	json *atomic.Bool
 }
 
 func (e *env) reg() *pipeline.Registry {
@@ -50,7 +54,13 @@ Flags given on the command line win.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return applyEnv(cmd)
+			if err := applyEnv(cmd); err != nil {
+				return err
+			}
+			if e.json != nil {
+				e.json.Store(jsonMode(cmd))
+			}
+			return nil
 		},
 	}
 	root.SetIn(e.stdin)

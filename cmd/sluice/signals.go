@@ -34,7 +34,9 @@ func signalStatus(sig os.Signal) int {
 // cancels, so every open write is aborted and every temporary file
 // removed. A second signal exits at once with exit, without cleaning up.
 // caught reports the first signal (nil if none); stop stops listening.
-func interruptContext(parent context.Context, stderr io.Writer, exit func(int)) (ctx context.Context, caught func() os.Signal, stop func()) {
+// Each signal is announced on stderr: as a "signal" event when asJSON
+// reports the command runs with --json, else as a text line.
+func interruptContext(parent context.Context, stderr io.Writer, exit func(int), asJSON func() bool) (ctx context.Context, caught func() os.Signal, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
@@ -55,12 +57,21 @@ func interruptContext(parent context.Context, stderr io.Writer, exit func(int)) 
 					first = sig
 				}
 				mu.Unlock()
+				action := "stopping and cleaning up (send it again to exit at once)"
 				if again {
-					fmt.Fprintf(stderr, "sluice: %v again: exiting now, without cleaning up\n", sig)
+					action = "exiting now, without cleaning up"
+				}
+				if asJSON() {
+					writeJSONEvent(stderr, signalEvent{eventHeader: header("signal"), Signal: sig.String(), Action: action})
+				} else if again {
+					fmt.Fprintf(stderr, "sluice: %v again: %s\n", sig, action)
+				} else {
+					fmt.Fprintf(stderr, "sluice: %v: %s\n", sig, action)
+				}
+				if again {
 					exit(signalStatus(sig))
 					return
 				}
-				fmt.Fprintf(stderr, "sluice: %v: stopping and cleaning up (send it again to exit at once)\n", sig)
 				cancel(fmt.Errorf("%w by %v", errInterrupted, sig))
 			}
 		}
