@@ -528,6 +528,7 @@ pipelines:
 		if code != 0 || !strings.Contains(stderr, `"event":"summary"`) || !strings.Contains(stderr, `"pipeline":"logs"`) {
 			t.Fatalf("run --json: exit %d\n%s", code, stderr)
 		}
+		jsonEvents(t, stderr) // every line JSON
 		urls = append(urls, singleURL(t, stdout))
 	}
 	locked := strings.TrimPrefix(urls[0], "file://")
