@@ -152,7 +152,11 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 // the summary on stderr. It returns Run's result and error.
 func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progress string, b *pipeline.Backup) (*pipeline.BackupResult, error) {
 	rep := newReporter(e.stderr, asJSON, showBars(progress, asJSON, e.stderr), progressInterval(asJSON))
-	b.Log = backupLogger(b.Log, rep, asJSON, g)
+	// Every logger of the command, the targets' too, writes where the
+	// reporter wants while it runs.
+	if h := reporterLogHandler(rep, asJSON, g.level); h != nil && g.route != nil {
+		defer g.route.divert(h)()
+	}
 	b.Observer = rep
 	b.ProgressTotal = rep.json || rep.bars
 	go rep.run()

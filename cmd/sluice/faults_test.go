@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -236,6 +238,42 @@ func TestS3PersistentFaultsFailCleanly(t *testing.T) {
 					assertNothingAt(t, dest)
 				}
 			})
+		}
+	}
+}
+
+// TestS3RetriesLoggedAsJSON checks that a target's own log records (an
+// S3 retry) are JSON with --json, for backup and for run, whose targets
+// are opened before the backup's reporter starts: stderr holds JSON lines
+// only, the retry warning among them.
+func TestS3RetriesLoggedAsJSON(t *testing.T) {
+	_, p := faultyS3(t)
+	_, rec := keypair(t)
+	src := filepath.Join(t.TempDir(), "data.bin")
+	if err := os.WriteFile(src, randomBytes(t, 12<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`pipelines:
+  data:
+    source: %s
+    stages: [zstd, {age: {recipient: %s}}]
+    targets: ["s3://%s/run%s"]
+`, src, rec, faultBucket, faultTargetOpts))
+	for _, args := range [][]string{
+		{"backup", src, "--to", "s3://" + faultBucket + "/backup" + faultTargetOpts, "-r", rec, "--json"},
+		{"--config", cfg, "run", "--json"},
+	} {
+		p.Clear()
+		p.Add(fp.Rule{Method: "PUT", Query: "partNumber=2", Times: 1, Fault: fp.Fault{Kind: fp.Status, Code: 503}})
+		_, stderr, code := cli(t, nil, args...)
+		retried := false
+		for _, ev := range jsonEvents(t, stderr) {
+			if msg, _ := ev["msg"].(string); ev["level"] == "WARN" && strings.Contains(msg, "retrying") {
+				retried = true
+			}
+		}
+		if code != 0 || !retried {
+			t.Errorf("%v: exit %d, no JSON retry record:\n%s", args, code, stderr)
 		}
 	}
 }

@@ -104,19 +104,16 @@ func parseRate(flag, s string) (int64, error) {
 	return n, nil
 }
 
-// backupLogger returns the logger for a backup run: JSON lines with
-// --json, so stderr stays machine-readable, and otherwise text that
-// prints above the progress bars.
-func backupLogger(log *slog.Logger, rep *reporter, asJSON bool, g *globalFlags) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
-		return log
+// reporterLogHandler is where a backup's log records go while rep runs:
+// JSON lines serialised with its events with --json, text printed above
+// its progress bars when it draws them, and nil (no change) otherwise.
+func reporterLogHandler(rep *reporter, asJSON bool, level slog.Level) slog.Handler {
+	opts := &slog.HandlerOptions{Level: level}
+	switch {
+	case asJSON:
+		return slog.NewJSONHandler(rep.logWriter(), opts)
+	case rep.bars:
+		return slog.NewTextHandler(rep.logWriter(), opts)
 	}
-	if asJSON {
-		return slog.New(slog.NewJSONHandler(rep.logWriter(), &slog.HandlerOptions{Level: level}))
-	}
-	if rep.bars {
-		return slog.New(slog.NewTextHandler(rep.logWriter(), &slog.HandlerOptions{Level: level}))
-	}
-	return log
+	return nil
 }

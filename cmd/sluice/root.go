@@ -37,6 +37,9 @@ func (e *env) reg() *pipeline.Registry {
 type globalFlags struct {
 	config   string
 	logLevel string
+
+	level slog.Level // logLevel, parsed by logger
+	route *logRouter // behind the logger that logger made last
 }
 
 func newRootCmd(e *env) *cobra.Command {
@@ -136,15 +139,21 @@ func withLogger(ctx context.Context, e *env, g *globalFlags, asJSON bool) (conte
 // logger returns the stderr logger at the configured level: text, or
 // with asJSON (a command's --json, whose stderr holds only JSON lines)
 // slog's JSON records.
+//
+// Its records can be diverted while a backup runs (see storeBackup), and
+// every logger derived from it, the targets' included, follows.
 func (g *globalFlags) logger(w io.Writer, asJSON bool) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+	if err := g.level.UnmarshalText([]byte(g.logLevel)); err != nil {
 		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", g.logLevel)
 	}
+	opts := &slog.HandlerOptions{Level: g.level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if asJSON {
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
+	route, log := newLogRouter(h)
+	g.route = route
+	return log, nil
 }
 
 func fmtBytes(n int64) string {
