@@ -243,12 +243,12 @@ func TestS3PersistentFaultsFailCleanly(t *testing.T) {
 }
 
 // TestS3RetriesLoggedAsJSON checks that a target's own log records (an
-// S3 retry) are JSON with --json, for backup and for run, whose targets
-// are opened before the backup's reporter starts: stderr holds JSON lines
-// only, the retry warning among them.
+// S3 retry) are JSON with --json, for backup, for run, whose targets are
+// opened before the backup's reporter starts, and for restore: stderr
+// holds JSON lines only, the retry warning among them.
 func TestS3RetriesLoggedAsJSON(t *testing.T) {
 	_, p := faultyS3(t)
-	_, rec := keypair(t)
+	key, rec := keypair(t)
 	src := filepath.Join(t.TempDir(), "data.bin")
 	if err := os.WriteFile(src, randomBytes(t, 12<<20), 0o644); err != nil {
 		t.Fatal(err)
@@ -259,13 +259,23 @@ func TestS3RetriesLoggedAsJSON(t *testing.T) {
     stages: [zstd, {age: {recipient: %s}}]
     targets: ["s3://%s/run%s"]
 `, src, rec, faultBucket, faultTargetOpts))
+	var url string
 	for _, args := range [][]string{
 		{"backup", src, "--to", "s3://" + faultBucket + "/backup" + faultTargetOpts, "-r", rec, "--json"},
 		{"--config", cfg, "run", "--json"},
+		{"restore", "", "--to", "-", "-i", key, "--json"},
 	} {
 		p.Clear()
-		p.Add(fp.Rule{Method: "PUT", Query: "partNumber=2", Times: 1, Fault: fp.Fault{Kind: fp.Status, Code: 503}})
-		_, stderr, code := cli(t, nil, args...)
+		rule := fp.Rule{Method: "PUT", Query: "partNumber=2", Times: 1, Fault: fp.Fault{Kind: fp.Status, Code: 503}}
+		if args[0] == "restore" {
+			args[1] = url + faultTargetOpts
+			rule = fp.Rule{Method: "GET", Query: "x-id=GetObject", Suffix: ".age", Times: 1, Fault: fp.Fault{Kind: fp.Status, Code: 503}}
+		}
+		p.Add(rule)
+		stdout, stderr, code := cli(t, nil, args...)
+		if args[0] == "backup" {
+			url = strings.TrimSpace(stdout)
+		}
 		retried := false
 		for _, ev := range jsonEvents(t, stderr) {
 			if msg, _ := ev["msg"].(string); ev["level"] == "WARN" && strings.Contains(msg, "retrying") {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -102,18 +101,4 @@ func parseRate(flag, s string) (int64, error) {
 		return 0, usageErrorf("%s %v", flag, err)
 	}
 	return n, nil
-}
-
-// reporterLogHandler is where a backup's log records go while rep runs:
-// JSON lines serialised with its events with --json, text printed above
-// its progress bars when it draws them, and nil (no change) otherwise.
-func reporterLogHandler(rep *reporter, asJSON bool, level slog.Level) slog.Handler {
-	opts := &slog.HandlerOptions{Level: level}
-	switch {
-	case asJSON:
-		return slog.NewJSONHandler(rep.logWriter(), opts)
-	case rep.bars:
-		return slog.NewTextHandler(rep.logWriter(), opts)
-	}
-	return nil
 }

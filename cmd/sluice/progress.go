@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,7 @@ func checkProgressMode(mode string) error {
 // happens on the data path with atomics; drawing and emitting happen in
 // the reporter's own goroutine every interval.
 type reporter struct {
-	out      io.Writer
+	*display
 	json     bool
 	bars     bool
 	interval time.Duration
@@ -59,9 +60,62 @@ type reporter struct {
 	stop    chan struct{}
 	done    chan struct{}
 	failed  bool // set by finish before stop closes
+}
 
-	mu       sync.Mutex // serialises writes to out
-	progress *mpb.Progress
+// display is stderr as both reporters share it with the command's log:
+// writes are serialised, and log lines print above the bars while there
+// are bars.
+type display struct {
+	out      io.Writer
+	mu       sync.Mutex    // serialises writes to out
+	progress *mpb.Progress // the bars' container while they are drawn
+}
+
+// setBars records the bars' container, so log lines print above it.
+func (d *display) setBars(p *mpb.Progress) {
+	d.mu.Lock()
+	d.progress = p
+	d.mu.Unlock()
+}
+
+// emit writes one JSON line.
+func (d *display) emit(ev any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	writeJSONEvent(d.out, ev)
+}
+
+// logHandler is where the command's log records go while a reporter
+// runs (see [logRouter.divert]): JSON lines serialised with its events
+// with asJSON, text printed above its bars when it draws them, and nil
+// (no change) otherwise.
+func (d *display) logHandler(asJSON, bars bool, level slog.Level) slog.Handler {
+	opts := &slog.HandlerOptions{Level: level}
+	switch {
+	case asJSON:
+		return slog.NewJSONHandler(logSink{d}, opts)
+	case bars:
+		return slog.NewTextHandler(logSink{d}, opts)
+	}
+	return nil
+}
+
+// logSink writes log lines above the bars while they are drawn, and
+// straight to out otherwise.
+type logSink struct{ d *display }
+
+func (l logSink) Write(p []byte) (int, error) {
+	l.d.mu.Lock()
+	p2 := l.d.progress
+	l.d.mu.Unlock()
+	if p2 != nil {
+		if n, err := p2.Write(p); err == nil {
+			return n, nil
+		}
+	}
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	return l.d.out.Write(p)
 }
 
 var _ pipeline.Observer = (*reporter)(nil)
@@ -70,7 +124,7 @@ var _ pipeline.Observer = (*reporter)(nil)
 // and finish once the backup returned.
 func newReporter(out io.Writer, asJSON, bars bool, interval time.Duration) *reporter {
 	return &reporter{
-		out: out, json: asJSON, bars: bars, interval: interval, start: time.Now(),
+		display: &display{out: out}, json: asJSON, bars: bars, interval: interval, start: time.Now(),
 		started: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
@@ -184,26 +238,6 @@ func (r *reporter) finish(failed bool) {
 	<-r.done
 }
 
-// logWriter returns a writer for log lines that prints them above the
-// bars while they are drawn.
-func (r *reporter) logWriter() io.Writer { return logSink{r} }
-
-type logSink struct{ r *reporter }
-
-func (l logSink) Write(p []byte) (int, error) {
-	l.r.mu.Lock()
-	p2 := l.r.progress
-	l.r.mu.Unlock()
-	if p2 != nil {
-		if n, err := p2.Write(p); err == nil {
-			return n, nil
-		}
-	}
-	l.r.mu.Lock()
-	defer l.r.mu.Unlock()
-	return l.r.out.Write(p)
-}
-
 func (r *reporter) newBars() (*mpb.Bar, []*mpb.Bar) {
 	p := newContainer(r.out, r.interval)
 	readBar := addBar(p, r.total(),
@@ -218,9 +252,7 @@ func (r *reporter) newBars() (*mpb.Bar, []*mpb.Bar) {
 			})))
 		bars = append(bars, b)
 	}
-	r.mu.Lock()
-	r.progress = p
-	r.mu.Unlock()
+	r.setBars(p)
 	return readBar, bars
 }
 
@@ -281,13 +313,6 @@ func (r *reporter) progressEvent() progressEvent {
 		}
 	}
 	return ev
-}
-
-// emit writes one JSON line.
-func (r *reporter) emit(ev any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	writeJSONEvent(r.out, ev)
 }
 
 // addBar adds a bar toward total bytes (0 or less: unknown) that only

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -18,7 +17,7 @@ import (
 // all. It polls the object's counters from its own goroutine every
 // interval; the data path only counts.
 type restoreReporter struct {
-	out      io.Writer
+	*display
 	json     bool
 	bars     bool
 	interval time.Duration
@@ -29,13 +28,12 @@ type restoreReporter struct {
 	ready  chan struct{}
 	stop   chan struct{}
 	done   chan struct{}
-	failed bool       // set by finish before stop closes
-	mu     sync.Mutex // serialises writes to out
+	failed bool // set by finish before stop closes
 }
 
 func newRestoreReporter(out io.Writer, asJSON, bars bool, interval time.Duration, object string) *restoreReporter {
 	return &restoreReporter{
-		out: out, json: asJSON, bars: bars, interval: interval, object: object,
+		display: &display{out: out}, json: asJSON, bars: bars, interval: interval, object: object,
 		ready: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
@@ -83,6 +81,7 @@ func (r *restoreReporter) newBar() (*mpb.Progress, *mpb.Bar) {
 	bar := addBar(p, r.obj.StoredSize,
 		mpb.PrependDecorators(decor.Name("restore ", decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return r.line() })))
+	r.setBars(p)
 	return p, bar
 }
 
@@ -135,12 +134,6 @@ func (r *restoreReporter) finish(to string, err error) {
 	ev.StoredBytes, ev.DecodedBytes = r.obj.StoredBytes(), r.obj.DecodedBytes()
 	ev.BytesPerSec = rate(ev.DecodedBytes, el)
 	r.emit(ev)
-}
-
-func (r *restoreReporter) emit(ev any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	writeJSONEvent(r.out, ev)
 }
 
 func (r *restoreReporter) emitLine(s string) {
