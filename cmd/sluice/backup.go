@@ -154,9 +154,7 @@ func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progr
 	rep := newReporter(e.stderr, asJSON, showBars(progress, asJSON, e.stderr), progressInterval(asJSON))
 	// Every logger of the command, the targets' too, writes where the
 	// reporter wants while it runs.
-	if h := rep.logHandler(asJSON, rep.bars, g.level); h != nil && g.route != nil {
-		defer g.route.divert(h)()
-	}
+	defer g.divertLogs(rep.logHandler(asJSON, rep.bars, g.level))()
 	b.Observer = rep
 	b.ProgressTotal = rep.json || rep.bars
 	go rep.run()

@@ -85,6 +85,13 @@ func (d *display) emit(ev any) {
 	writeJSONEvent(d.out, ev)
 }
 
+// emitLine writes one text line.
+func (d *display) emitLine(s string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	io.WriteString(d.out, s)
+}
+
 // logHandler is where the command's log records go while a reporter
 // runs (see [logRouter.divert]): JSON lines serialised with its events
 // with asJSON, text printed above its bars when it draws them, and nil
@@ -302,17 +309,24 @@ func (r *reporter) progressEvent() progressEvent {
 	in, el := r.read.Load(), time.Since(r.start)
 	ev := progressEvent{eventHeader: header("progress"), BytesIn: in, BytesOut: r.maxWrote(),
 		Seconds: el.Seconds(), BytesPerSec: rate(in, el), Ratio: ratio(r.maxWrote(), in)}
-	if size := r.total(); size > 0 {
-		// An expected size can be passed: the tree grew, or the
-		// estimate was low.
-		pct := min(100, 100*float64(in)/float64(size))
-		ev.Percent = &pct
-		if eta, ok := etaOf(in, size, el); ok {
-			s := eta.Seconds()
-			ev.ETASeconds = &s
-		}
-	}
+	ev.Percent, ev.ETASeconds = percentETA(in, r.total(), el)
 	return ev
+}
+
+// percentETA is the progress events' percent and ETA in seconds for done
+// of size bytes after elapsed, nil when the size is unknown (or the ETA
+// when there is none to give). The percent stops at 100: an expected
+// size can be passed, when a tree grew or the estimate was low.
+func percentETA(done, size int64, elapsed time.Duration) (percent, eta *float64) {
+	if size <= 0 {
+		return nil, nil
+	}
+	pct := min(100, 100*float64(done)/float64(size))
+	if d, ok := etaOf(done, size, elapsed); ok {
+		s := d.Seconds()
+		eta = &s
+	}
+	return &pct, eta
 }
 
 // addBar adds a bar toward total bytes (0 or less: unknown) that only

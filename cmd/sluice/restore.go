@@ -72,9 +72,7 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	defer t.Close()
 	warnLooseKeyFiles(e, &f.keys, log, f.json)
 	rep := newRestoreReporter(e.stderr, f.json, showBars(f.progress, f.json, e.stderr), progressInterval(f.json), t.ObjectURL(name))
-	if h := rep.logHandler(f.json, rep.bars, g.level); h != nil && g.route != nil {
-		defer g.route.divert(h)()
-	}
+	defer g.divertLogs(rep.logHandler(f.json, rep.bars, g.level))()
 	dec := &pipeline.Decoder{Registry: e.reg(), Keys: keys, Extract: f.extract, Opened: rep.opened}
 	go rep.run()
 	out, err := dec.RestoreTo(ctx, t, name, f.to, e.stdout)

@@ -54,11 +54,10 @@ func (r *restoreReporter) run() {
 	if !r.json && !r.bars {
 		return
 	}
-	var p *mpb.Progress
 	var bar *mpb.Bar
 	showLoop(r.ready, r.stop, r.interval, func() {
 		if r.bars {
-			p, bar = r.newBar()
+			bar = r.newBar()
 		}
 	}, func() {
 		if r.json {
@@ -71,18 +70,18 @@ func (r *restoreReporter) run() {
 		if bar != nil {
 			bar.SetCurrent(r.obj.StoredBytes())
 			endBar(bar, r.failed)
-			p.Wait()
+			r.progress.Wait()
 		}
 	})
 }
 
-func (r *restoreReporter) newBar() (*mpb.Progress, *mpb.Bar) {
+func (r *restoreReporter) newBar() *mpb.Bar {
 	p := newContainer(r.out, r.interval)
 	bar := addBar(p, r.obj.StoredSize,
 		mpb.PrependDecorators(decor.Name("restore ", decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return r.line() })))
 	r.setBars(p)
-	return p, bar
+	return bar
 }
 
 // line is the text beside the bar: stored bytes read of the object's
@@ -100,14 +99,7 @@ func (r *restoreReporter) progressEvent() restoreProgressEvent {
 	stored, decoded, el := r.obj.StoredBytes(), r.obj.DecodedBytes(), time.Since(r.start)
 	ev := restoreProgressEvent{eventHeader: header("restore_progress"), StoredBytes: stored, DecodedBytes: decoded,
 		Seconds: el.Seconds(), BytesPerSec: rate(decoded, el)}
-	if size := r.obj.StoredSize; size > 0 {
-		pct := 100 * float64(stored) / float64(size)
-		ev.Percent = &pct
-		if eta, ok := etaOf(stored, size, el); ok {
-			s := eta.Seconds()
-			ev.ETASeconds = &s
-		}
-	}
+	ev.Percent, ev.ETASeconds = percentETA(stored, r.obj.StoredSize, el)
 	return ev
 }
 
@@ -134,12 +126,6 @@ func (r *restoreReporter) finish(to string, err error) {
 	ev.StoredBytes, ev.DecodedBytes = r.obj.StoredBytes(), r.obj.DecodedBytes()
 	ev.BytesPerSec = rate(ev.DecodedBytes, el)
 	r.emit(ev)
-}
-
-func (r *restoreReporter) emitLine(s string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	io.WriteString(r.out, s)
 }
 
 // etaOf estimates the time left when done of size bytes took elapsed.

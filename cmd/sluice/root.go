@@ -136,6 +136,15 @@ func withLogger(ctx context.Context, e *env, g *globalFlags, asJSON bool) (conte
 	return backends.WithLogger(ctx, log), nil
 }
 
+// divertLogs sends the records of the logger that logger made to h
+// until restore is called; a nil h changes nothing.
+func (g *globalFlags) divertLogs(h slog.Handler) (restore func()) {
+	if h == nil || g.route == nil {
+		return func() {}
+	}
+	return g.route.divert(h)
+}
+
 // logger returns the stderr logger at the configured level: text, or
 // with asJSON (a command's --json, whose stderr holds only JSON lines)
 // slog's JSON records.
