@@ -123,11 +123,28 @@ type noBucketError struct{ bucket string }
 func (e *noBucketError) Error() string { return fmt.Sprintf("bucket %q does not exist", e.bucket) }
 func (e *noBucketError) Unwrap() error { return ErrNoBucket }
 
+// ErrInvalidTarget is wrapped by the errors of [OpenTarget], [OpenObject]
+// and [CheckTarget] that are about the URL itself or its options: its
+// form, an unknown scheme, an unknown option or a bad value. The user
+// must change the command or the config. Their other errors come from the
+// store or the environment — a missing bucket, a folder that cannot be
+// created, refused credentials, an unreachable endpoint — and may pass
+// on another try.
+var ErrInvalidTarget = errors.New("invalid target")
+
+// invalidTarget marks err as [ErrInvalidTarget] without changing its
+// message.
+type invalidTarget struct{ err error }
+
+func (e invalidTarget) Error() string   { return e.err.Error() }
+func (e invalidTarget) Unwrap() []error { return []error{e.err, ErrInvalidTarget} }
+
 // OpenTarget opens the target rawURL names (see the package doc for the
 // forms). Query parameters the backend declares as options are removed from
 // the URL and parsed together with extra, which holds the same options from
 // a config file's target entry; an option given in both places is an error.
-// The remaining query parameters go to the backend.
+// The remaining query parameters go to the backend. Errors name the URL
+// (redacted); those about the URL or options wrap [ErrInvalidTarget].
 func OpenTarget(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any) (*pipeline.Target, error) {
 	t, err := openTarget(ctx, reg, rawURL, extra)
 	if err != nil {
@@ -136,38 +153,67 @@ func OpenTarget(ctx context.Context, reg *pipeline.Registry, rawURL string, extr
 	return t, nil
 }
 
+// CheckTarget checks what [OpenTarget] would check before opening rawURL
+// with extra — the URL's form, its scheme, every option — without any
+// I/O. Its errors name the URL (redacted) and wrap [ErrInvalidTarget].
+func CheckTarget(reg *pipeline.Registry, rawURL string, extra map[string]any) error {
+	if _, _, _, err := checkTarget(reg, rawURL, extra); err != nil {
+		return fmt.Errorf("target %s: %w", Redact(rawURL), scrub(err, rawURL))
+	}
+	return nil
+}
+
 func openTarget(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any) (*pipeline.Target, error) {
-	u, err := parseURL(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	spec, err := reg.Backend(u.Scheme)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := takeOptions(u, spec.Options, extra)
-	if err != nil {
-		return nil, err
-	}
-	opts, err := pipeline.ParseOptions(spec.Options, raw)
+	spec, u, opts, err := checkTarget(reg, rawURL, extra)
 	if err != nil {
 		return nil, err
 	}
 	return spec.Open(ctx, u, opts)
 }
 
+// checkTarget parses rawURL and its options and runs the backend's
+// Check. Every error it returns wraps [ErrInvalidTarget].
+func checkTarget(reg *pipeline.Registry, rawURL string, extra map[string]any) (pipeline.BackendSpec, *url.URL, pipeline.Options, error) {
+	fail := func(err error) (pipeline.BackendSpec, *url.URL, pipeline.Options, error) {
+		return pipeline.BackendSpec{}, nil, pipeline.Options{}, invalidTarget{err}
+	}
+	u, err := parseURL(rawURL)
+	if err != nil {
+		return fail(err)
+	}
+	spec, err := reg.Backend(u.Scheme)
+	if err != nil {
+		return fail(err)
+	}
+	raw, err := takeOptions(u, spec.Options, extra)
+	if err != nil {
+		return fail(err)
+	}
+	opts, err := pipeline.ParseOptions(spec.Options, raw)
+	if err != nil {
+		return fail(err)
+	}
+	if spec.Check != nil {
+		if err := spec.Check(u, opts); err != nil {
+			return fail(err)
+		}
+	}
+	return spec, u, opts, nil
+}
+
 // OpenObject opens the target holding the object rawURL names and returns it
 // with the object's name relative to the target's prefix: for
 // s3://bucket/path/to/obj.tar.zst the target is s3://bucket/path/to and the
-// name obj.tar.zst. The object need not exist.
+// name obj.tar.zst. The object need not exist. Errors are as for
+// [OpenTarget].
 func OpenObject(ctx context.Context, reg *pipeline.Registry, rawURL string) (*pipeline.Target, string, error) {
 	u, err := parseURL(rawURL)
 	if err != nil {
-		return nil, "", fmt.Errorf("open object %s: %w", Redact(rawURL), scrub(err, rawURL))
+		return nil, "", fmt.Errorf("open object %s: %w", Redact(rawURL), invalidTarget{scrub(err, rawURL)})
 	}
 	dir, name := path.Split(u.Path)
 	if name == "" || name == "." || name == ".." {
-		return nil, "", fmt.Errorf("open object %s: the URL names no object (it must not end in \"/\")", Redact(rawURL))
+		return nil, "", fmt.Errorf("open object %s: %w", Redact(rawURL), invalidTarget{errors.New(`the URL names no object (it must not end in "/")`)})
 	}
 	u.Path, u.RawPath = dir, ""
 	t, err := OpenTarget(ctx, reg, u.String(), nil)

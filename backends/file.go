@@ -15,7 +15,19 @@ import (
 var fileSpec = pipeline.BackendSpec{
 	Scheme: "file",
 	Help:   "local folder: file:///abs/path (created when missing)",
+	Check:  checkFile,
 	Open:   openFile,
+}
+
+// checkFile implements [pipeline.BackendSpec.Check] for file URLs.
+func checkFile(u *url.URL, _ pipeline.Options) error {
+	if u.User != nil {
+		return errors.New("file URLs take no credentials")
+	}
+	if (u.Host != "" && u.Host != "localhost") || !path.IsAbs(u.Path) {
+		return errors.New("file URLs need an absolute path: use file:///abs/path (three slashes)")
+	}
+	return rejectQuery(u, nil)
 }
 
 // openFile opens a folder as a bucket. Objects are written to a temporary
@@ -32,15 +44,6 @@ var fileSpec = pipeline.BackendSpec{
 // earlier versions are still read, hidden from listings, and removed with
 // their object.
 func openFile(_ context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
-	if u.User != nil {
-		return nil, errors.New("file URLs take no credentials")
-	}
-	if (u.Host != "" && u.Host != "localhost") || !path.IsAbs(u.Path) {
-		return nil, errors.New("file URLs need an absolute path: use file:///abs/path (three slashes)")
-	}
-	if err := rejectQuery(u, nil); err != nil {
-		return nil, err
-	}
 	dir := filepath.Clean(filepath.FromSlash(u.Path))
 	b, err := fileblob.OpenBucket(dir, &fileblob.Options{
 		CreateDir: true,

@@ -26,6 +26,7 @@ import (
 var gcsSpec = pipeline.BackendSpec{
 	Scheme: "gs",
 	Help:   "Google Cloud Storage: gs://bucket/prefix (Application Default Credentials; STORAGE_EMULATOR_HOST for an emulator)",
+	Check:  checkGocloud,
 	Open:   openGCS,
 }
 

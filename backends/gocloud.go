@@ -18,6 +18,7 @@ func gocloudSpec(scheme, help string) pipeline.BackendSpec {
 	return pipeline.BackendSpec{
 		Scheme: scheme,
 		Help:   help,
+		Check:  checkGocloud,
 		Open: func(ctx context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
 			openURL, t, err := gocloudTarget(u)
 			if err != nil {
@@ -56,6 +57,14 @@ func prepareAzure(wo *blob.WriterOptions, w pipeline.Write) (int64, error) {
 	wo.BufferSize = int(p.part)
 	wo.MaxConcurrency = p.concurrency
 	return p.limit, nil
+}
+
+// checkGocloud implements [pipeline.BackendSpec.Check] for the backends
+// gocloud's openers open: the bucket and prefix. The openers check their
+// own query parameters when they open.
+func checkGocloud(u *url.URL, _ pipeline.Options) error {
+	_, _, err := gocloudTarget(u)
+	return err
 }
 
 // gocloudTarget splits u into the URL the gocloud opener gets (scheme,

@@ -18,7 +18,20 @@ import (
 var memSpec = pipeline.BackendSpec{
 	Scheme: "mem",
 	Help:   "process memory, for tests and dry runs: mem://name/prefix (gone when the process exits)",
+	Check:  checkMem,
 	Open:   openMem,
+}
+
+// checkMem implements [pipeline.BackendSpec.Check] for mem URLs.
+func checkMem(u *url.URL, _ pipeline.Options) error {
+	if u.User != nil {
+		return errors.New("mem URLs take no credentials")
+	}
+	if err := rejectQuery(u, nil); err != nil {
+		return err
+	}
+	_, err := cleanPrefix(u.Path)
+	return err
 }
 
 // defaultMemName is the bucket mem:// without a name opens, so that its
@@ -36,12 +49,6 @@ var memBuckets struct {
 // same name shares its objects, and closing a target leaves them intact,
 // so a test can back up to mem://x and restore from mem://x.
 func openMem(_ context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
-	if u.User != nil {
-		return nil, errors.New("mem URLs take no credentials")
-	}
-	if err := rejectQuery(u, nil); err != nil {
-		return nil, err
-	}
 	name := u.Host
 	if name == "" {
 		name = defaultMemName

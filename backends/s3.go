@@ -43,32 +43,57 @@ var s3Spec = pipeline.BackendSpec{
 	Scheme:  "s3",
 	Help:    "Amazon S3 and S3-compatible stores: s3://bucket/prefix, or bucket/prefix (AWS credential chain)",
 	Options: s3Options,
+	Check:   checkS3,
 	Open:    openS3,
 }
 
-// openS3 opens an S3 bucket after checking that it exists; see the
-// package doc for how the client is configured.
-func openS3(ctx context.Context, u *url.URL, opts pipeline.Options) (*pipeline.Target, error) {
-	bucket, prefix, err := splitBucket(u)
+// checkS3 implements [pipeline.BackendSpec.Check] for S3 URLs.
+func checkS3(u *url.URL, opts pipeline.Options) error {
+	_, _, _, err := s3Settings(u, opts)
+	return err
+}
+
+// s3Settings reads the bucket, the key prefix and the upload and object
+// settings from an S3 target's URL and options, checking each.
+func s3Settings(u *url.URL, opts pipeline.Options) (bucket, prefix string, tune *s3Tuning, err error) {
+	bucket, prefix, err = splitBucket(u)
 	if err != nil {
-		return nil, err
+		return "", "", nil, err
 	}
 	if err := rejectQuery(u, s3Options); err != nil {
-		return nil, err
+		return "", "", nil, err
 	}
-	tune := &s3Tuning{
+	tune = &s3Tuning{
 		partSize:    int64(opts.Int("part_size")),
 		concurrency: opts.Int("concurrency"),
 	}
 	if tune.partSize != 0 {
 		if _, err := planUpload(-1, tune.partSize, 1, 0); err != nil {
-			return nil, err
+			return "", "", nil, err
 		}
 	}
 	if tune.concurrency < 1 {
-		return nil, fmt.Errorf("concurrency: must be at least 1, got %d", tune.concurrency)
+		return "", "", nil, fmt.Errorf("concurrency: must be at least 1, got %d", tune.concurrency)
 	}
 	if tune.object, err = parseS3ObjectSettings(opts); err != nil {
+		return "", "", nil, err
+	}
+	if err := checkResilience(opts); err != nil {
+		return "", "", nil, err
+	}
+	if endpoint := opts.String("endpoint"); endpoint != "" {
+		if err := checkEndpoint(endpoint); err != nil {
+			return "", "", nil, err
+		}
+	}
+	return bucket, prefix, tune, nil
+}
+
+// openS3 opens an S3 bucket after checking that it exists; see the
+// package doc for how the client is configured.
+func openS3(ctx context.Context, u *url.URL, opts pipeline.Options) (*pipeline.Target, error) {
+	bucket, prefix, tune, err := s3Settings(u, opts)
+	if err != nil {
 		return nil, err
 	}
 	client, followRegion, err := newS3Client(ctx, opts)
@@ -103,15 +128,7 @@ func newS3Client(ctx context.Context, opts pipeline.Options) (client *s3.Client,
 	if p := opts.String("profile"); p != "" {
 		load = append(load, config.WithSharedConfigProfile(p))
 	}
-	if err := checkResilience(opts); err != nil {
-		return nil, false, err
-	}
 	endpoint := opts.String("endpoint")
-	if endpoint != "" {
-		if err := checkEndpoint(endpoint); err != nil {
-			return nil, false, err
-		}
-	}
 	load = append(load, config.WithLogger(sdkLogger(loggerFrom(ctx))))
 	cfg, err := config.LoadDefaultConfig(ctx, load...)
 	if err != nil {
@@ -303,7 +320,7 @@ func (t *s3Tuning) prepare(wo *blob.WriterOptions, w pipeline.Write) (int64, err
 		}
 		var in *transfermanager.UploadObjectInput
 		if t.object != nil && as(&in) {
-			t.object.apply(in)
+			t.object.apply(in, w.Kind)
 		}
 		if next != nil {
 			return next(as)

@@ -119,10 +119,18 @@ func encodeTags(items []string) (string, error) {
 	return strings.Join(parts, "&"), nil
 }
 
-// apply sets the settings on an upload. The retain-until date is computed
-// now, when the upload starts.
-func (s *s3ObjectSettings) apply(in *transfermanager.UploadObjectInput) {
-	if s.storageClass != "" {
+// apply sets the settings on an upload of kind. The retain-until date is
+// computed now, when the upload starts.
+//
+// Encryption and tags apply to every object, so that a bucket policy
+// requiring them admits the manifests and claims too, and lifecycle rules
+// on tags treat a manifest like its object. The storage class applies to
+// data objects only: a manifest in an archival class (GLACIER,
+// DEEP_ARCHIVE) could not be read back by list, verify or prune without a
+// restore request. The retention lock applies to data and manifests,
+// never to claims, which the backup deletes when it ends.
+func (s *s3ObjectSettings) apply(in *transfermanager.UploadObjectInput, kind pipeline.WriteKind) {
+	if s.storageClass != "" && kind == pipeline.WriteData {
 		in.StorageClass = s.storageClass
 	}
 	if s.sse != "" {
@@ -131,7 +139,7 @@ func (s *s3ObjectSettings) apply(in *transfermanager.UploadObjectInput) {
 	if s.kmsKeyID != "" {
 		in.SSEKMSKeyID = aws.String(s.kmsKeyID)
 	}
-	if s.lockMode != "" {
+	if s.lockMode != "" && kind != pipeline.WriteClaim {
 		in.ObjectLockMode = s.lockMode
 		in.ObjectLockRetainUntilDate = aws.Time(s.now().Add(time.Duration(s.lockDays) * 24 * time.Hour).UTC())
 		// S3 requires an integrity checksum on writes that set a

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 
@@ -171,5 +172,78 @@ func awsHeadObject(t *testing.T, endpoint, bucket, key string) {
 	}
 	if head.StorageClass != "STANDARD_IA" || head.ObjectLockMode != "GOVERNANCE" || head.ServerSideEncryption != "AES256" || head.ObjectLockRetainUntilDate == "" {
 		t.Errorf("aws s3api head-object: %s", out)
+	}
+}
+
+// TestS3ObjectSettingsByKind: encryption and tags go on every object a
+// backup writes; the storage class on data only (an archived manifest
+// could not be read back); the retention lock on data and manifests,
+// never on claims, which the backup deletes when it ends.
+func TestS3ObjectSettingsByKind(t *testing.T) {
+	s, err := parseS3ObjectSettings(s3Opts(t, map[string]any{
+		"storage_class": "GLACIER", "sse": "AES256", "tags": "env=prod",
+		"object_lock_mode": "GOVERNANCE", "object_lock_days": 3,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		kind        pipeline.WriteKind
+		class, lock bool
+	}{
+		{pipeline.WriteData, true, true},
+		{pipeline.WriteManifest, false, true},
+		{pipeline.WriteClaim, false, false},
+	} {
+		var in transfermanager.UploadObjectInput
+		s.apply(&in, tc.kind)
+		if in.ServerSideEncryption != "AES256" || aws.ToString(in.Tagging) != "env=prod" {
+			t.Errorf("kind %d: sse %q, tags %q: want both on every object", tc.kind, in.ServerSideEncryption, aws.ToString(in.Tagging))
+		}
+		if got := in.StorageClass != ""; got != tc.class {
+			t.Errorf("kind %d: storage class %q", tc.kind, in.StorageClass)
+		}
+		if got := in.ObjectLockMode != ""; got != tc.lock {
+			t.Errorf("kind %d: lock mode %q", tc.kind, in.ObjectLockMode)
+		}
+	}
+}
+
+// TestS3ManifestSettingsMoto: a backup's manifest, written through the
+// pipeline, carries the target's encryption, tags and lock, in the
+// standard storage class.
+func TestS3ManifestSettingsMoto(t *testing.T) {
+	endpoint := s3test.StartMoto(t)
+	s3test.CreateLockedBucket(t, endpoint, "mlocked")
+	tg, err := OpenTarget(t.Context(), newRegistry(), "s3://mlocked/m?storage_class=STANDARD_IA&sse=AES256&object_lock_mode=GOVERNANCE&object_lock_days=3&tags=env%3Dprod", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	b := &pipeline.Backup{
+		Source:  pipeline.StreamSource("data", strings.NewReader("some bytes\n"), 11),
+		Targets: []*pipeline.Target{tg},
+		Name:    "data",
+	}
+	res, err := b.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := s3test.Client(endpoint)
+	for key, class := range map[string]string{tg.Key(res.Object): "STANDARD_IA", tg.Key(res.Object + pipeline.ManifestSuffix): ""} {
+		head, err := client.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("mlocked"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(head.StorageClass) != class || head.ServerSideEncryption != "AES256" || head.ObjectLockMode != "GOVERNANCE" {
+			t.Errorf("%s: storage class %q, sse %q, lock %q", key, head.StorageClass, head.ServerSideEncryption, head.ObjectLockMode)
+		}
+		tags, err := client.GetObjectTagging(t.Context(), &s3.GetObjectTaggingInput{Bucket: aws.String("mlocked"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tags.TagSet) != 1 || aws.ToString(tags.TagSet[0].Key) != "env" {
+			t.Errorf("%s: tags %v", key, tags.TagSet)
+		}
 	}
 }

@@ -364,6 +364,18 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// smallWriterOptions are the writer options of a small JSON object
+// beside a backup's data (its manifest, its claim): written only if
+// absent, and prepared by the target like the data, as kind.
+func smallWriterOptions(t *Target, meta map[string]string, size int, kind WriteKind) (*blob.WriterOptions, error) {
+	wo, _, err := writerOptions(t, meta, Write{Size: int64(size), Kind: kind})
+	if err != nil {
+		return nil, err
+	}
+	wo.ContentType = "application/json"
+	return wo, nil
+}
+
 // writerOptions builds the options for an object write on t.
 func writerOptions(t *Target, meta map[string]string, w Write) (*blob.WriterOptions, int64, error) {
 	wo := &blob.WriterOptions{

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"gocloud.dev/blob"
 )
 
 // ClaimSuffix names the small object a running backup holds beside the
@@ -30,12 +28,17 @@ const releaseTimeout = 30 * time.Second
 // extensions, whichever exists on no target and could be claimed on every
 // target. release removes the claims; call it when the run is over.
 //
-// A target that cannot be checked or claimed (an error, or no answer
-// within the stall timeout) takes no part in the backup: it is returned in
-// failed with the reason, and the others go on. Only when every target
-// fails is err set.
+// A target that is unavailable, or cannot be checked or claimed (an
+// error, or no answer within the stall timeout), takes no part in the
+// backup: it is returned in failed with the reason, and the others go on.
+// Only when every target fails is err set.
 func (b *Backup) claimName(ctx context.Context, name string) (claimed string, failed map[*Target]error, release func(), err error) {
 	failed = map[*Target]error{}
+	for _, t := range b.Targets {
+		if t.Unavailable != nil {
+			failed[t] = t.Unavailable
+		}
+	}
 	base, ext := b.Name, strings.TrimPrefix(name, b.Name)
 	for i := 1; i <= 100; i++ {
 		candidate := name
@@ -135,11 +138,13 @@ func (b *Backup) claim(ctx context.Context, name string, failed map[*Target]erro
 		if failed[t] != nil {
 			continue
 		}
+		wo, err := smallWriterOptions(t, nil, len(body), WriteClaim)
+		if err != nil {
+			failed[t] = fmt.Errorf("backup: target %s: claim %s: %w", t.URL, name, err)
+			continue
+		}
 		reqCtx, cancel := b.targetContext(ctx)
-		err := t.Bucket.WriteAll(reqCtx, t.Key(name+ClaimSuffix), body, &blob.WriterOptions{
-			ContentType: "application/json",
-			IfNotExist:  true,
-		})
+		err = t.Bucket.WriteAll(reqCtx, t.Key(name+ClaimSuffix), body, wo)
 		cancel()
 		switch {
 		case isExists(err):

@@ -157,6 +157,10 @@ type DecodeOptions struct {
 	Origins map[string]string
 	// Now fills {time} when name templates are checked; zero means now.
 	Now time.Time
+	// CheckTarget, if set, checks each target's URL and options the way
+	// opening it would, without any I/O (backends.CheckTarget), so that a
+	// typo in a URL's query is a config error, not a failed target.
+	CheckTarget func(url string, options map[string]any) error
 }
 
 // Known keys, in the order messages list them.
@@ -614,6 +618,11 @@ func (d *decoder) targets(path string, v any) ([]TargetConfig, error) {
 		}
 		if _, err := ParseOptions(spec.Options, tc.Options); err != nil {
 			return nil, d.prefixOptionError(ep, err)
+		}
+		if d.opts.CheckTarget != nil {
+			if err := d.opts.CheckTarget(tc.URL, tc.Options); err != nil {
+				return nil, d.wrap(ep, err)
+			}
 		}
 		out = append(out, tc)
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 )
 
@@ -70,11 +69,12 @@ func writeManifest(ctx context.Context, t *Target, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	return t.Bucket.WriteAll(ctx, t.Key(m.Object+ManifestSuffix), append(b, '\n'), &blob.WriterOptions{
-		ContentType: "application/json",
-		IfNotExist:  true,
-		Metadata:    map[string]string{MetaFormat: ManifestFormat},
-	})
+	body := append(b, '\n')
+	wo, err := smallWriterOptions(t, map[string]string{MetaFormat: ManifestFormat}, len(body), WriteManifest)
+	if err != nil {
+		return err
+	}
+	return t.Bucket.WriteAll(ctx, t.Key(m.Object+ManifestSuffix), body, wo)
 }
 
 // StagesFromMetadata returns the stage list recorded in an object's

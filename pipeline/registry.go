@@ -20,8 +20,15 @@ type BackendSpec struct {
 	// given as URL query parameters or, in config files, as target keys.
 	// Query parameters not listed here pass through to the gocloud opener.
 	Options []OptionSpec
+	// Check, if set, validates what Open would get — the URL's form and
+	// the options' values — without any I/O, so that a config can be
+	// checked before anything runs. Its errors are the user's to fix;
+	// Open is only called once Check passed. u and opts are as for Open.
+	Check func(u *url.URL, opts Options) error
 	// Open opens the location. u is the target URL with sluice's own
-	// options already removed from its query; opts holds them.
+	// options already removed from its query; opts holds them. Its
+	// errors come from the store or the environment: a missing bucket,
+	// a folder that cannot be created, refused credentials.
 	Open func(ctx context.Context, u *url.URL, opts Options) (*Target, error)
 }
 

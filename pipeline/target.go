@@ -24,6 +24,18 @@ type Target struct {
 	// uploads in memory keeps that buffering within w.Memory where it can,
 	// and says in its documentation what it does when it cannot.
 	Prepare func(wo *blob.WriterOptions, w Write) (limit int64, err error)
+	// Unavailable, when set, is why the target could not be opened (see
+	// [UnavailableTarget]); Bucket is then nil.
+	Unavailable error
+}
+
+// UnavailableTarget is a target that could not be opened, because of err:
+// a missing bucket, a folder that cannot be created, an unreachable
+// store. A [Backup] reports it as failed with err, before reading
+// anything, and writes the other targets (unless [Backup.AllOrNothing]),
+// so one bad target among several costs that target, not the backup.
+func UnavailableTarget(url string, err error) *Target {
+	return &Target{URL: url, Unavailable: err}
 }
 
 // A Write describes one object write to [Target.Prepare].
@@ -36,7 +48,26 @@ type Write struct {
 	// number of targets written at once. Zero means no budget was set,
 	// and the backend applies its own default for a single write.
 	Memory int64
+	// Kind is what the write stores.
+	Kind WriteKind
 }
+
+// WriteKind says what an object write stores, for backends whose object
+// settings do not suit every object alike (an archival storage class
+// would make a manifest unreadable; a retention lock would keep a claim
+// from being removed).
+type WriteKind int
+
+const (
+	// WriteData is a backup's data object.
+	WriteData WriteKind = iota
+	// WriteManifest is an object's manifest: small, read back by list,
+	// verify and prune, deleted by prune with its object.
+	WriteManifest
+	// WriteClaim is a name claim (see [ClaimSuffix]): small, deleted
+	// when the backup ends.
+	WriteClaim
+)
 
 // ObjectURL returns the URL of the object stored under name (relative to
 // the prefix), in the form restore accepts. Each path segment is escaped,
@@ -52,5 +83,10 @@ func (t *Target) ObjectURL(name string) string {
 // Key returns the full bucket key of name.
 func (t *Target) Key(name string) string { return t.Prefix + name }
 
-// Close closes the bucket.
-func (t *Target) Close() error { return t.Bucket.Close() }
+// Close closes the bucket, if the target has one.
+func (t *Target) Close() error {
+	if t.Bucket == nil {
+		return nil
+	}
+	return t.Bucket.Close()
+}

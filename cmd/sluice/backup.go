@@ -118,19 +118,15 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	if err != nil {
 		return usageError(err)
 	}
-	var targets []*pipeline.Target
-	defer func() {
-		for _, t := range targets {
-			t.Close()
-		}
-	}()
-	for _, raw := range f.targets {
-		t, err := backends.OpenTarget(ctx, e.reg(), raw, nil)
-		if err != nil {
-			return usageError(err)
-		}
-		targets = append(targets, t)
+	configs := make([]pipeline.TargetConfig, len(f.targets))
+	for i, raw := range f.targets {
+		configs[i] = pipeline.TargetConfig{URL: raw}
 	}
+	targets, err := openBackupTargets(ctx, e.reg(), configs)
+	if err != nil {
+		return err
+	}
+	defer closeTargets(targets)
 	b := &pipeline.Backup{
 		Source: src, Stages: chain, Targets: targets, Name: name,
 		ExpectedSize: expected, Log: log, Bandwidth: perf.bandwidth, UploadMemory: perf.uploadMemory,
@@ -179,18 +175,24 @@ func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progr
 func printDryRun(ctx context.Context, e *env, asJSON bool, b *pipeline.Backup, p *pipeline.PipelineConfig) error {
 	ev, err := planDryRun(ctx, b, p)
 	if err != nil {
-		label := "dry run"
-		if b.Pipeline != "" {
-			label += " " + b.Pipeline
-		}
-		return fmt.Errorf("%s: %w", label, err)
+		return fmt.Errorf("%s: %w", dryRunLabel(b.Pipeline), err)
 	}
 	if asJSON {
 		writeJSONEvent(e.stderr, ev)
-		return nil
+	} else {
+		ev.printText(e.stderr)
 	}
-	ev.printText(e.stderr)
+	if n := len(ev.Unavailable); n > 0 {
+		return &exitError{code: exitPartial, err: fmt.Errorf("%s: %d of %d targets cannot be opened: %w", dryRunLabel(b.Pipeline), n, len(ev.Targets), pipeline.ErrPartial)}
+	}
 	return nil
+}
+
+func dryRunLabel(pipelineName string) string {
+	if pipelineName != "" {
+		return "dry run " + pipelineName
+	}
+	return "dry run"
 }
 
 // planDryRun describes what b would store.
@@ -200,6 +202,11 @@ func planDryRun(ctx context.Context, b *pipeline.Backup, p *pipeline.PipelineCon
 		Object: b.Name + pipeline.Extensions(b.Source.Archive, b.Stages), Stages: chainNames(b.Source.Archive, b.Stages),
 		Source: b.Source.Name, Targets: targetNames(b.Targets),
 		BWLimit: b.Bandwidth.Total, BWLimitTarget: b.Bandwidth.PerTarget, UploadMemory: b.UploadMemory,
+	}
+	for _, t := range b.Targets {
+		if t.Unavailable != nil {
+			ev.Unavailable = append(ev.Unavailable, targetEvent{Target: t.URL, Error: t.Unavailable.Error()})
+		}
 	}
 	size, measured, err := b.Source.Measure(ctx)
 	switch {
@@ -227,11 +234,7 @@ func planDryRun(ctx context.Context, b *pipeline.Backup, p *pipeline.PipelineCon
 
 // printText writes the dry run's human lines.
 func (ev dryRunEvent) printText(w io.Writer) {
-	label := "dry run"
-	if ev.Pipeline != "" {
-		label += " " + ev.Pipeline
-	}
-	fmt.Fprintf(w, "%s: would store %s (%s)\n", label, ev.Object, strings.Join(ev.Stages, " → "))
+	fmt.Fprintf(w, "%s: would store %s (%s)\n", dryRunLabel(ev.Pipeline), ev.Object, strings.Join(ev.Stages, " → "))
 	switch {
 	case ev.Files != nil:
 		fmt.Fprintf(w, "  source: %d files, %d entries in all, %s as tar\n", *ev.Files, *ev.Entries, fmtBytes(*ev.ExpectedSize))
@@ -244,6 +247,9 @@ func (ev dryRunEvent) printText(w io.Writer) {
 	}
 	for _, t := range ev.Targets {
 		fmt.Fprintf(w, "  to %s\n", t)
+	}
+	for _, t := range ev.Unavailable {
+		fmt.Fprintf(w, "  cannot open %s: %s\n", t.Target, t.Error)
 	}
 	if bw := ev.BWLimit; bw > 0 {
 		fmt.Fprintf(w, "  upload limit %s/s for all targets together\n", fmtBytes(bw))

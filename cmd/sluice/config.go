@@ -93,7 +93,12 @@ func loadConfig(e *env, g *globalFlags, override rawOverride) (*pipeline.Config,
 	if err != nil {
 		return nil, path, usageErrorf("config %s: %w", path, err)
 	}
-	cfg, err := pipeline.DecodeConfig(e.reg(), raw, pipeline.DecodeOptions{BaseDir: filepath.Dir(abs), Origins: origins})
+	cfg, err := pipeline.DecodeConfig(e.reg(), raw, pipeline.DecodeOptions{
+		BaseDir: filepath.Dir(abs), Origins: origins,
+		CheckTarget: func(url string, options map[string]any) error {
+			return backends.CheckTarget(e.reg(), url, options)
+		},
+	})
 	if err != nil {
 		return nil, path, usageErrorf("config %s: %w", path, err)
 	}

@@ -66,6 +66,9 @@ type dryRunEvent struct {
 	Files        *int     `json:"files,omitempty"`         // a directory's regular files
 	Entries      *int     `json:"entries,omitempty"`       // a directory's entries: files, directories, symlinks
 	Targets      []string `json:"targets"`
+	// Unavailable are the targets that could not be opened, each with
+	// its error; the backup would fail on them (exit 3).
+	Unavailable []targetEvent `json:"unavailable,omitempty"`
 	// Upload limits in bytes per second and the upload memory budget in
 	// bytes, when set.
 	BWLimit       int64 `json:"bwlimit,omitempty"`

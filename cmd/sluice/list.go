@@ -35,7 +35,7 @@ func openScope(ctx context.Context, e *env, g *globalFlags, arg string) (*scope,
 	if isURLArg(arg) {
 		t, err := backends.OpenTarget(ctx, e.reg(), arg, nil)
 		if err != nil {
-			return nil, usageError(err)
+			return nil, targetOpenError(err)
 		}
 		return &scope{targets: []*pipeline.Target{t}}, nil
 	}

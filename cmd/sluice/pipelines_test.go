@@ -356,7 +356,7 @@ pipelines:
     source: /x
     stages: [zstd, {age: {passphrase_env: DOCS_PASS}}]
     targets:
-      - s3://bucket/p?region=eu-west-1&sig=topsecretsig
+      - azblob://bucket/p?sig=topsecretsig
       - mem://x
 `)
 	t.Setenv("DOCS_PASS", "hunter2-passphrase")

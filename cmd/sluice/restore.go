@@ -67,7 +67,7 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	}
 	t, name, err := backends.OpenObject(ctx, e.reg(), objectURL)
 	if err != nil {
-		return usageError(err)
+		return targetOpenError(err)
 	}
 	defer t.Close()
 	warnLooseKeyFiles(e, &f.keys, log, f.json)

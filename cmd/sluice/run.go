@@ -196,16 +196,13 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		out.err, out.configErr = err, true
 		return out
 	}
-	targets, openErrs := openConfigTargets(ctx, e.reg(), p)
-	defer closeTargets(targets)
-	for _, err := range openErrs {
-		out.failed++
-		reportTargetError(e, f.json, p.Name, err)
-	}
-	if len(targets) == 0 {
-		out.err = fmt.Errorf("no target could be opened")
+	targets, err := openBackupTargets(ctx, e.reg(), p.Targets)
+	if err != nil {
+		out.err, out.configErr = err, exitCode(err) == exitUsage
+		out.failed = len(p.Targets)
 		return out
 	}
+	defer closeTargets(targets)
 	now := time.Now()
 	var errs []error
 	for _, path := range p.Sources {
@@ -294,28 +291,6 @@ func runExit(outcomes []pipelineOutcome) error {
 		return usageErrorf("run: every pipeline failed on its config")
 	}
 	return fmt.Errorf("run: every pipeline failed")
-}
-
-// openConfigTargets opens a pipeline's targets with their options. Those
-// that fail are returned as errors, so the others can still be written.
-func openConfigTargets(ctx context.Context, reg *pipeline.Registry, p *pipeline.PipelineConfig) ([]*pipeline.Target, []error) {
-	var targets []*pipeline.Target
-	var errs []error
-	for _, tc := range p.Targets {
-		t, err := backends.OpenTarget(ctx, reg, tc.URL, tc.Options)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		targets = append(targets, t)
-	}
-	return targets, errs
-}
-
-func closeTargets(ts []*pipeline.Target) {
-	for _, t := range ts {
-		t.Close()
-	}
 }
 
 func reportTargetError(e *env, asJSON bool, pipelineName string, err error) {

@@ -54,6 +54,9 @@ func TestSecretsNeverShownByCommands(t *testing.T) {
 	}
 	credURL := "file://backup:" + urlCanary + "@localhost" + t.TempDir()
 	tokenURL := "file://" + t.TempDir() + "?token=" + queryCanary
+	// A well-formed target whose query carries a secret: the config
+	// loads, and opening it fails (no Azure account is configured).
+	sasURL := "azblob://canary/p?sig=" + queryCanary
 	cfg := writeConfig(t, "sluice.yaml", `
 defaults:
   retention: {keep_last: 1}
@@ -70,6 +73,14 @@ pipelines:
     source: `+tree+`
     stages: [zstd, {fernet: {key_file: `+fkey+`}}]
     targets: [file://`+stores["fern"]+`]
+  creds:
+    source: `+tree+`
+    stages: [zstd, {age: {passphrase_env: SLUICE_CANARY_PASS}}]
+    targets: ['`+sasURL+`']
+`)
+	// Targets that are wrong in themselves make the config invalid.
+	badCfg := writeConfig(t, "bad.yaml", `
+pipelines:
   creds:
     source: `+tree+`
     stages: [zstd, {age: {passphrase_env: SLUICE_CANARY_PASS}}]
@@ -96,7 +107,7 @@ pipelines:
 	}
 
 	show := do(true, "config", "show")
-	if !strings.Contains(show, "passphrase_env: SLUICE_CANARY_PASS") || !strings.Contains(show, "token=REDACTED") {
+	if !strings.Contains(show, "passphrase_env: SLUICE_CANARY_PASS") || !strings.Contains(show, "sig=REDACTED") {
 		t.Fatalf("config show lost the references or the redaction:\n%s", show)
 	}
 	do(true, "config", "show", "--json")
@@ -106,6 +117,9 @@ pipelines:
 	}
 	do(false, "run", "--json", "creds")
 	do(false, "run", "--log-level", "debug", "creds")
+	for _, args := range [][]string{{"config", "show"}, {"config", "validate"}, {"run", "--json", "creds"}, {"run", "--log-level", "debug", "creds"}} {
+		do(false, append([]string{"--config", badCfg}, args...)...)
+	}
 	for _, p := range []string{"docs", "rec", "fern", "file://" + stores["docs"]} {
 		do(true, "list", "--json", p)
 		do(true, "list", p)

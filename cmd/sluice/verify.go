@@ -96,7 +96,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 	if isURLArg(arg) {
 		t, name, err := backends.OpenObject(ctx, e.reg(), arg)
 		if err != nil {
-			return usageError(err)
+			return targetOpenError(err)
 		}
 		defer t.Close()
 		report(t.ObjectURL(name), check(t, name, nil))

@@ -37,11 +37,12 @@ type frameEncoder struct {
 
 func newFrameEncoder(level zstd.EncoderLevel, size, workers int) (*frameEncoder, error) {
 	// EncodeAll is safe for concurrent use; the encoder keeps one state per
-	// concurrent call, up to its concurrency.
+	// concurrent call, up to its concurrency. See [entropyOnAllLiterals].
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(level),
 		zstd.WithEncoderConcurrency(workers),
 		zstd.WithEncoderCRC(true),
+		zstd.WithAllLitEntropyCompression(entropyOnAllLiterals),
 		zstd.WithZeroFrames(true),
 		zstd.WithLowerEncoderMem(false))
 	if err != nil {

@@ -3,8 +3,10 @@ package zstd_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"testing"
@@ -167,6 +169,32 @@ func TestBadFrameSize(t *testing.T) {
 		}
 		if _, err := zstd.New(o); err == nil {
 			t.Errorf("frame_size %d accepted", fs)
+		}
+	}
+}
+
+// TestMatchlessTextCompresses: text with no repeats but a skewed alphabet
+// (base64 of random bytes: 6 bits of information per byte) is Huffman
+// coded by both encoders at every level, as `zstd -3` does (75%), not
+// stored raw (klauspost's default below SpeedBetterCompression).
+func TestMatchlessTextCompresses(t *testing.T) {
+	raw := make([]byte, 3<<20)
+	rand.NewChaCha8([32]byte{42}).Read(raw)
+	text := make([]byte, base64.StdEncoding.EncodedLen(len(raw)))
+	base64.StdEncoding.Encode(text, raw)
+	for _, opts := range []map[string]any{
+		{},
+		{"level": 1},
+		{"level": 3, "frame_size": 0},
+		{"level": 1, "frame_size": 0},
+	} {
+		enc := stagetest.Encode(t, newStage(t, opts), text)
+		if ratio := float64(len(enc)) / float64(len(text)); ratio > 0.77 {
+			t.Errorf("%v: base64 text compressed to %.1f%% of its size, want at most 77%%", opts, 100*ratio)
+		}
+		got, err := stagetest.Decode(newStage(t, opts), enc)
+		if err != nil || !bytes.Equal(got, text) {
+			t.Fatalf("%v: round trip differs (%v)", opts, err)
 		}
 	}
 }

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sluice-backup/sluice/backends"
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+// openBackupTargets opens the targets a backup writes to, in order. A
+// target URL or option that is wrong ([backends.ErrInvalidTarget]), or a
+// target given twice, is the user's to fix: a usage error is returned,
+// found before any target is opened (opening a file:// target creates its
+// folder), and no target stays open. A target that cannot be opened otherwise — a missing
+// bucket, a folder that cannot be created, an unreachable store — becomes
+// a [pipeline.UnavailableTarget]: the backup reports it as failed and
+// writes the others (exit 3). When no target can be opened, the error
+// names each one's reason. The caller closes the targets returned.
+func openBackupTargets(ctx context.Context, reg *pipeline.Registry, configs []pipeline.TargetConfig) ([]*pipeline.Target, error) {
+	var targets []*pipeline.Target
+	fail := func(err error) ([]*pipeline.Target, error) {
+		closeTargets(targets)
+		return nil, err
+	}
+	for _, tc := range configs {
+		if err := backends.CheckTarget(reg, tc.URL, tc.Options); err != nil {
+			return nil, usageError(err)
+		}
+	}
+	seen := map[string]bool{}
+	var reasons []error
+	for _, tc := range configs {
+		t, err := backends.OpenTarget(ctx, reg, tc.URL, tc.Options)
+		switch {
+		case errors.Is(err, backends.ErrInvalidTarget):
+			return fail(usageError(err))
+		case err != nil:
+			reasons = append(reasons, err)
+			t = pipeline.UnavailableTarget(backends.Redact(tc.URL), err)
+		}
+		if seen[t.URL] {
+			t.Close()
+			return fail(usageErrorf("target %s is given twice", t.URL))
+		}
+		seen[t.URL] = true
+		targets = append(targets, t)
+	}
+	if len(reasons) == len(targets) {
+		return fail(fmt.Errorf("no target could be opened: %w", errors.Join(reasons...)))
+	}
+	return targets, nil
+}
+
+// targetOpenError classifies an error opening the target or object a
+// command reads: a usage error when the URL or an option is wrong,
+// otherwise a failure (the store could not be reached, the bucket is
+// missing…).
+func targetOpenError(err error) error {
+	if errors.Is(err, backends.ErrInvalidTarget) {
+		return usageError(err)
+	}
+	return err
+}
+
+// openConfigTargets opens a pipeline's targets with their options, to read
+// them (list, verify, prune). Those that fail are returned as errors, so
+// the others can still be read.
+func openConfigTargets(ctx context.Context, reg *pipeline.Registry, p *pipeline.PipelineConfig) ([]*pipeline.Target, []error) {
+	var targets []*pipeline.Target
+	var errs []error
+	for _, tc := range p.Targets {
+		t, err := backends.OpenTarget(ctx, reg, tc.URL, tc.Options)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		targets = append(targets, t)
+	}
+	return targets, errs
+}
+
+func closeTargets(ts []*pipeline.Target) {
+	for _, t := range ts {
+		t.Close()
+	}
+}

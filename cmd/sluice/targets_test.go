@@ -1,0 +1,223 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// unopenable is a file:// target that cannot be opened, even by root: its
+// folder would have to be created under a file.
+const unopenable = "file:///dev/null/sluice-target"
+
+// TestBackupUnavailableTarget: a target that cannot be opened fails on
+// its own; the others are written and the exit status is 3, as when a
+// target fails mid-write. A wrong URL is still a usage error that stores
+// nothing anywhere.
+func TestBackupUnavailableTarget(t *testing.T) {
+	_, rec := keypair(t)
+	src := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(src, []byte("some data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("one of two", func(t *testing.T) {
+		good := t.TempDir()
+		out, errs, code := cli(t, nil, "backup", src, "--to", unopenable, "--to", "file://"+good, "-r", rec)
+		if code != exitPartial {
+			t.Fatalf("exit %d, want %d\n%s", code, exitPartial, errs)
+		}
+		if url := singleURL(t, out); !strings.HasPrefix(url, "file://"+good+"/") {
+			t.Fatalf("stored %s, want it under %s", url, good)
+		}
+		if !strings.Contains(errs, unopenable) || !strings.Contains(errs, "1 of 2 targets stored") {
+			t.Fatalf("stderr does not report the unavailable target:\n%s", errs)
+		}
+	})
+
+	t.Run("json", func(t *testing.T) {
+		good := t.TempDir()
+		_, errs, code := cli(t, nil, "backup", src, "--to", "file://"+good, "--to", unopenable, "-r", rec, "--json")
+		if code != exitPartial {
+			t.Fatalf("exit %d, want %d\n%s", code, exitPartial, errs)
+		}
+		var failed, summary map[string]any
+		for _, ev := range jsonEvents(t, errs) {
+			switch ev["event"] {
+			case "target_failed":
+				failed = ev
+			case "summary":
+				summary = ev
+			}
+		}
+		if failed == nil || failed["target"] != unopenable || !strings.Contains(fmt.Sprint(failed["error"]), "not a directory") {
+			t.Fatalf("target_failed event %v, want one for %s with the reason\n%s", failed, unopenable, errs)
+		}
+		if summary == nil || summary["ok"] != 1.0 || summary["failed"] != 1.0 {
+			t.Fatalf("summary %v, want 1 ok and 1 failed", summary)
+		}
+	})
+
+	t.Run("none", func(t *testing.T) {
+		out, errs, code := cli(t, nil, "backup", src, "--to", unopenable, "--to", unopenable+"-2", "-r", rec)
+		if code != exitFailure || out != "" {
+			t.Fatalf("exit %d, stdout %q, want 1 and nothing\n%s", code, out, errs)
+		}
+		if !strings.Contains(errs, unopenable+":") || !strings.Contains(errs, unopenable+"-2:") {
+			t.Fatalf("error does not give each target's reason:\n%s", errs)
+		}
+	})
+
+	t.Run("all or nothing", func(t *testing.T) {
+		good := t.TempDir()
+		out, errs, code := cli(t, nil, "backup", src, "--to", "file://"+good, "--to", unopenable, "-r", rec, "--all-or-nothing")
+		if code != exitFailure || out != "" {
+			t.Fatalf("exit %d, stdout %q, want 1 and nothing\n%s", code, out, errs)
+		}
+		assertEmptyDir(t, good)
+	})
+
+	t.Run("dry run", func(t *testing.T) {
+		good := t.TempDir()
+		out, errs, code := cli(t, nil, "backup", src, "--to", "file://"+good, "--to", unopenable, "-r", rec, "--dry-run")
+		if code != exitPartial || out != "" {
+			t.Fatalf("exit %d, stdout %q, want 3 and nothing\n%s", code, out, errs)
+		}
+		if !strings.Contains(errs, "cannot open "+unopenable) {
+			t.Fatalf("dry run does not report the unavailable target:\n%s", errs)
+		}
+		_, errs, _ = cli(t, nil, "backup", src, "--to", "file://"+good, "--to", unopenable, "-r", rec, "--dry-run", "--json")
+		evs := jsonEvents(t, errs)
+		if un, _ := evs[0]["unavailable"].([]any); len(un) != 1 || un[0].(map[string]any)["target"] != unopenable {
+			t.Fatalf("dry_run event %v, want %s unavailable", evs[0], unopenable)
+		}
+		assertEmptyDir(t, good)
+	})
+
+	for _, tc := range []struct{ name, target, want string }{
+		{"relative file URL", "file://rel/x", "absolute path"},
+		{"unknown option", "file:///tmp/x?part_size=5MiB", "unknown option"},
+		{"bad option value", "s3://bkt/p?part_size=1024", "part_size"},
+		{"unknown scheme", "ftp://host/p", "unknown"},
+		{"given twice", "GOOD/", "given twice"},
+	} {
+		t.Run("usage/"+tc.name, func(t *testing.T) {
+			good := t.TempDir()
+			target := strings.Replace(tc.target, "GOOD", "file://"+good, 1)
+			out, errs, code := cli(t, nil, "backup", src, "--to", "file://"+good, "--to", target, "-r", rec)
+			if code != exitUsage || out != "" {
+				t.Fatalf("exit %d, stdout %q, want 2 and nothing\n%s", code, out, errs)
+			}
+			if !strings.Contains(errs, tc.want) {
+				t.Fatalf("stderr does not say %q:\n%s", tc.want, errs)
+			}
+			assertEmptyDir(t, good)
+		})
+	}
+}
+
+// TestRunUnavailableTarget: a pipeline target that cannot be opened is
+// one failed target of the pipeline's backup: counted in its summary and
+// reported like a target that fails while writing.
+func TestRunUnavailableTarget(t *testing.T) {
+	_, rec := keypair(t)
+	good := t.TempDir()
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  docs:
+    source: %s
+    stages: [zstd, {age: {recipients_file: %s}}]
+    targets: [%s, "file://%s"]
+`, makeTree(t), recipientFile(t, rec), unopenable, good))
+	out, errs, code := cli(t, nil, "--config", cfg, "run", "--json")
+	if code != exitPartial {
+		t.Fatalf("exit %d, want %d\n%s", code, exitPartial, errs)
+	}
+	singleURL(t, out)
+	var failed, summary map[string]any
+	for _, ev := range jsonEvents(t, errs) {
+		switch ev["event"] {
+		case "target_failed":
+			failed = ev
+		case "summary":
+			summary = ev
+		}
+	}
+	if failed == nil || failed["target"] != unopenable {
+		t.Fatalf("target_failed %v, want one naming %s\n%s", failed, unopenable, errs)
+	}
+	if summary == nil || summary["ok"] != 1.0 || summary["failed"] != 1.0 {
+		t.Fatalf("summary %v, want 1 ok and 1 failed\n%s", summary, errs)
+	}
+}
+
+// TestReadCommandsOpenErrors: restore, verify and list exit 2 for a wrong
+// URL and 1 for a store they cannot open.
+func TestReadCommandsOpenErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"restore", "file://rel/obj.zst", "--to", "-"}, exitUsage},
+		{[]string{"restore", unopenable + "/obj.zst", "--to", "-"}, exitFailure},
+		{[]string{"verify", "file://rel/obj.zst"}, exitUsage},
+		{[]string{"verify", unopenable + "/obj.zst"}, exitFailure},
+		{[]string{"list", "file://rel/x"}, exitUsage},
+		{[]string{"list", unopenable}, exitFailure},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, errs, code := cli(t, nil, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.code, errs)
+			}
+		})
+	}
+}
+
+// assertEmptyDir fails unless dir exists and holds nothing.
+func assertEmptyDir(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) > 0 {
+		t.Fatalf("%s holds %d entries, want none: %v", dir, len(entries), entries[0].Name())
+	}
+}
+
+// TestConfigChecksTargets: a target URL's query and a target entry's
+// option values are checked when the config loads, so `config validate`
+// finds a typo and `run` stops on it with a config error (exit 2) naming
+// the target's key path, instead of failing that target at run time.
+func TestConfigChecksTargets(t *testing.T) {
+	_, rec := keypair(t)
+	for _, tc := range []struct{ name, target, want string }{
+		{"unknown query parameter", `"s3://b/p?storage_clas=GLACIER"`, "pipelines.a.targets[1]: target s3://b/p?storage_clas=GLACIER: query parameter storage_clas: unknown option"},
+		{"bad option value", `{url: "s3://b/p", storage_class: FOO}`, `pipelines.a.targets[1]: target s3://b/p: storage_class "FOO"`},
+		{"relative file URL", `"file://rel/x"`, "pipelines.a.targets[1]: target file://rel/x: file URLs need an absolute path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			good := t.TempDir()
+			cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  a:
+    source: %s
+    stages: [zstd, {age: {recipients_file: %s}}]
+    targets: ["file://%s", %s]
+`, makeTree(t), recipientFile(t, rec), good, tc.target))
+			for _, args := range [][]string{{"config", "validate"}, {"run"}} {
+				out, errs, code := cli(t, nil, append([]string{"--config", cfg}, args...)...)
+				if code != exitUsage || out != "" {
+					t.Fatalf("%s: exit %d, stdout %q, want 2 and nothing\n%s", args[0], code, out, errs)
+				}
+				if !strings.Contains(errs, tc.want) {
+					t.Fatalf("%s: stderr does not say %q:\n%s", args[0], tc.want, errs)
+				}
+			}
+			assertEmptyDir(t, good)
+		})
+	}
+}
