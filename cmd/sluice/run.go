@@ -209,7 +209,7 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 	now := time.Now()
 	var errs []error
 	for _, path := range p.Sources {
-		src, err := pipeline.PathSource(path, p.Exclude)
+		src, err := p.Source(path)
 		if err != nil {
 			out.failed++
 			errs = append(errs, err)
