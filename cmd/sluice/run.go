@@ -123,6 +123,7 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 			return usageErrorf("run: no pipeline %q (declared: %s)", n, strings.Join(cfg.Names(), ", "))
 		}
 	}
+	warnLooseConfigKeys(e, cfg, names, log, f.json)
 	var outcomes []pipelineOutcome
 	for _, n := range names {
 		if ctx.Err() != nil {

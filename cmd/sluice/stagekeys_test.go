@@ -97,3 +97,97 @@ pipelines:
 		t.Fatalf("backup FILE --exclude: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestLooseConfigKeyFileWarning: the secret files a config's stages name
+// (passphrase_file, identity_file, a Fernet key_file) get the same warning
+// as key flags when group or others can read them, from config validate
+// and run, once per file however many pipelines share it, and never with
+// the secret; recipients files are public and get none. verify warns
+// about its -i files as restore does.
+func TestLooseConfigKeyFileWarning(t *testing.T) {
+	key, rec := keypair(t)
+	dir := t.TempDir()
+	const secret = "Loose-Passphrase-q7"
+	pass := filepath.Join(dir, "pass")
+	if err := os.WriteFile(pass, []byte(secret+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fk := fernetKey(t)
+	rf := recipientFile(t, rec)
+	for _, p := range []string{key, fk, rf} {
+		if err := os.Chmod(p, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := filepath.Join(dir, "single.txt")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := "file://" + t.TempDir()
+	cfg := writeConfig(t, "sluice.yaml", `
+defaults:
+  stages: [zstd, {age: {passphrase_file: `+pass+`, work_factor: 10}}]
+  targets: [`+store+`]
+  name: "{pipeline}-{time}"
+pipelines:
+  a: {source: `+src+`}
+  b: {source: `+src+`}
+  c:
+    source: `+src+`
+    stages: [zstd, {age: {recipients_file: `+rf+`, identity_file: `+key+`}}]
+  d:
+    source: `+src+`
+    stages: [zstd, {fernet: {key_file: `+fk+`}}]
+`)
+	wants := []string{
+		"warning: defaults.stages[1].age.passphrase_file " + pass + " is accessible by others (mode 0644); run chmod 600 " + pass,
+		"warning: pipelines.c.stages[1].age.identity_file " + key + " is accessible by others (mode 0640)",
+		"warning: pipelines.d.stages[1].fernet.key_file " + fk + " is accessible by others (mode 0640)",
+	}
+	check := func(what, stderr string) {
+		t.Helper()
+		for _, w := range wants {
+			if n := strings.Count(stderr, w); n != 1 {
+				t.Errorf("%s: %d warnings %q, want 1\n%s", what, n, w, stderr)
+			}
+		}
+		if strings.Contains(stderr, rf) || strings.Contains(stderr, secret) {
+			t.Errorf("%s: warned about the recipients file or showed the passphrase:\n%s", what, stderr)
+		}
+	}
+	_, stderr, code := cli(t, nil, "--config", cfg, "config", "validate")
+	if code != 0 {
+		t.Fatalf("validate: exit %d\n%s", code, stderr)
+	}
+	check("validate", stderr)
+	stdout, stderr, code := cli(t, nil, "--config", cfg, "run")
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, stderr)
+	}
+	check("run", stderr)
+	// With --json each warning is a JSON log record.
+	_, stderr, code = cli(t, nil, "--config", cfg, "run", "a", "--json", "--dry-run")
+	warned := 0
+	for _, ev := range jsonEvents(t, stderr) {
+		if msg, _ := ev["msg"].(string); ev["level"] == "WARN" && strings.Contains(msg, "passphrase_file "+pass+" is accessible") {
+			warned++
+		}
+	}
+	if code != 0 || warned != 1 {
+		t.Errorf("run --json: exit %d, %d warning records\n%s", code, warned, stderr)
+	}
+	url := urlLines(t, stdout)[0]
+	_, stderr, _ = cli(t, nil, "verify", url, "-i", key)
+	if !strings.Contains(stderr, "warning: identity file "+key+" is accessible by others") {
+		t.Errorf("verify -i: no warning\n%s", stderr)
+	}
+
+	for _, p := range []string{pass, key, fk} {
+		if err := os.Chmod(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, stderr, code := cli(t, nil, "--config", cfg, "config", "validate"); code != 0 || strings.Contains(stderr, "warning") {
+		t.Fatalf("0600 files: exit %d\n%s", code, stderr)
+	}
+}
