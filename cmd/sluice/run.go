@@ -93,6 +93,9 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 	if f.workers < 0 {
 		return usageErrorf("--workers %d: must not be negative", f.workers)
 	}
+	if err := checkWorkersOption(f.workers, f.options); err != nil {
+		return err
+	}
 	if f.uploadBudget, err = parseUploadMemory(f.uploadMemory); err != nil {
 		return err
 	}

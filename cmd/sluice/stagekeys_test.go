@@ -191,3 +191,27 @@ pipelines:
 		t.Fatalf("0600 files: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestWorkersWithConcurrencyOption: --workers and -o zstd.concurrency set
+// the same option; giving both is a usage error rather than one silently
+// winning.
+func TestWorkersWithConcurrencyOption(t *testing.T) {
+	_, rec := keypair(t)
+	src := filepath.Join(t.TempDir(), "single.txt")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "sluice.yaml", "pipelines:\n  docs:\n    source: "+src+"\n    stages: [zstd, {age: {recipient: "+rec+"}}]\n    targets: [mem://x]\n")
+	const want = "--workers 2 and --option zstd.concurrency=3 both set zstd.concurrency: give one"
+	for _, args := range [][]string{
+		{"--config", cfg, "run", "--workers", "2", "-o", "zstd.concurrency=3"},
+		{"backup", src, "--to", "mem://", "-r", rec, "--workers", "2", "-o", "zstd.concurrency=3"},
+	} {
+		stdout, stderr, code := cli(t, nil, args...)
+		if code != exitUsage || !strings.Contains(stderr, want) || stdout != "" {
+			t.Errorf("%v: exit %d, want 2 and %q\n%s", args, code, want, stderr)
+		}
+	}
+	mustCLI(t, nil, "--config", cfg, "run", "--workers", "2", "--dry-run")
+	mustCLI(t, nil, "--config", cfg, "run", "-o", "zstd.concurrency=3", "--dry-run")
+}
