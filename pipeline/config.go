@@ -915,14 +915,29 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// BuildStages builds the pipeline's stage chain. Stages read every key
-// file and variable they refer to now, so a missing recipients file or an
-// unset passphrase variable fails here, before anything is read or
-// written. Errors are [*ConfigError]s naming the stage entry.
+// Source returns the source for path, one of p.Sources. A directory is
+// read with p.Exclude applied. A file is read whole: exclude patterns
+// match paths inside a directory, so one list can serve a pipeline (or
+// the defaults section) mixing files and directories. Errors name the
+// path, as [PathSource]'s do.
+func (p *PipelineConfig) Source(path string) (*Source, error) {
+	return pathSource(path, p.Exclude, false)
+}
+
+// BuildStages builds the pipeline's stage chain for its backups. Stages
+// read every key file and variable they refer to now, so a missing
+// recipients file or an unset passphrase variable fails here, before
+// anything is read or written; so does a stage that could not encode (see
+// [CheckEncode]), such as an encryption stage with no one to encrypt to,
+// whose error wraps [ErrNoRecipient]. Errors are [*ConfigError]s naming
+// the stage entry.
 func (p *PipelineConfig) BuildStages() ([]ChainStage, error) {
 	chain := make([]ChainStage, 0, len(p.Stages))
 	for _, s := range p.Stages {
 		st, err := s.Spec.New(s.Options)
+		if err == nil {
+			err = CheckEncode(st)
+		}
 		if err != nil {
 			return nil, &ConfigError{Path: s.Path + "." + s.Spec.Name, Err: err}
 		}

@@ -244,6 +244,64 @@ func TestBuildStagesMissingSecretFile(t *testing.T) {
 	}
 }
 
+// TestBuildStagesNoRecipient: an encryption stage with no one to encrypt
+// to is a config error when the backup chain is built, not a failure once
+// the backup runs.
+func TestBuildStagesNoRecipient(t *testing.T) {
+	doc := briefDoc()
+	p := doc["pipelines"].(map[string]any)["photos"].(map[string]any)
+	p["stages"] = []any{"zstd", "age"}
+	cfg, err := decode(t, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cfg.Pipelines["photos"].BuildStages()
+	want := "pipelines.photos.stages[1].age: no recipient to encrypt to: give recipient, recipients_file, passphrase_env or passphrase_file"
+	var ce *pipeline.ConfigError
+	if !errors.Is(err, pipeline.ErrNoRecipient) || !errors.As(err, &ce) || err.Error() != want {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+
+	t.Setenv("SLUICE_TEST_PASSPHRASE", "correct horse battery staple")
+	p["stages"] = []any{"zstd", map[string]any{"age": map[string]any{"passphrase_env": "SLUICE_TEST_PASSPHRASE", "work_factor": 10}}}
+	if cfg, err = decode(t, doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.Pipelines["photos"].BuildStages(); err != nil {
+		t.Fatalf("passphrase: %v", err)
+	}
+}
+
+// TestPipelineSourceExclude: a pipeline's exclude list applies to its
+// directory sources and leaves a file source whole, while PathSource,
+// given patterns for a file, refuses them.
+func TestPipelineSourceExclude(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "single.txt")
+	if err := os.WriteFile(file, []byte("whole"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &pipeline.PipelineConfig{Sources: []string{file, dir}, Exclude: []string{"*.tmp"}}
+	src, err := p.Source(file)
+	if err != nil {
+		t.Fatalf("file source with excludes: %v", err)
+	}
+	if src.Archive || src.Size != 5 {
+		t.Fatalf("file source: %+v", src)
+	}
+	if src, err := p.Source(dir); err != nil || !src.Archive {
+		t.Fatalf("directory source: %+v, %v", src, err)
+	}
+	if _, err := pipeline.PathSource(file, p.Exclude); err == nil || !strings.Contains(err.Error(), "apply to directories only") {
+		t.Fatalf("PathSource of a file with excludes: %v", err)
+	}
+	// A bad pattern is reported even where it would not be used.
+	p.Exclude = []string{"[unclosed"}
+	if _, err := p.Source(file); err == nil {
+		t.Fatal("bad pattern accepted for a file source")
+	}
+}
+
 func TestEnvOverrides(t *testing.T) {
 	dir := t.TempDir()
 	rec := filepath.Join(dir, "r.txt")

@@ -44,19 +44,29 @@ func (s *Source) Measure(ctx context.Context) (size archive.Size, ok bool, err e
 
 // PathSource returns a source for a file or a directory. A directory is
 // read as a tar archive built with exclude patterns (see
-// [archive.Options]). Errors name the path.
+// [archive.Options]). Patterns given for a file are an error: they match
+// paths inside a directory, so the caller asked for something that cannot
+// apply. (A pipeline whose exclude list serves several sources reads its
+// files with [PipelineConfig.Source], which leaves them whole.) Errors
+// name the path.
 func PathSource(path string, exclude []string) (*Source, error) {
+	return pathSource(path, exclude, true)
+}
+
+// pathSource is [PathSource]; with strict false, exclude patterns are
+// ignored for a file instead of refused.
+func pathSource(path string, exclude []string, strict bool) (*Source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
+	}
+	if err := archive.CheckPatterns(exclude); err != nil {
+		return nil, fmt.Errorf("source %s: %w", path, err)
 	}
 	name := sourceName(path)
 	switch {
 	case st.IsDir():
 		opts := archive.Options{Exclude: exclude}
-		if err := archive.CheckPatterns(exclude); err != nil {
-			return nil, fmt.Errorf("source %s: %w", path, err)
-		}
 		return &Source{Name: name, Archive: true, Size: -1, open: func(ctx context.Context) (io.ReadCloser, error) {
 			return PipeProducer(ctx, func(ctx context.Context, w io.Writer) error {
 				// The tar writer makes a write per header and per file;
@@ -72,8 +82,8 @@ func PathSource(path string, exclude []string) (*Source, error) {
 			return archive.Measure(ctx, path, opts)
 		}}, nil
 	case st.Mode().IsRegular():
-		if len(exclude) > 0 {
-			return nil, fmt.Errorf("source %s: --exclude applies to directories only", path)
+		if strict && len(exclude) > 0 {
+			return nil, fmt.Errorf("source %s: exclude patterns apply to directories only, and this is a file", path)
 		}
 		return &Source{Name: name, Size: st.Size(), open: func(ctx context.Context) (io.ReadCloser, error) {
 			f, err := os.Open(path)

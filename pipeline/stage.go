@@ -59,8 +59,31 @@ type StageSpec struct {
 	Detect func(header []byte) bool
 	// New builds a stage from validated options. Options needed in only one
 	// direction (recipients to encode, identities to decode) may be absent;
-	// the direction that needs them then fails with a clear error.
+	// the direction that needs them then fails with a clear error. A stage
+	// that can lack what Encode needs implements [EncodeChecker], so that
+	// whoever builds a backup finds the gap when building it.
 	New func(Options) (Stage, error)
+}
+
+// An EncodeChecker is a [Stage] that can tell, once built, whether Encode
+// has what it needs: an encryption stage built for restoring may hold
+// identities but no one to encrypt to. Code that builds a backup chain
+// calls [CheckEncode] on every stage, so a missing key is a configuration
+// error found before any data moves, not a failure once the backup runs.
+type EncodeChecker interface {
+	// CheckEncode returns nil when Encode can run, else an error naming
+	// the options that would supply what is missing; a missing key wraps
+	// [ErrNoRecipient].
+	CheckEncode() error
+}
+
+// CheckEncode returns s's [EncodeChecker.CheckEncode] error, or nil when
+// s does not implement EncodeChecker (it needs nothing more to encode).
+func CheckEncode(s Stage) error {
+	if c, ok := s.(EncodeChecker); ok {
+		return c.CheckEncode()
+	}
+	return nil
 }
 
 // DetectLen is how many bytes of a stream format detection looks at.

@@ -152,6 +152,7 @@ func newConfigCmd(e *env, g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			warnLooseConfigKeys(e, cfg, cfg.Names(), nil, false)
 			for _, name := range cfg.Names() {
 				if _, err := cfg.Pipelines[name].BuildStages(); err != nil {
 					return usageErrorf("config %s: %w", path, err)

@@ -55,6 +55,9 @@ func (p *perfFlags) apply(compress string, k *keyFlags) (perfSettings, error) {
 	if p.workers < 0 {
 		return s, usageErrorf("--workers %d: must not be negative", p.workers)
 	}
+	if err := checkWorkersOption(p.workers, k.options); err != nil {
+		return s, err
+	}
 	if p.workers > 0 {
 		if name, _, _ := strings.Cut(compress, ":"); name != "zstd" {
 			return s, usageErrorf("--workers applies to zstd compression, not %q", name)
@@ -72,6 +75,21 @@ func (p *perfFlags) apply(compress string, k *keyFlags) (perfSettings, error) {
 		return s, err
 	}
 	return s, nil
+}
+
+// checkWorkersOption refuses --workers together with an option flag
+// setting zstd.concurrency: both set the same option, and neither should
+// silently win.
+func checkWorkersOption(workers int, options []string) error {
+	if workers == 0 {
+		return nil
+	}
+	for _, o := range options {
+		if kv, _, _ := strings.Cut(o, "="); strings.TrimSpace(kv) == "zstd.concurrency" {
+			return usageErrorf("--workers %d and --option %s both set zstd.concurrency: give one", workers, o)
+		}
+	}
+	return nil
 }
 
 // parseUploadMemory parses an --upload-memory size of at least

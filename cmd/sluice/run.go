@@ -93,6 +93,9 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 	if f.workers < 0 {
 		return usageErrorf("--workers %d: must not be negative", f.workers)
 	}
+	if err := checkWorkersOption(f.workers, f.options); err != nil {
+		return err
+	}
 	if f.uploadBudget, err = parseUploadMemory(f.uploadMemory); err != nil {
 		return err
 	}
@@ -123,6 +126,7 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 			return usageErrorf("run: no pipeline %q (declared: %s)", n, strings.Join(cfg.Names(), ", "))
 		}
 	}
+	warnLooseConfigKeys(e, cfg, names, log, f.json)
 	var outcomes []pipelineOutcome
 	for _, n := range names {
 		if ctx.Err() != nil {
@@ -206,7 +210,7 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 	now := time.Now()
 	var errs []error
 	for _, path := range p.Sources {
-		src, err := pipeline.PathSource(path, p.Exclude)
+		src, err := p.Source(path)
 		if err != nil {
 			out.failed++
 			errs = append(errs, err)

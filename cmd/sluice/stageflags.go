@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -133,9 +134,23 @@ func backupChain(reg *pipeline.Registry, compress, encrypt string, k *keyFlags) 
 		if err != nil {
 			return nil, usageError(err)
 		}
+		if err := pipeline.CheckEncode(st); err != nil {
+			if flags, ok := encodeKeyFlags[name]; ok && errors.Is(err, pipeline.ErrNoRecipient) {
+				return nil, usageErrorf("--encrypt %s: %w: give %s", name, pipeline.ErrNoRecipient, flags)
+			}
+			return nil, usageErrorf("stage %q: %w", name, err)
+		}
 		chain = append(chain, pipeline.ChainStage{Spec: spec, Stage: st})
 	}
 	return chain, nil
+}
+
+// encodeKeyFlags names, per encryption stage, the flags that give it
+// someone to encrypt to; a stage not listed is named by its own message,
+// in terms of its options (-o STAGE.OPTION=VALUE).
+var encodeKeyFlags = map[string]string{
+	"age":    "-r RECIPIENT, -R FILE, --passphrase-env VAR or --passphrase-file FILE",
+	"fernet": "--fernet-key FILE",
 }
 
 func contains(list []string, s string) bool {

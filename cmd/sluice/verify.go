@@ -47,10 +47,12 @@ has no backups at all: a verification that checked nothing is no success.`,
 }
 
 func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg string) error {
-	ctx, err := withLogger(ctx, e, g, f.json)
+	log, err := g.logger(e.stderr, f.json)
 	if err != nil {
 		return err
 	}
+	ctx = backends.WithLogger(ctx, log)
+	warnLooseKeyFiles(e, &f.keys, log, f.json)
 	keys, err := decodeKeys(&f.keys)
 	if err != nil {
 		return err

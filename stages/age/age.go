@@ -68,7 +68,10 @@ type Stage struct {
 	identities []age.Identity
 }
 
-var _ pipeline.Stage = (*Stage)(nil)
+var (
+	_ pipeline.Stage         = (*Stage)(nil)
+	_ pipeline.EncodeChecker = (*Stage)(nil)
+)
 
 // New builds a stage, reading every referenced key file and variable now,
 // so a missing key stops a pipeline before any data moves.
@@ -233,10 +236,23 @@ func ReadIdentityFile(path string) ([]age.Identity, error) {
 	return ids, nil
 }
 
+// CheckEncode reports a stage with no one to encrypt to, naming the
+// options that give recipients; identity files alone only decrypt.
+func (s *Stage) CheckEncode() error {
+	if len(s.recipients) > 0 {
+		return nil
+	}
+	hint := ""
+	if len(s.identities) > 0 {
+		hint = " (identity_file only decrypts)"
+	}
+	return fmt.Errorf("%w to encrypt to: give recipient, recipients_file, passphrase_env or passphrase_file%s", pipeline.ErrNoRecipient, hint)
+}
+
 // Encode encrypts src to the stage's recipients.
 func (s *Stage) Encode(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
-	if len(s.recipients) == 0 {
-		return nil, fmt.Errorf("age: %w: give a recipient, a recipients file or a passphrase", pipeline.ErrNoRecipient)
+	if err := s.CheckEncode(); err != nil {
+		return nil, fmt.Errorf("age: %w", err)
 	}
 	return pipeline.PipeEncoder(ctx, src, func(dst io.Writer) (io.WriteCloser, error) {
 		return age.Encrypt(dst, s.recipients...)

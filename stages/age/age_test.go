@@ -114,6 +114,26 @@ func TestNoKeys(t *testing.T) {
 	}
 }
 
+// TestCheckEncode: a stage built to restore, with identities only, says
+// before any data moves that it cannot encrypt, and which options would
+// let it.
+func TestCheckEncode(t *testing.T) {
+	idFile, rec := x25519(t)
+	err := pipeline.CheckEncode(newStage(t, map[string]any{"identity_file": idFile}))
+	if !errors.Is(err, pipeline.ErrNoRecipient) || !strings.Contains(err.Error(), "recipients_file") || !strings.Contains(err.Error(), "identity_file only decrypts") {
+		t.Fatalf("identities only: %v", err)
+	}
+	if err := pipeline.CheckEncode(newStage(t, nil)); !errors.Is(err, pipeline.ErrNoRecipient) {
+		t.Fatalf("no keys: %v", err)
+	}
+	t.Setenv("SLUICE_TEST_PASS", "correct horse battery staple")
+	for _, raw := range []map[string]any{{"recipient": rec}, {"passphrase_env": "SLUICE_TEST_PASS"}} {
+		if err := pipeline.CheckEncode(newStage(t, raw)); err != nil {
+			t.Fatalf("%v: %v", raw, err)
+		}
+	}
+}
+
 func TestBadReferencesNeverLeak(t *testing.T) {
 	id, _ := age.GenerateX25519Identity()
 	secret := id.String()

@@ -140,7 +140,10 @@ type Stage struct {
 	now func() time.Time
 }
 
-var _ pipeline.Stage = (*Stage)(nil)
+var (
+	_ pipeline.Stage         = (*Stage)(nil)
+	_ pipeline.EncodeChecker = (*Stage)(nil)
+)
 
 // New builds a stage, reading the key file now so a missing or malformed
 // key stops a pipeline before any data moves.
@@ -159,10 +162,18 @@ func New(o pipeline.Options) (pipeline.Stage, error) {
 // NewWithKey returns a stage using k.
 func NewWithKey(k *Key) *Stage { return &Stage{key: k, now: time.Now} }
 
+// CheckEncode reports a stage built without a key.
+func (s *Stage) CheckEncode() error {
+	if s.key == nil {
+		return fmt.Errorf("%w: give key_file, the key to encrypt with", pipeline.ErrNoRecipient)
+	}
+	return nil
+}
+
 // Encode encrypts src into one Fernet token.
 func (s *Stage) Encode(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
-	if s.key == nil {
-		return nil, fmt.Errorf("fernet: %w: give a key file (--fernet-key, fernet.key_file)", pipeline.ErrNoRecipient)
+	if err := s.CheckEncode(); err != nil {
+		return nil, fmt.Errorf("fernet: %w", err)
 	}
 	return pipeline.PipeProducer(ctx, func(ctx context.Context, w io.Writer) error {
 		return s.encrypt(ctx, w, src)

@@ -69,6 +69,12 @@ func TestNoKey(t *testing.T) {
 	if _, err := st.Encode(t.Context(), strings.NewReader("x")); !errors.Is(err, pipeline.ErrNoRecipient) {
 		t.Fatalf("encode without key: %v", err)
 	}
+	if err := pipeline.CheckEncode(st); !errors.Is(err, pipeline.ErrNoRecipient) || !strings.Contains(err.Error(), "key_file") {
+		t.Fatalf("CheckEncode without key: %v", err)
+	}
+	if err := pipeline.CheckEncode(fernet.NewWithKey(&fernet.Key{})); err != nil {
+		t.Fatalf("CheckEncode with a key: %v", err)
+	}
 }
 
 func TestBadKeyFile(t *testing.T) {
