@@ -28,7 +28,7 @@ const (
 
 // A Manifest is the small JSON document stored beside every object. It
 // records what is needed to check and decode the object and nothing
-// private: no file names, no keys.
+// private: no paths, no file lists, no keys.
 //
 // Source is the base name of the path backed up ("photos"), or "stdin":
 // what the object name already shows through {source}. Retention applies
