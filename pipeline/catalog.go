@@ -156,8 +156,8 @@ func (it PruneItem) Skipped() bool { return it.ManifestErr != nil }
 
 // Prune applies r to the backups of pipeline on t and removes the ones it
 // does not keep, unless dryRun. Retention applies to each source's
-// backups separately (see [RetentionGroups]), so the newest backup of
-// every source is kept. Every backup is returned with its decision, in
+// backups separately (see [RetentionGroups]): the newest backup of every
+// source is kept, and Within counts from it. Every backup is returned with its decision, in
 // catalog order. A backup whose manifest cannot be read is never removed:
 // it is returned with Keep set and [PruneItem.Skipped] true, and the
 // others are judged without it. A removal that fails (for example under
