@@ -248,7 +248,7 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 		fan.abortAll(copyErr)
 	}
 	m := &Manifest{
-		Format: ManifestFormat, Object: name, Pipeline: b.Pipeline, Stages: res.Stages,
+		Format: ManifestFormat, Object: name, Pipeline: b.Pipeline, Source: b.Source.Name, Stages: res.Stages,
 		Size: n, SHA256: res.SHA256, BytesIn: res.BytesIn, Created: b.now().UTC(),
 	}
 	res.Targets = fan.commit(m)

@@ -17,15 +17,27 @@ import (
 // manifest beside it.
 type Entry struct {
 	Target   *Target
-	Name     string // object name relative to the target's prefix
-	Manifest *Manifest
+	Name     string    // object name relative to the target's prefix
+	Manifest *Manifest // nil when ManifestErr is set
+	// ManifestErr is set when the manifest beside the object could not be
+	// read or is not one sluice can use: truncated or damaged JSON,
+	// another format. Such a backup cannot be dated, checked or judged by
+	// retention; it is listed only so it can be reported, and nothing
+	// may remove it.
+	ManifestErr error
 }
 
 // URL returns the object's URL.
 func (e Entry) URL() string { return e.Target.ObjectURL(e.Name) }
 
-// Created returns when the backup was made, from its manifest.
-func (e Entry) Created() time.Time { return e.Manifest.Created }
+// Created returns when the backup was made, from its manifest; the zero
+// time when the manifest could not be read.
+func (e Entry) Created() time.Time {
+	if e.Manifest == nil {
+		return time.Time{}
+	}
+	return e.Manifest.Created
+}
 
 // Catalog lists the backups on t: objects under its prefix that have a
 // sluice manifest beside them. When pipeline is not empty, only backups
@@ -34,6 +46,14 @@ func (e Entry) Created() time.Time { return e.Manifest.Created }
 // are never returned, so nothing acting on a catalog touches them. A
 // manifest whose object is missing is skipped as well. Entries are sorted
 // newest first, then by name.
+//
+// A manifest that cannot be read or parsed does not stop the listing: its
+// object is returned with [Entry.ManifestErr] set, after all the readable
+// ones. Its manifest cannot say which pipeline it belongs to, so for a
+// pipeline it is returned unless the object's own metadata, where the
+// backend keeps it, names another pipeline or marks a backup made outside
+// any pipeline. The error is non-nil only when listing the target fails
+// or ctx ends.
 func Catalog(ctx context.Context, t *Target, pipeline string) ([]Entry, error) {
 	keys := map[string]bool{}
 	var manifests []string
@@ -63,7 +83,13 @@ func Catalog(ctx context.Context, t *Target, pipeline string) ([]Entry, error) {
 		}
 		m, err := ReadManifest(ctx, t, name)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", t.URL, err)
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("list %s: %w", t.URL, ctx.Err())
+			}
+			if pipeline == "" || mayBelongTo(ctx, t, name, pipeline) {
+				out = append(out, Entry{Target: t, Name: name, ManifestErr: err})
+			}
+			continue
 		}
 		if m == nil || m.Object != name {
 			// A manifest for another name (copied or renamed by hand)
@@ -79,10 +105,23 @@ func Catalog(ctx context.Context, t *Target, pipeline string) ([]Entry, error) {
 	return out, nil
 }
 
-// SortEntries sorts entries newest first, then by URL.
+// mayBelongTo reports whether object name on t, whose manifest cannot be
+// read, may be a backup of pipeline: false only when the metadata sluice
+// set on the object says otherwise. Backends that keep no metadata
+// (file://) and objects whose attributes cannot be read give true.
+func mayBelongTo(ctx context.Context, t *Target, name, pipeline string) bool {
+	attrs, err := t.Bucket.Attributes(ctx, t.Key(name))
+	if err != nil || attrs.Metadata[MetaFormat] == "" {
+		return true
+	}
+	return attrs.Metadata[MetaPipeline] == pipeline
+}
+
+// SortEntries sorts entries newest first, then by URL. Entries whose
+// manifest could not be read have no time and come last.
 func SortEntries(es []Entry) {
 	sort.SliceStable(es, func(i, j int) bool {
-		a, b := es[i].Manifest.Created, es[j].Manifest.Created
+		a, b := es[i].Created(), es[j].Created()
 		if !a.Equal(b) {
 			return a.After(b)
 		}
@@ -111,11 +150,20 @@ type PruneItem struct {
 	Err error // set when removing it failed
 }
 
+// Skipped reports whether prune left the backup alone without judging it,
+// because its manifest could not be read ([Entry.ManifestErr]).
+func (it PruneItem) Skipped() bool { return it.ManifestErr != nil }
+
 // Prune applies r to the backups of pipeline on t and removes the ones it
-// does not keep, unless dryRun. Every backup is returned with its
-// decision; a removal that fails (for example under S3 Object Lock) is
-// recorded in its item and the others go on. The error is non-nil when
-// listing failed or any removal failed.
+// does not keep, unless dryRun. Retention applies to each source's
+// backups separately (see [RetentionGroups]): the newest backup of every
+// source is kept, and Within counts from it. Every backup is returned with its decision, in
+// catalog order. A backup whose manifest cannot be read is never removed:
+// it is returned with Keep set and [PruneItem.Skipped] true, and the
+// others are judged without it. A removal that fails (for example under
+// S3 Object Lock) is recorded in its item and the others go on. The error
+// is non-nil when listing failed, a manifest could not be read or a
+// removal failed; the items are returned in the last two cases.
 func Prune(ctx context.Context, t *Target, pipeline string, r Retention, dryRun bool) ([]PruneItem, error) {
 	if pipeline == "" {
 		return nil, errors.New("prune: a pipeline name is required")
@@ -124,25 +172,52 @@ func Prune(ctx context.Context, t *Target, pipeline string, r Retention, dryRun 
 	if err != nil {
 		return nil, err
 	}
-	times := make([]time.Time, len(entries))
-	for i, e := range entries {
-		times[i] = e.Manifest.Created
-	}
-	decisions := r.Apply(times)
 	items := make([]PruneItem, len(entries))
-	failed := 0
+	groups := map[string][]int{} // retention group → indexes into entries
+	var readable []Entry
+	var where []int
+	skipped := 0
 	for i, e := range entries {
-		items[i] = PruneItem{Entry: e, Decision: decisions[i]}
-		if decisions[i].Keep || dryRun {
+		items[i].Entry = e
+		if e.ManifestErr != nil {
+			items[i].Decision = Decision{Keep: true, Reasons: []string{"manifest unreadable"}}
+			skipped++
 			continue
 		}
-		if err := Remove(ctx, e); err != nil {
+		readable = append(readable, e)
+		where = append(where, i)
+	}
+	for j, g := range RetentionGroups(readable) {
+		groups[g] = append(groups[g], where[j])
+	}
+	for _, idx := range groups {
+		times := make([]time.Time, len(idx))
+		for k, i := range idx {
+			times[k] = entries[i].Manifest.Created
+		}
+		for k, d := range r.Apply(times) {
+			items[idx[k]].Decision = d
+		}
+	}
+	failed := 0
+	for i := range items {
+		if items[i].Keep || dryRun {
+			continue
+		}
+		if err := Remove(ctx, items[i].Entry); err != nil {
 			items[i].Err = err
 			failed++
 		}
 	}
+	var problems []string
+	if skipped > 0 {
+		problems = append(problems, fmt.Sprintf("%d backups skipped because their manifest could not be read", skipped))
+	}
 	if failed > 0 {
-		return items, fmt.Errorf("prune %s: %d of the backups to remove could not be removed", t.URL, failed)
+		problems = append(problems, fmt.Sprintf("%d of the backups to remove could not be removed", failed))
+	}
+	if len(problems) > 0 {
+		return items, fmt.Errorf("prune %s: %s", t.URL, strings.Join(problems, "; "))
 	}
 	return items, nil
 }

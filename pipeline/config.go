@@ -484,6 +484,17 @@ func (d *decoder) finish(p *PipelineConfig, def *PipelineConfig) error {
 	if len(p.Sources) > 1 && !strings.Contains(p.NameTemplate, "{source}") {
 		return d.errf(p.path+".name", "several sources need {source} in the name template, so their objects differ")
 	}
+	// A source is known by its name, in object names and to retention,
+	// which applies per source: two sources of one name would share one
+	// history and prune one's backups for the other's.
+	names := map[string]string{}
+	for _, src := range p.Sources {
+		n := sourceName(src)
+		if prev, ok := names[n]; ok {
+			return d.errf(p.path+".sources", "%s and %s have the same name %q, which {source} and retention know a source by; back them up in separate pipelines", prev, src, n)
+		}
+		names[n] = src
+	}
 	return nil
 }
 

@@ -141,6 +141,11 @@ func TestDecodeErrors(t *testing.T) {
 			`pipelines.photos.name: name template "{nope}": unknown placeholder {nope} (known: {pipeline}, {source}, {host}, {time}, {date})`},
 		{"sources without {source}", func(p map[string]any) { delete(p, "source"); p["sources"] = []any{"/a", "/b"} },
 			"pipelines.photos.name: several sources need {source} in the name template, so their objects differ"},
+		{"sources of one name", func(p map[string]any) {
+			delete(p, "source")
+			p["sources"] = []any{"/a/photos", "/b/photos/"}
+			p["name"] = "{source}-{time}"
+		}, `pipelines.photos.sources: /a/photos and /b/photos/ have the same name "photos", which {source} and retention know a source by; back them up in separate pipelines`},
 		{"no source", func(p map[string]any) { delete(p, "source") },
 			"pipelines.photos: no source: give source: PATH or sources: [PATH, ...]"},
 		{"literal secret", func(p map[string]any) {

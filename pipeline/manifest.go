@@ -27,11 +27,18 @@ const (
 
 // A Manifest is the small JSON document stored beside every object. It
 // records what is needed to check and decode the object and nothing
-// private: no file names, no keys.
+// private: no paths, no file lists, no keys.
+//
+// Source is the base name of the path backed up ("photos"), or "stdin":
+// what the object name already shows through {source}. Retention applies
+// per pipeline and source, so a pipeline with several sources keeps each
+// one's history (see [Prune]). Manifests written before sluice recorded
+// it have none.
 type Manifest struct {
 	Format   string    `json:"format"`
 	Object   string    `json:"object"`             // object name, relative to the target prefix
 	Pipeline string    `json:"pipeline,omitempty"` // declaring pipeline, if any
+	Source   string    `json:"source,omitempty"`   // source name as {source} renders it ([Source.Name]); see below
 	Stages   []string  `json:"stages"`             // backup order, "tar" first when archived
 	Size     int64     `json:"size"`               // stored bytes
 	SHA256   string    `json:"sha256"`             // of the stored bytes, hex

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"gocloud.dev/gcerrors"
 )
 
 // ErrNoManifest marks an object without a manifest, whose stored bytes
@@ -16,8 +18,10 @@ var ErrNoManifest = errors.New("no manifest records its checksum")
 
 // VerifyStored re-reads object name on t and checks its size and SHA-256
 // against its manifest (read from t when m is nil). It needs no keys and
-// decodes nothing. A mismatch wraps [ErrIntegrity]; an object without a
-// manifest wraps [ErrNoManifest].
+// decodes nothing. A mismatch wraps [ErrIntegrity]; an object that does
+// not exist (a name that is only a folder included) wraps [ErrNotFound],
+// whether or not a manifest is left for it; an object without a manifest
+// wraps [ErrNoManifest].
 func VerifyStored(ctx context.Context, t *Target, name string, m *Manifest) error {
 	if m == nil {
 		var err error
@@ -25,10 +29,16 @@ func VerifyStored(ctx context.Context, t *Target, name string, m *Manifest) erro
 			return err
 		}
 		if m == nil {
+			if _, err := t.Bucket.Attributes(ctx, t.Key(name)); gcerrors.Code(err) == gcerrors.NotFound {
+				return fmt.Errorf("%w: %s", ErrNotFound, t.ObjectURL(name))
+			}
 			return fmt.Errorf("%s: %w; give keys to decode it fully instead", name, ErrNoManifest)
 		}
 	}
 	r, err := t.Bucket.NewReader(ctx, t.Key(name), nil)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return fmt.Errorf("%w: %s", ErrNotFound, t.ObjectURL(name))
+	}
 	if err != nil {
 		return fmt.Errorf("open %s: %w", t.ObjectURL(name), err)
 	}

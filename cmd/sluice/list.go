@@ -63,6 +63,7 @@ type listEntry struct {
 	URL      string    `json:"url"`
 	Target   string    `json:"target"`
 	Pipeline string    `json:"pipeline,omitempty"`
+	Source   string    `json:"source,omitempty"`
 	SHA256   string    `json:"sha256"`
 	BytesIn  int64     `json:"bytes_in"`
 }
@@ -77,7 +78,11 @@ at a target URL. Only objects sluice made are listed: those with a
 NAME.sluice.json manifest beside them (for a pipeline, one naming it).
 
 Each line: creation time (UTC), stored size, stages, object URL. --json
-prints a JSON array instead.`,
+prints a JSON array instead.
+
+A backup whose manifest cannot be read (damaged, or not a sluice
+manifest) is named on stderr and left out; the others are still listed
+and the exit status is 1, as when a target cannot be listed.`,
 		Example: `  sluice list photos
   sluice list s3://my-backups/photos --json`,
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -108,7 +113,16 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 			errs = append(errs, err)
 			continue
 		}
-		all = append(all, entries...)
+		for _, en := range entries {
+			// A backup whose manifest cannot be read has no time, size or
+			// stages to show; it is named in the error instead, and the
+			// others are listed.
+			if en.ManifestErr != nil {
+				errs = append(errs, fmt.Errorf("%s: not listed: %w", en.URL(), en.ManifestErr))
+				continue
+			}
+			all = append(all, en)
+		}
 	}
 	pipeline.SortEntries(all)
 	if f.json {
@@ -116,7 +130,7 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 		for _, en := range all {
 			m := en.Manifest
 			out = append(out, listEntry{Time: m.Created, Size: m.Size, Stages: m.Stages, URL: en.URL(),
-				Target: en.Target.URL, Pipeline: m.Pipeline, SHA256: m.SHA256, BytesIn: m.BytesIn})
+				Target: en.Target.URL, Pipeline: m.Pipeline, Source: m.Source, SHA256: m.SHA256, BytesIn: m.BytesIn})
 		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

@@ -32,6 +32,15 @@ else is ever touched. A backup is removed object first, then its manifest.
 An object that cannot be deleted (S3 Object Lock, permissions) is reported
 and the rest goes on; the exit status is then 1.
 
+Retention applies to each source of the pipeline separately (a pipeline
+with sources: [a, b] keeps the newest backups of a and of b), by the source
+each manifest records. For older manifests that record none, the source is
+told by the object name without its time; see the README.
+
+A backup whose manifest cannot be read (damaged, or not a sluice manifest)
+is never removed: it is reported as SKIPPED, the others are judged without
+it, and the exit status is 1.
+
 --dry-run lists what would be removed and removes nothing.`,
 		Example: `  sluice prune photos --dry-run
   sluice prune photos`,
@@ -83,10 +92,13 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 			fail(err)
 			continue
 		}
-		kept, removed, bad := 0, 0, 0
+		kept, removed, bad, skipped := 0, 0, 0, 0
 		for _, it := range items {
 			action := "keep"
 			switch {
+			case it.Skipped():
+				skipped++
+				action = "SKIPPED"
 			case it.Keep:
 				kept++
 			case it.Err != nil:
@@ -102,7 +114,14 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 				if it.Err != nil {
 					ev.Error = it.Err.Error()
 				}
+				if it.Skipped() {
+					ev.Reasons, ev.Error = nil, it.ManifestErr.Error()
+				}
 				writeJSONEvent(e.stderr, ev)
+				continue
+			}
+			if it.Skipped() {
+				fmt.Fprintf(e.stderr, "%-12s %-20s  %s: left alone, its manifest cannot be read: %v\n", action, "-", it.URL(), it.ManifestErr)
 				continue
 			}
 			line := fmt.Sprintf("%-12s %s  %s", action, it.Created().UTC().Format(time.RFC3339), it.URL())
@@ -114,7 +133,7 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 			}
 			fmt.Fprintln(e.stderr, line)
 		}
-		failed += bad
+		failed += bad + skipped
 		if !f.json {
 			if f.dryRun {
 				fmt.Fprintf(e.stderr, "prune %s on %s: %d kept, %d to remove (dry run: nothing removed)", s.pipeline, t.URL, kept, removed)
@@ -123,6 +142,9 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 			}
 			if bad > 0 {
 				fmt.Fprintf(e.stderr, ", %d could not be removed", bad)
+			}
+			if skipped > 0 {
+				fmt.Fprintf(e.stderr, ", %d skipped (manifest unreadable)", skipped)
 			}
 			fmt.Fprintln(e.stderr)
 		}

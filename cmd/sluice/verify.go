@@ -30,9 +30,11 @@ object is also decoded completely: every encrypted chunk authenticated, the
 stream decompressed and, for archives, every tar entry read to its end.
 Nothing is written anywhere.
 
-Each object is reported OK or BAD on stderr (--json: one JSON event each).
-Exit status 1 when any object is bad or cannot be read, or when a pipeline
-has no backups at all: a verification that checked nothing is no success.`,
+Each object is reported OK or BAD on stderr (--json: one JSON event each);
+an object whose manifest cannot be read is BAD, and the others are still
+checked. Exit status 1 when any object is bad or cannot be read, or when a
+pipeline has no backups at all: a verification that checked nothing is no
+success.`,
 		Example: `  sluice verify photos
   sluice verify photos -i ~/.config/sluice/key.txt
   sluice verify s3://my-backups/photos/photos-nas-20261129T042500Z.tar.zst.age`,
@@ -118,6 +120,10 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 				continue
 			}
 			for _, en := range entries {
+				if en.ManifestErr != nil {
+					report(en.URL(), en.ManifestErr)
+					continue
+				}
 				report(en.URL(), check(t, en.Name, en.Manifest))
 			}
 		}
