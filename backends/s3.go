@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -319,8 +320,11 @@ func (t *s3Tuning) prepare(wo *blob.WriterOptions, w pipeline.Write) (int64, err
 			})
 		}
 		var in *transfermanager.UploadObjectInput
-		if t.object != nil && as(&in) {
-			t.object.apply(in, w.Kind)
+		if as(&in) {
+			plainMetadata(in.Metadata)
+			if t.object != nil {
+				t.object.apply(in, w.Kind)
+			}
 		}
 		if next != nil {
 			return next(as)
@@ -328,6 +332,23 @@ func (t *s3Tuning) prepare(wo *blob.WriterOptions, w pipeline.Write) (int64, err
 		return nil
 	}
 	return plan.limit, nil
+}
+
+// plainMetadata undoes gocloud's URL escaping of the metadata values that
+// need none in an HTTP header (printable ASCII without "%"), so that other
+// tools see sluice-stages: tar,zstd,age rather than tar%2Czstd%2Cage.
+// gocloud unescapes the values it reads, which leaves such a value as it
+// is, so sluice reads either form.
+func plainMetadata(md map[string]string) {
+	for k, v := range md {
+		plain, err := url.PathUnescape(v)
+		if err != nil || plain == v || strings.Contains(plain, "%") {
+			continue
+		}
+		if !strings.ContainsFunc(plain, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+			md[k] = plain
+		}
+	}
 }
 
 // planUpload plans an S3 multipart upload; see [partRules.plan].
