@@ -140,13 +140,26 @@ func (e invalidTarget) Error() string   { return e.err.Error() }
 func (e invalidTarget) Unwrap() []error { return []error{e.err, ErrInvalidTarget} }
 
 // OpenTarget opens the target rawURL names (see the package doc for the
-// forms). Query parameters the backend declares as options are removed from
-// the URL and parsed together with extra, which holds the same options from
-// a config file's target entry; an option given in both places is an error.
-// The remaining query parameters go to the backend. Errors name the URL
-// (redacted); those about the URL or options wrap [ErrInvalidTarget].
+// forms) to write backups to; a file:// folder that does not exist is
+// created by the backup ([pipeline.Target.Create]). Query parameters the
+// backend declares as options are removed from the URL and parsed
+// together with extra, which holds the same options from a config file's
+// target entry; an option given in both places is an error. The remaining
+// query parameters go to the backend. Errors name the URL (redacted);
+// those about the URL or options wrap [ErrInvalidTarget].
 func OpenTarget(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any) (*pipeline.Target, error) {
-	t, err := openTarget(ctx, reg, rawURL, extra)
+	return open(ctx, reg, rawURL, extra, false)
+}
+
+// OpenExisting opens the target rawURL names as [OpenTarget] does, to
+// read it (list, verify, prune): it creates nothing, and a file:// folder
+// that does not exist is an error wrapping fs.ErrNotExist.
+func OpenExisting(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any) (*pipeline.Target, error) {
+	return open(ctx, reg, rawURL, extra, true)
+}
+
+func open(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any, existing bool) (*pipeline.Target, error) {
+	t, err := openTarget(ctx, reg, rawURL, extra, existing)
 	if err != nil {
 		return nil, fmt.Errorf("open target %s: %w", Redact(rawURL), scrub(err, rawURL))
 	}
@@ -163,10 +176,13 @@ func CheckTarget(reg *pipeline.Registry, rawURL string, extra map[string]any) er
 	return nil
 }
 
-func openTarget(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any) (*pipeline.Target, error) {
+func openTarget(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any, existing bool) (*pipeline.Target, error) {
 	spec, u, opts, err := checkTarget(reg, rawURL, extra)
 	if err != nil {
 		return nil, err
+	}
+	if existing && spec.OpenExisting != nil {
+		return spec.OpenExisting(ctx, u, opts)
 	}
 	return spec.Open(ctx, u, opts)
 }
@@ -204,8 +220,8 @@ func checkTarget(reg *pipeline.Registry, rawURL string, extra map[string]any) (p
 // OpenObject opens the target holding the object rawURL names and returns it
 // with the object's name relative to the target's prefix: for
 // s3://bucket/path/to/obj.tar.zst the target is s3://bucket/path/to and the
-// name obj.tar.zst. The object need not exist. Errors are as for
-// [OpenTarget].
+// name obj.tar.zst. The object need not exist; its folder, for file://,
+// must ([OpenExisting]). Errors are as for [OpenTarget].
 func OpenObject(ctx context.Context, reg *pipeline.Registry, rawURL string) (*pipeline.Target, string, error) {
 	u, err := parseURL(rawURL)
 	if err != nil {
@@ -216,7 +232,7 @@ func OpenObject(ctx context.Context, reg *pipeline.Registry, rawURL string) (*pi
 		return nil, "", fmt.Errorf("open object %s: %w", Redact(rawURL), invalidTarget{errors.New(`the URL names no object (it must not end in "/")`)})
 	}
 	u.Path, u.RawPath = dir, ""
-	t, err := OpenTarget(ctx, reg, u.String(), nil)
+	t, err := OpenExisting(ctx, reg, u.String(), nil)
 	if err != nil {
 		return nil, "", err
 	}

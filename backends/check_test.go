@@ -2,6 +2,10 @@ package backends
 
 import (
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +62,49 @@ func TestInvalidTarget(t *testing.T) {
 		if err := CheckTarget(reg, ok, nil); err != nil {
 			t.Errorf("CheckTarget(%q): %v", ok, err)
 		}
+	}
+}
+
+// TestFileFolderCreatedByBackupOnly: opening a file:// target whose folder
+// is missing creates nothing; the folder appears when a backup calls
+// Create. Opening it to read fails, naming the folder, and creates
+// nothing either.
+func TestFileFolderCreatedByBackupOnly(t *testing.T) {
+	reg := newRegistry()
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	tg, err := OpenTarget(t.Context(), reg, "file://"+dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	if _, err := os.Stat(filepath.Dir(dir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("opening created %s (%v)", filepath.Dir(dir), err)
+	}
+	if tg.Bucket != nil || tg.Create == nil {
+		t.Fatal("a missing folder's target should have no bucket until Create")
+	}
+	for _, open := range []func() error{
+		func() error { _, err := OpenExisting(t.Context(), reg, "file://"+dir, nil); return err },
+		func() error { _, _, err := OpenObject(t.Context(), reg, "file://"+dir+"/obj.zst"); return err },
+	} {
+		err := open()
+		if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrInvalidTarget) || !strings.Contains(err.Error(), "folder "+dir+" does not exist") {
+			t.Fatalf("reading a missing folder: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(dir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("reading created %s (%v)", filepath.Dir(dir), err)
+	}
+	if err := tg.Create(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Bucket.WriteAll(t.Context(), "obj", []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "obj")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenExisting(t.Context(), reg, "file://"+dir+"/obj", nil); err == nil || !strings.Contains(err.Error(), "is not a folder") {
+		t.Fatalf("a file as a folder: %v", err)
 	}
 }

@@ -3,10 +3,14 @@ package backends
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"path/filepath"
 
+	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
 
 	"github.com/sluice-backup/sluice/pipeline"
@@ -17,6 +21,9 @@ var fileSpec = pipeline.BackendSpec{
 	Help:   "local folder: file:///abs/path (created when missing)",
 	Check:  checkFile,
 	Open:   openFile,
+	// Reading commands must not create the folder they were pointed at,
+	// and a mistyped folder should say so rather than list nothing.
+	OpenExisting: openExistingFile,
 }
 
 // checkFile implements [pipeline.BackendSpec.Check] for file URLs.
@@ -43,18 +50,71 @@ func checkFile(u *url.URL, _ pipeline.Options) error {
 // ("<name>.sluice.json"), else from magic bytes. Sidecars written by
 // earlier versions are still read, hidden from listings, and removed with
 // their object.
+//
+// A folder that does not exist yet is not created when the target opens
+// (a dry run creates nothing) but by [pipeline.Target.Create], which a
+// backup calls before its first request.
 func openFile(_ context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
+	dir, t := fileTarget(u)
+	switch err := checkFolder(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		t.Create = func(context.Context) error {
+			if err := os.MkdirAll(dir, 0o777); err != nil {
+				return fmt.Errorf("create folder: %w", err)
+			}
+			b, err := openFolder(dir)
+			t.Bucket = b
+			return err
+		}
+		return t, nil
+	case err != nil:
+		return nil, err
+	}
+	b, err := openFolder(dir)
+	t.Bucket = b
+	return t, err
+}
+
+// openExistingFile opens a folder that must exist, for reading
+// ([pipeline.BackendSpec.OpenExisting]).
+func openExistingFile(_ context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
+	dir, t := fileTarget(u)
+	if err := checkFolder(dir); err != nil {
+		return nil, err
+	}
+	b, err := openFolder(dir)
+	t.Bucket = b
+	return t, err
+}
+
+// fileTarget returns the folder u names and a target for it without a
+// bucket.
+func fileTarget(u *url.URL) (string, *pipeline.Target) {
 	dir := filepath.Clean(filepath.FromSlash(u.Path))
-	b, err := fileblob.OpenBucket(dir, &fileblob.Options{
-		CreateDir: true,
+	display := url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}
+	return dir, &pipeline.Target{URL: display.String()}
+}
+
+// checkFolder returns nil if dir is a folder, an error wrapping
+// fs.ErrNotExist if there is nothing at dir, and another error otherwise.
+func checkFolder(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("folder %s does not exist: %w", dir, fs.ErrNotExist)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a folder", dir)
+	}
+	return nil
+}
+
+func openFolder(dir string) (*blob.Bucket, error) {
+	return fileblob.OpenBucket(dir, &fileblob.Options{
 		// Temporary files in os.TempDir would fail to rename onto another
 		// file system, and could fill a small (or memory-backed) /tmp.
 		NoTempDir: true,
 		Metadata:  fileblob.MetadataDontWrite,
 	})
-	if err != nil {
-		return nil, err
-	}
-	display := url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}
-	return &pipeline.Target{URL: display.String(), Bucket: b}, nil
 }

@@ -181,7 +181,7 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 			res.Stages = append(res.Stages, s.Spec.Name)
 		}
 	}
-	name, unclaimed, release, err := b.claimName(ctx, b.Name+Extensions(b.Source.Archive, b.Stages))
+	name, unclaimed, release, err := b.claimName(ctx, b.Name+Extensions(b.Source.Archive, b.Stages), b.readyTargets(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -28,17 +28,11 @@ const releaseTimeout = 30 * time.Second
 // extensions, whichever exists on no target and could be claimed on every
 // target. release removes the claims; call it when the run is over.
 //
-// A target that is unavailable, or cannot be checked or claimed (an
-// error, or no answer within the stall timeout), takes no part in the
-// backup: it is returned in failed with the reason, and the others go on.
-// Only when every target fails is err set.
-func (b *Backup) claimName(ctx context.Context, name string) (claimed string, failed map[*Target]error, release func(), err error) {
-	failed = map[*Target]error{}
-	for _, t := range b.Targets {
-		if t.Unavailable != nil {
-			failed[t] = t.Unavailable
-		}
-	}
+// The targets in failed (unavailable ones, see [Backup.readyTargets]) take
+// no part; a target that cannot be checked or claimed (an error, or no
+// answer within the stall timeout) is added to failed with the reason,
+// and the others go on. Only when every target fails is err set.
+func (b *Backup) claimName(ctx context.Context, name string, failed map[*Target]error) (claimed string, _ map[*Target]error, release func(), err error) {
 	base, ext := b.Name, strings.TrimPrefix(name, b.Name)
 	for i := 1; i <= 100; i++ {
 		candidate := name
@@ -71,6 +65,26 @@ func (b *Backup) claimName(ctx context.Context, name string) (claimed string, fa
 		return "", nil, nil, b.Targets[0].claimError(failed)
 	}
 	return "", nil, nil, fmt.Errorf("backup: %s and 99 numbered variants already exist or are being written: %w", name, ErrExists)
+}
+
+// readyTargets creates the targets' locations that need it
+// ([Target.Create]) and returns the targets that cannot be written, each
+// with its reason: those unavailable from the start and those whose
+// location could not be created.
+func (b *Backup) readyTargets(ctx context.Context) map[*Target]error {
+	failed := map[*Target]error{}
+	for _, t := range b.Targets {
+		err := t.Unavailable
+		if err == nil && t.Create != nil && t.Bucket == nil {
+			if err = t.Create(ctx); err != nil {
+				err = fmt.Errorf("backup: target %s: %w", t.URL, err)
+			}
+		}
+		if err != nil {
+			failed[t] = err
+		}
+	}
+	return failed
 }
 
 func (t *Target) claimError(failed map[*Target]error) error {

@@ -23,6 +23,9 @@ func TestStreamOverPartLimit(t *testing.T) {
 	tg := memTarget(t, "limited")
 	var sized int64
 	tg.Prepare = func(wo *blob.WriterOptions, w pipeline.Write) (int64, error) {
+		if w.Kind != pipeline.WriteData {
+			return 0, nil
+		}
 		sized = w.Size
 		return 1 << 20, nil
 	}
@@ -71,7 +74,9 @@ func TestUploadMemoryShare(t *testing.T) {
 		for i := range tc.targets {
 			tg := memTarget(t, fmt.Sprintf("share-%d-%d-%d", tc.targets, tc.budget, i))
 			tg.Prepare = func(_ *blob.WriterOptions, w pipeline.Write) (int64, error) {
-				got = append(got, w)
+				if w.Kind == pipeline.WriteData {
+					got = append(got, w)
+				}
 				return 0, nil
 			}
 			tgs = append(tgs, tg)
@@ -160,7 +165,9 @@ func TestExpectedSize(t *testing.T) {
 			tg := memTarget(t, "expect")
 			if tc.prepare {
 				tg.Prepare = func(_ *blob.WriterOptions, w pipeline.Write) (int64, error) {
-					planned = w.Size
+					if w.Kind == pipeline.WriteData {
+						planned = w.Size
+					}
 					return 0, nil
 				}
 			}

@@ -30,6 +30,10 @@ type BackendSpec struct {
 	// errors come from the store or the environment: a missing bucket,
 	// a folder that cannot be created, refused credentials.
 	Open func(ctx context.Context, u *url.URL, opts Options) (*Target, error)
+	// OpenExisting, if set, opens the location for reading only (list,
+	// verify, prune, restore), creating nothing: a location Open would
+	// create later is an error here. Nil means Open serves both.
+	OpenExisting func(ctx context.Context, u *url.URL, opts Options) (*Target, error)
 }
 
 // Registry maps names to stage and backend specs. The zero value is ready to

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"net/url"
 	"strings"
 
@@ -24,6 +25,12 @@ type Target struct {
 	// uploads in memory keeps that buffering within w.Memory where it can,
 	// and says in its documentation what it does when it cannot.
 	Prepare func(wo *blob.WriterOptions, w Write) (limit int64, err error)
+	// Create, if set, makes the target's location exist and sets Bucket,
+	// which is nil until then: a file:// folder that did not exist when
+	// the target was opened, so that opening (and a dry run) creates
+	// nothing. A backup calls it before its first request; if it fails,
+	// the target is unavailable.
+	Create func(ctx context.Context) error
 	// Unavailable, when set, is why the target could not be opened (see
 	// [UnavailableTarget]); Bucket is then nil.
 	Unavailable error

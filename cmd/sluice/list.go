@@ -33,7 +33,7 @@ func (s *scope) Close() { closeTargets(s.targets) }
 // are in openErrs).
 func openScope(ctx context.Context, e *env, g *globalFlags, arg string) (*scope, error) {
 	if isURLArg(arg) {
-		t, err := backends.OpenTarget(ctx, e.reg(), arg, nil)
+		t, err := backends.OpenExisting(ctx, e.reg(), arg, nil)
 		if err != nil {
 			return nil, targetOpenError(err)
 		}

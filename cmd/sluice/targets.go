@@ -71,7 +71,7 @@ func openConfigTargets(ctx context.Context, reg *pipeline.Registry, p *pipeline.
 	var targets []*pipeline.Target
 	var errs []error
 	for _, tc := range p.Targets {
-		t, err := backends.OpenTarget(ctx, reg, tc.URL, tc.Options)
+		t, err := backends.OpenExisting(ctx, reg, tc.URL, tc.Options)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -221,3 +221,37 @@ pipelines:
 		})
 	}
 }
+
+// TestMissingFolderCreatedOnlyByBackup: a dry run and the reading
+// commands create no folder; list, verify and restore say the folder does
+// not exist (exit 1) rather than finding nothing in it; a backup creates
+// it.
+func TestMissingFolderCreatedOnlyByBackup(t *testing.T) {
+	_, rec := keypair(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "a", "b")
+	target := "file://" + dir
+	for _, args := range [][]string{
+		{"backup", "-", "--to", target, "-r", rec, "--dry-run"},
+		{"list", target},
+		{"verify", target + "/obj.zst.age"},
+		{"restore", target + "/obj.zst.age", "--to", "-"},
+	} {
+		_, errs, code := cli(t, strings.NewReader("data"), args...)
+		want := exitFailure
+		if args[0] == "backup" {
+			want = exitOK
+		}
+		if code != want {
+			t.Fatalf("%s: exit %d, want %d\n%s", args[0], code, want, errs)
+		}
+		if want == exitFailure && !strings.Contains(errs, "folder "+dir+" does not exist") {
+			t.Fatalf("%s does not say the folder is missing:\n%s", args[0], errs)
+		}
+		assertEmptyDir(t, root)
+	}
+	url := singleURL(t, mustCLI(t, strings.NewReader("data"), "backup", "-", "--to", target, "-r", rec))
+	if !strings.HasPrefix(url, target+"/") {
+		t.Fatalf("stored %s", url)
+	}
+}
