@@ -398,10 +398,15 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 }
 
 // redactValue hides a value that looks like a secret, or whose key says it
-// is one and which is not a reference (a file or a variable name).
+// is one and which is not a reference (a file or a variable name). A value
+// that looks like a URL (an S3 endpoint) loses what [backends.Redact]
+// hides: userinfo and secret query values.
 func redactValue(key, v string) string {
 	if pipeline.LooksSecret(v) {
 		return "REDACTED"
+	}
+	if strings.Contains(v, "://") {
+		v = backends.Redact(v)
 	}
 	k := strings.ToLower(key)
 	isRef := strings.HasSuffix(k, "_file") || strings.HasSuffix(k, "_env")

@@ -47,3 +47,38 @@ func TestConfigKeysDifferingInCase(t *testing.T) {
 		t.Errorf("merge key overridden: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestURLCredentialsRedacted checks that userinfo in a target option that
+// is a URL, or nested in a target URL's query value, is hidden by config
+// show (YAML and JSON) and by run's JSON events.
+func TestURLCredentialsRedacted(t *testing.T) {
+	src := writeConfig(t, "data.txt", "data")
+	cfg := writeConfig(t, "sluice.yaml", `
+pipelines:
+  docs:
+    source: `+src+`
+    allow_plaintext: true
+    targets:
+      - {url: s3://bkt/q, endpoint: "http://keyid:PASSWD7@host"}
+      - s3://bkt/r?endpoint=http%3A%2F%2Fkeyid%3APASSWD8%40host&region=x
+`)
+	check := func(what, out string) {
+		t.Helper()
+		for _, secret := range []string{"PASSWD", "keyid"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s shows %q:\n%s", what, secret, out)
+			}
+		}
+	}
+	out := mustCLI(t, nil, "--config", cfg, "config", "show")
+	check("config show", out)
+	if !strings.Contains(out, "endpoint: http://REDACTED@host") || !strings.Contains(out, "endpoint=http%3A%2F%2FREDACTED%40host&region=x") {
+		t.Errorf("config show lost the harmless parts:\n%s", out)
+	}
+	check("config show --json", mustCLI(t, nil, "--config", cfg, "config", "show", "--json"))
+	stdout, stderr, code := cli(t, nil, "--config", cfg, "run", "--json")
+	if code == 0 || !strings.Contains(stderr, "REDACTED") {
+		t.Fatalf("run --json: exit %d\n%s", code, stderr)
+	}
+	check("run --json", stdout+stderr)
+}
