@@ -117,8 +117,14 @@ unknown command too); 3 some targets failed, others succeeded.`,
 	return root
 }
 
+// envAnnotation marks a flag that applyEnv set; its value is the
+// variable's name.
+const envAnnotation = "sluice-env"
+
 // applyEnv sets every flag the command line left unset from its
-// SLUICE_<NAME> environment variable.
+// SLUICE_<NAME> environment variable, and marks it (envAnnotation) so
+// that later errors about its value can name the variable (see
+// blameEnv).
 func applyEnv(cmd *cobra.Command) error {
 	var err error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
@@ -140,8 +146,53 @@ func applyEnv(cmd *cobra.Command) error {
 			return
 		}
 		f.Changed = true
+		if f.Annotations == nil {
+			f.Annotations = map[string][]string{}
+		}
+		f.Annotations[envAnnotation] = []string{name}
 	})
 	return err
+}
+
+// blameEnv prefixes err with the environment variables that set flags its
+// message names ("environment SLUICE_COMPRESS: --compress "lz4": ..."),
+// so that an error in a value nobody typed says where the value came
+// from. The exit status stays err's.
+func blameEnv(cmd *cobra.Command, err error) error {
+	if cmd == nil || err == nil {
+		return err
+	}
+	msg := err.Error()
+	var vars []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if v := f.Annotations[envAnnotation]; len(v) > 0 && namesFlag(msg, f.Name) {
+			vars = append(vars, v[0])
+		}
+	})
+	if len(vars) == 0 {
+		return err
+	}
+	return &exitError{code: exitCode(err), err: fmt.Errorf("environment %s: %w", strings.Join(vars, ", "), err)}
+}
+
+// namesFlag reports whether msg mentions the flag --name as a whole word
+// (--compress, not --compress-level).
+func namesFlag(msg, name string) bool {
+	word := func(c byte) bool {
+		return c == '-' || c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	flag := "--" + name
+	for i := 0; ; {
+		j := strings.Index(msg[i:], flag)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(flag)
+		if (start == 0 || !word(msg[start-1])) && (end == len(msg) || !word(msg[end])) {
+			return true
+		}
+		i = end
+	}
 }
 
 func splitComma(s string) []string {

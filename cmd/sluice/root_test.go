@@ -52,3 +52,45 @@ func TestCommandUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvErrorsNameVariable checks that an error about a flag's value
+// names the SLUICE_ variable when the value came from the environment, in
+// text and in JSON, and only then.
+func TestEnvErrorsNameVariable(t *testing.T) {
+	_, rec := keypair(t)
+	store := "file://" + t.TempDir()
+	t.Setenv("SLUICE_COMPRESS", "lz4")
+	_, stderr, code := cli(t, strings.NewReader("x"), "backup", "-", "--to", store, "-r", rec)
+	if code != exitUsage || !strings.Contains(stderr, `sluice: environment SLUICE_COMPRESS: --compress "lz4": want zstd`) {
+		t.Errorf("SLUICE_COMPRESS=lz4: exit %d\n%s", code, stderr)
+	}
+	// A flag on the command line wins, and its error names only the flag.
+	_, stderr, code = cli(t, strings.NewReader("x"), "backup", "-", "--to", store, "-r", rec, "--compress", "lzma")
+	if code != exitUsage || strings.Contains(stderr, "SLUICE_") || !strings.Contains(stderr, `--compress "lzma"`) {
+		t.Errorf("--compress lzma: exit %d\n%s", code, stderr)
+	}
+	t.Setenv("SLUICE_PROGRESS", "sometimes")
+	_, stderr, code = cli(t, strings.NewReader("x"), "backup", "-", "--to", store, "-r", rec, "--compress", "zstd", "--json")
+	if code != exitUsage || !strings.Contains(stderr, `"error":"environment SLUICE_PROGRESS: --progress \"sometimes\"`) {
+		t.Errorf("SLUICE_PROGRESS=sometimes --json: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestNamesFlag(t *testing.T) {
+	for _, c := range []struct {
+		msg, name string
+		want      bool
+	}{
+		{`--compress "lz4": bad`, "compress", true},
+		{`stage zstd: see --workers`, "workers", true},
+		{`--compress-level 3: bad`, "compress", false},
+		{`--upload-memory: bad`, "upload", false},
+		{`x--to y`, "to", false},
+		{`--to-x, then --to`, "to", true},
+		{`no flag here`, "to", false},
+	} {
+		if got := namesFlag(c.msg, c.name); got != c.want {
+			t.Errorf("namesFlag(%q, %q) = %v, want %v", c.msg, c.name, got, c.want)
+		}
+	}
+}
