@@ -114,7 +114,8 @@ func TestOpenTargetErrors(t *testing.T) {
 		{url: "s3://bkt/p?region=us-east-1", extra: map[string]any{"region": "eu-west-1"}, want: []string{"region", "both"}},
 		{url: "s3://bkt/p?endpoint=localhost:9000", want: []string{"endpoint", "http://"}},
 		{url: "s3://bkt/p?endpoint=http://user:pw@127.0.0.1:1", want: []string{"endpoint", "credentials"}},
-		{url: "s3://user:hunter2@bkt/p", want: []string{"credentials in the URL", "user:REDACTED@"}},
+		{url: "s3://user:hunter2@bkt/p", want: []string{"credentials in the URL", "s3://REDACTED@bkt/p"}},
+		{url: "s3://bkt/p?endpoint=http%3A%2F%2Fuser%3Ahunter2%40127.0.0.1%3A1", want: []string{"endpoint", "credentials", "endpoint=http%3A%2F%2FREDACTED%40127.0.0.1"}},
 		{url: "file://relative/path", want: []string{"absolute path", "file:///abs/path"}},
 		{url: "file:relative/path", want: []string{"absolute path"}},
 		{url: "file:///tmp/x?create_dir=1", is: pipeline.ErrUnknownOption, want: []string{"create_dir", "known: none"}},
@@ -175,6 +176,31 @@ func TestErrorsScrubbed(t *testing.T) {
 		t.Errorf("scrubbing lost the wrapped error: %v", err)
 	}
 	if !strings.Contains(err.Error(), "region=x") {
+		t.Errorf("error %q lost the harmless parts", err)
+	}
+}
+
+// TestErrorsScrubbedNested checks that userinfo inside a query value (an
+// S3 endpoint given in the URL) is scrubbed from a backend error that
+// quotes the URL or the endpoint, escaped or not.
+func TestErrorsScrubbedNested(t *testing.T) {
+	reg := pipeline.NewRegistry()
+	reg.RegisterBackend(pipeline.BackendSpec{
+		Scheme: "leaky",
+		Open: func(_ context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
+			return nil, fmt.Errorf("cannot open %s with endpoint %s", u, u.Query().Get("endpoint"))
+		},
+	})
+	_, err := OpenTarget(t.Context(), reg, "leaky://b/p?endpoint=http%3A%2F%2Fkeyid%3APASSWD8%40host%3A9000&region=x", nil)
+	if err == nil {
+		t.Fatal("OpenTarget succeeded")
+	}
+	for _, secret := range []string{"PASSWD8", "keyid"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q leaks %q", err, secret)
+		}
+	}
+	if !strings.Contains(err.Error(), "http://REDACTED@host:9000") || !strings.Contains(err.Error(), "region=x") {
 		t.Errorf("error %q lost the harmless parts", err)
 	}
 }
@@ -297,8 +323,15 @@ func TestRedact(t *testing.T) {
 		{"s3://bucket/prefix", "s3://bucket/prefix"},
 		{"bucket/prefix?region=eu-west-1", "bucket/prefix?region=eu-west-1"},
 		{"s3://bucket/p?region=eu-west-1&part_size=8388608", "s3://bucket/p?region=eu-west-1&part_size=8388608"},
-		{"s3://user:pass@bucket/p", "s3://user:REDACTED@bucket/p"},
-		{"s3://user@bucket/p", "s3://user@bucket/p"},
+		// The user goes with the password: it may be an access key ID or a token.
+		{"s3://user:pass@bucket/p", "s3://REDACTED@bucket/p"},
+		{"s3://user@bucket/p", "s3://REDACTED@bucket/p"},
+		// A query value that is a URL is redacted like one, then re-escaped.
+		{"s3://b/p?endpoint=http%3A%2F%2Fu%3APASSWD8%40host&region=x", "s3://b/p?endpoint=http%3A%2F%2FREDACTED%40host&region=x"},
+		{"s3://b/p?endpoint=http://u:pw@host:9000/", "s3://b/p?endpoint=http%3A%2F%2FREDACTED%40host%3A9000%2F"},
+		{"s3://b/p?endpoint=https%3A%2F%2Fhost%2F%3Ftoken%3Dabc", "s3://b/p?endpoint=https%3A%2F%2Fhost%2F%3Ftoken%3DREDACTED"},
+		{"s3://b/p?endpoint=http%3A%2F%2Fhost%3A9000&region=x", "s3://b/p?endpoint=http%3A%2F%2Fhost%3A9000&region=x"},
+		{"s3://b/p?next=s3%3A%2F%2Fb%2Fq%3Fendpoint%3Dhttp%253A%252F%252Fu%253Apw%2540h", "s3://b/p?next=s3%3A%2F%2Fb%2Fq%3Fendpoint%3Dhttp%253A%252F%252FREDACTED%2540h"},
 		{"s3://b/p?access_key=AKIA&secret=s3cr3t&token=t0k&key=k3y", "s3://b/p?access_key=REDACTED&secret=REDACTED&token=REDACTED&key=REDACTED"},
 		{"s3://b/p?aws_secret_access_key=x&session_token=y&region=r", "s3://b/p?aws_secret_access_key=REDACTED&session_token=REDACTED&region=r"},
 		{"https://h/o?X-Amz-Algorithm=AWS4&X-Amz-Credential=AKIA%2F20260101&X-Amz-Signature=abc&X-Amz-Security-Token=tt&X-Amz-Date=1",

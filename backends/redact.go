@@ -2,16 +2,22 @@ package backends
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 )
 
 const redacted = "REDACTED"
 
-// Redact returns rawURL with the password of any userinfo and the value of
-// every credential-looking query parameter (access_key, secret, key, token,
-// sig, signature, X-Amz-Signature, X-Amz-Credential, sas, password, ...)
-// replaced by "REDACTED". The rest of the URL is kept as written. Every URL
-// sluice prints goes through Redact.
+// Redact returns rawURL with any userinfo (user and password) and the
+// value of every credential-looking query parameter (access_key, secret,
+// key, token, sig, signature, X-Amz-Signature, X-Amz-Credential, sas,
+// password, ...) replaced by "REDACTED". A query value that is itself a URL
+// with userinfo or secrets (?endpoint=http%3A%2F%2Fu%3Apw%40host) is
+// redacted the same way and re-escaped. The rest of the URL is kept as
+// written. Every URL sluice prints goes through Redact.
+//
+// The user goes too, not just the password: it is often half of a
+// credential (an access key ID) or a whole one (a token as user name).
 //
 // A URL that does not parse loses its whole query and userinfo, since it
 // cannot be told which parts are secret.
@@ -21,10 +27,8 @@ func Redact(rawURL string) string {
 	rest, frag, hasFrag := strings.Cut(rawURL, "#")
 	base, query, hasQuery := strings.Cut(rest, "?")
 	if u, err := url.Parse(base); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), redacted)
-			base = u.String()
-		}
+		u.User = url.User(redacted)
+		base = u.String()
 	} else if err != nil {
 		base = redactAuthority(base)
 		if hasQuery {
@@ -60,20 +64,33 @@ func redactAuthority(s string) string {
 }
 
 // redactQuery replaces secret values in a raw query, keeping parameter
-// order and encoding as written.
+// order and encoding as written, except for a value that is a URL with
+// secrets of its own: that one is redacted and re-escaped.
 func redactQuery(q string) string {
 	if q == redacted {
 		return q
 	}
 	parts := strings.Split(q, "&")
 	for i, p := range parts {
-		k, _, hasValue := strings.Cut(p, "=")
+		k, v, hasValue := strings.Cut(p, "=")
 		name, err := url.QueryUnescape(k)
 		if err != nil {
 			name = k
 		}
-		if hasValue && secretParam(name) {
+		switch {
+		case !hasValue:
+		case secretParam(name):
 			parts[i] = k + "=" + redacted
+		default:
+			dec, err := url.QueryUnescape(v)
+			if err != nil {
+				dec = v
+			}
+			if strings.Contains(dec, "://") {
+				if r := Redact(dec); r != dec {
+					parts[i] = k + "=" + url.QueryEscape(r)
+				}
+			}
 		}
 	}
 	return strings.Join(parts, "&")
@@ -106,7 +123,11 @@ func scrub(err error, rawURL string) error {
 	msg := err.Error()
 	clean := msg
 	for _, s := range secretsIn(rawURL) {
-		clean = strings.ReplaceAll(clean, s, redacted)
+		r := redacted
+		if strings.HasSuffix(s, "@") { // a userinfo: the host stays readable
+			r += "@"
+		}
+		clean = strings.ReplaceAll(clean, s, r)
 	}
 	if clean == msg {
 		return err
@@ -122,7 +143,9 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
-// secretsIn returns the secret values in rawURL, raw and decoded.
+// secretsIn returns the secret values in rawURL, raw and decoded, longest
+// first: the userinfo (ending in "@"), its password, secret query values,
+// and the same found in query values that are URLs themselves.
 func secretsIn(rawURL string) []string {
 	var out []string
 	add := func(raw string) {
@@ -138,6 +161,7 @@ func secretsIn(rawURL string) []string {
 	if _, rest, ok := strings.Cut(base, "://"); ok {
 		auth, _, _ := strings.Cut(rest, "/")
 		if i := strings.LastIndex(auth, "@"); i >= 0 {
+			add(auth[:i+1]) // with its "@", which scrub keeps
 			if _, pw, ok := strings.Cut(auth[:i], ":"); ok {
 				add(pw)
 			}
@@ -146,9 +170,21 @@ func secretsIn(rawURL string) []string {
 	query, _, _ = strings.Cut(query, "#")
 	for _, p := range strings.Split(query, "&") {
 		k, v, ok := strings.Cut(p, "=")
-		if name, err := url.QueryUnescape(k); ok && err == nil && secretParam(name) {
+		name, err := url.QueryUnescape(k)
+		switch {
+		case !ok || err != nil:
+		case secretParam(name):
 			add(v)
+		default:
+			if dec, err := url.QueryUnescape(v); err == nil && strings.Contains(dec, "://") {
+				for _, s := range secretsIn(dec) {
+					add(s)
+					add(url.QueryEscape(s))
+				}
+			}
 		}
 	}
+	// A userinfo holds its password: replace the longer string first.
+	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return out
 }

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -36,8 +40,9 @@ character other than a letter or digit as "_":
   SLUICE_PIPELINES_PHOTOS_STAGES_AGE_RECIPIENTS_FILE=/etc/sluice/rcpt.txt
   SLUICE_DEFAULTS_NAME={pipeline}-{time}
 
-Lists are comma-separated. Pipeline names are case-insensitive (written
-lower case). Relative paths in the file resolve against the file's folder;
+Lists are comma-separated. Keys and pipeline names are case-insensitive
+(written lower case); two keys of one mapping that differ only in case are
+an error, as is a key given twice. Relative paths in the file resolve against the file's folder;
 ~ is the home directory.`
 
 // findConfig returns the config file to read: --config, else the first
@@ -109,6 +114,10 @@ func loadConfig(e *env, g *globalFlags, override rawOverride) (*pipeline.Config,
 // generic map. Keys come back lower case: that is how viper reads them.
 // "::" as viper's key delimiter keeps keys with dots (pipeline names such
 // as "db.prod") whole.
+//
+// Since viper would merge keys that differ only in case, and JSON's
+// decoder keeps the last of two equal keys, such keys are errors that name
+// them and the path of the mapping holding them (see checkKeys).
 func readConfigFile(path string) (map[string]any, error) {
 	ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
 	switch ext {
@@ -128,7 +137,139 @@ func readConfigFile(path string) (map[string]any, error) {
 	if err := v.ReadInConfig(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := checkKeys(ext, data); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
 	return v.AllSettings(), nil
+}
+
+// checkKeys returns an error for the first mapping in data, a document in
+// format ext that viper has already parsed, that holds two keys equal once
+// lower-cased, or (JSON, whose decoder keeps the last) the same key twice.
+// YAML and TOML parsers reject exact duplicates themselves.
+func checkKeys(ext string, data []byte) error {
+	var doc any
+	switch ext {
+	case "json":
+		return checkJSONKeys(data)
+	case "toml":
+		if err := toml.Unmarshal(data, &doc); err != nil {
+			return err
+		}
+	default:
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return err
+		}
+	}
+	return checkTreeKeys("", doc)
+}
+
+// checkTreeKeys walks a decoded YAML or TOML document (maps in sorted key
+// order, so the error is the same on every run).
+func checkTreeKeys(path string, v any) error {
+	switch x := v.(type) {
+	case map[string]any:
+		seen := map[string]string{}
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			if err := checkKey(path, seen, k); err != nil {
+				return err
+			}
+			if err := checkTreeKeys(joinKey(path, k), x[k]); err != nil {
+				return err
+			}
+		}
+	case map[any]any: // YAML with keys that are not all strings
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = e
+		}
+		return checkTreeKeys(path, m)
+	case []any:
+		for i, e := range x {
+			if err := checkTreeKeys(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+				return err
+			}
+		}
+	case []map[string]any: // TOML arrays of tables
+		for i, e := range x {
+			if err := checkTreeKeys(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkJSONKeys walks a JSON document token by token: a decoded map
+// would have kept only the last of two equal keys.
+func checkJSONKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var walk func(path string) error
+	walk = func(path string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]string{}
+			for dec.More() {
+				tok, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				k, _ := tok.(string) // the decoder allows only strings here
+				if err := checkKey(path, seen, k); err != nil {
+					return err
+				}
+				if err := walk(joinKey(path, k)); err != nil {
+					return err
+				}
+			}
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				if err := walk(fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+		default:
+			return nil
+		}
+		_, err = dec.Token() // the closing delimiter
+		return err
+	}
+	return walk("")
+}
+
+// checkKey records key k of the mapping at path in seen (lower-cased key
+// to key as written) and fails if an equal key is already there.
+func checkKey(path string, seen map[string]string, k string) error {
+	where := ""
+	if path != "" {
+		where = path + ": "
+	}
+	lk := strings.ToLower(k)
+	prev, dup := seen[lk]
+	switch {
+	case dup && prev == k:
+		return fmt.Errorf("%skey %q appears twice", where, k)
+	case dup:
+		return fmt.Errorf("%skeys %q and %q differ only in case (keys are case-insensitive: one would silently replace the other)", where, prev, k)
+	}
+	seen[lk] = k
+	return nil
+}
+
+func joinKey(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
 }
 
 func newConfigCmd(e *env, g *globalFlags) *cobra.Command {
@@ -263,10 +404,15 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 }
 
 // redactValue hides a value that looks like a secret, or whose key says it
-// is one and which is not a reference (a file or a variable name).
+// is one and which is not a reference (a file or a variable name). A value
+// that looks like a URL (an S3 endpoint) loses what [backends.Redact]
+// hides: userinfo and secret query values.
 func redactValue(key, v string) string {
 	if pipeline.LooksSecret(v) {
 		return "REDACTED"
+	}
+	if strings.Contains(v, "://") {
+		v = backends.Redact(v)
 	}
 	k := strings.ToLower(key)
 	isRef := strings.HasSuffix(k, "_file") || strings.HasSuffix(k, "_env")

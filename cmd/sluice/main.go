@@ -33,6 +33,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	err = blameEnv(cmd, err)
 	code := exitCode(err)
 	sig := caught()
 	if sig != nil {

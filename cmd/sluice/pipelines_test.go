@@ -496,6 +496,48 @@ func TestRunPipelinesScript(t *testing.T) {
 	if code, out := run("SLUICE_PIPELINES_DEMO_RETENTION_KEEP_LAST=many"); code != 2 || !strings.Contains(out, "config error") {
 		t.Fatalf("config error: exit %d\n%s", code, out)
 	}
+
+	// Pipelines without retention are not pruned, and the most severe
+	// status wins: config error > failure > some targets failed.
+	rf := recipientFile(t, "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p")
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+defaults:
+  stages: [zstd, {age: {recipients_file: %[1]s}}]
+pipelines:
+  kept: {source: %[1]s, targets: [file://%[2]s/kept], retention: {keep_last: 2}}
+  plain: {source: %[1]s, targets: [file://%[2]s/plain]}
+  badcfg: {source: %[1]s, targets: [file://%[2]s/badcfg], stages: [zstd, {age: {recipients_file: /nonexistent}}]}
+  broken: {source: %[1]s, targets: [file://%[3]s/sub]}
+  partial: {source: %[1]s, targets: [file://%[2]s/partial, file://%[3]s/sub]}
+`, rf, store, notDir))
+	for _, c := range []struct {
+		pipelines []string
+		want      int
+		says      []string
+	}{
+		{[]string{"kept", "plain"}, 0, []string{"prune kept on file://"}},
+		{[]string{"partial"}, 3, []string{"partial: stored, but some targets failed; not pruning"}},
+		{[]string{"partial", "broken", "plain"}, 1, []string{"broken: backup failed (exit 1)"}},
+		{[]string{"badcfg", "broken", "partial"}, 2, []string{"badcfg: config error", "broken: backup failed"}},
+		{[]string{"broken", "badcfg", "kept"}, 2, []string{"badcfg: config error", "prune kept on file://"}},
+	} {
+		cmd := exec.Command("bash", append([]string{script, cfg}, c.pipelines...)...)
+		cmd.Env = append(os.Environ(), "SLUICE="+bin)
+		out, _ := cmd.CombinedOutput()
+		code := cmd.ProcessState.ExitCode()
+		if code != c.want || strings.Contains(string(out), "prune failed") || strings.Contains(string(out), "no retention") {
+			t.Errorf("run-pipelines.sh %v: exit %d, want %d\n%s", c.pipelines, code, c.want, out)
+		}
+		for _, w := range c.says {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("run-pipelines.sh %v: output lacks %q\n%s", c.pipelines, w, out)
+			}
+		}
+	}
 }
 
 // TestPruneReportsUndeletable makes one old backup undeletable (an

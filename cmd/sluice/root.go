@@ -53,9 +53,30 @@ and restores it. Objects are plain standard formats: tar, zstd, age.
 
 Every flag can also be set with an environment variable: SLUICE_ followed
 by the flag name in capitals with "-" as "_" (SLUICE_COMPRESS=gzip).
-Flags given on the command line win.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+Flags given on the command line win.
+
+Exit status: 0 success; 1 failure; 2 usage or config error (a missing or
+unknown command too); 3 some targets failed, others succeeded.`,
+		SilenceUsage:               true,
+		SilenceErrors:              true,
+		SuggestionsMinimumDistance: 2,
+		// cobra treats a missing command as a request for help (status 0)
+		// and an unknown one as a plain failure (status 1); here both are
+		// usage errors, with the usage on stderr.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q", args[0])
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+			}
+			return usageErrorf("%s; see %s --help", msg, cmd.CommandPath())
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprint(e.stderr, cmd.UsageString())
+			return usageErrorf("no command given; see %s --help", cmd.CommandPath())
+		},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyEnv(cmd); err != nil {
 				return err
@@ -66,9 +87,16 @@ Flags given on the command line win.`,
 			return nil
 		},
 	}
+	// Help asked for (--help, -h, sluice help) goes to stdout, so that
+	// `sluice --help | less` works; errors, and the usage printed with
+	// them, go to stderr. Usage is not printed on errors (SilenceUsage):
+	// the error names the fix and says where help is.
 	root.SetIn(e.stdin)
-	root.SetOut(e.stderr)
+	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
+	// The root runs only to report that no command was given: its usage
+	// does not offer "sluice [flags]" as a command line of its own.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable .HasParent}}", 1))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErrorf("%v (see %s --help)", err, c.CommandPath())
 	})
@@ -89,8 +117,14 @@ Flags given on the command line win.`,
 	return root
 }
 
+// envAnnotation marks a flag that applyEnv set; its value is the
+// variable's name.
+const envAnnotation = "sluice-env"
+
 // applyEnv sets every flag the command line left unset from its
-// SLUICE_<NAME> environment variable.
+// SLUICE_<NAME> environment variable, and marks it (envAnnotation) so
+// that later errors about its value can name the variable (see
+// blameEnv).
 func applyEnv(cmd *cobra.Command) error {
 	var err error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
@@ -112,8 +146,53 @@ func applyEnv(cmd *cobra.Command) error {
 			return
 		}
 		f.Changed = true
+		if f.Annotations == nil {
+			f.Annotations = map[string][]string{}
+		}
+		f.Annotations[envAnnotation] = []string{name}
 	})
 	return err
+}
+
+// blameEnv prefixes err with the environment variables that set flags its
+// message names ("environment SLUICE_COMPRESS: --compress "lz4": ..."),
+// so that an error in a value nobody typed says where the value came
+// from. The exit status stays err's.
+func blameEnv(cmd *cobra.Command, err error) error {
+	if cmd == nil || err == nil {
+		return err
+	}
+	msg := err.Error()
+	var vars []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if v := f.Annotations[envAnnotation]; len(v) > 0 && namesFlag(msg, f.Name) {
+			vars = append(vars, v[0])
+		}
+	})
+	if len(vars) == 0 {
+		return err
+	}
+	return &exitError{code: exitCode(err), err: fmt.Errorf("environment %s: %w", strings.Join(vars, ", "), err)}
+}
+
+// namesFlag reports whether msg mentions the flag --name as a whole word
+// (--compress, not --compress-level).
+func namesFlag(msg, name string) bool {
+	word := func(c byte) bool {
+		return c == '-' || c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	flag := "--" + name
+	for i := 0; ; {
+		j := strings.Index(msg[i:], flag)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(flag)
+		if (start == 0 || !word(msg[start-1])) && (end == len(msg) || !word(msg[end])) {
+			return true
+		}
+		i = end
+	}
 }
 
 func splitComma(s string) []string {

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestCommandUsage checks that a missing or unknown command is a usage
+// error (exit 2, usage or hint on stderr, nothing on stdout), and that help
+// asked for goes to stdout.
+func TestCommandUsage(t *testing.T) {
+	errCases := []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"Usage:", "sluice [command]", "no command given; see sluice --help"}},
+		{[]string{"--log-level", "debug"}, []string{"no command given"}},
+		{[]string{"bogus"}, []string{`unknown command "bogus"; see sluice --help`}},
+		{[]string{"bakup", "x"}, []string{`unknown command "bakup" (did you mean backup?)`}},
+		{[]string{"backup", "--bogus-flag"}, []string{"unknown flag: --bogus-flag"}},
+	}
+	for _, c := range errCases {
+		stdout, stderr, code := cli(t, nil, c.args...)
+		if code != exitUsage || stdout != "" {
+			t.Errorf("sluice %v: exit %d, stdout %q; want 2 and nothing on stdout", c.args, code, stdout)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("sluice %v: stderr lacks %q:\n%s", c.args, w, stderr)
+			}
+		}
+	}
+	// The root's usage offers only commands, not "sluice [flags]" alone.
+	if _, stderr, _ := cli(t, nil); strings.Contains(stderr, "sluice [flags]") {
+		t.Errorf("usage offers sluice without a command:\n%s", stderr)
+	}
+	helpCases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--help"}, "Available Commands:"},
+		{[]string{"-h"}, "Available Commands:"},
+		{[]string{"help"}, "Available Commands:"},
+		{[]string{"backup", "--help"}, "sluice backup SOURCE --to TARGET"},
+		{[]string{"help", "restore"}, "sluice restore OBJECT_URL"},
+		{[]string{"config", "-h"}, "sluice config validate|show"},
+	}
+	for _, c := range helpCases {
+		stdout, stderr, code := cli(t, nil, c.args...)
+		if code != 0 || !strings.Contains(stdout, c.want) || stderr != "" {
+			t.Errorf("sluice %v: exit %d, want 0 and %q on stdout\nstdout: %s\nstderr: %s", c.args, code, c.want, stdout, stderr)
+		}
+	}
+}
+
+// TestEnvErrorsNameVariable checks that an error about a flag's value
+// names the SLUICE_ variable when the value came from the environment, in
+// text and in JSON, and only then.
+func TestEnvErrorsNameVariable(t *testing.T) {
+	_, rec := keypair(t)
+	store := "file://" + t.TempDir()
+	t.Setenv("SLUICE_COMPRESS", "lz4")
+	_, stderr, code := cli(t, strings.NewReader("x"), "backup", "-", "--to", store, "-r", rec)
+	if code != exitUsage || !strings.Contains(stderr, `sluice: environment SLUICE_COMPRESS: --compress "lz4": want zstd`) {
+		t.Errorf("SLUICE_COMPRESS=lz4: exit %d\n%s", code, stderr)
+	}
+	// A flag on the command line wins, and its error names only the flag.
+	_, stderr, code = cli(t, strings.NewReader("x"), "backup", "-", "--to", store, "-r", rec, "--compress", "lzma")
+	if code != exitUsage || strings.Contains(stderr, "SLUICE_") || !strings.Contains(stderr, `--compress "lzma"`) {
+		t.Errorf("--compress lzma: exit %d\n%s", code, stderr)
+	}
+	t.Setenv("SLUICE_PROGRESS", "sometimes")
+	_, stderr, code = cli(t, strings.NewReader("x"), "backup", "-", "--to", store, "-r", rec, "--compress", "zstd", "--json")
+	if code != exitUsage || !strings.Contains(stderr, `"error":"environment SLUICE_PROGRESS: --progress \"sometimes\"`) {
+		t.Errorf("SLUICE_PROGRESS=sometimes --json: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestNamesFlag(t *testing.T) {
+	for _, c := range []struct {
+		msg, name string
+		want      bool
+	}{
+		{`--compress "lz4": bad`, "compress", true},
+		{`stage zstd: see --workers`, "workers", true},
+		{`--compress-level 3: bad`, "compress", false},
+		{`--upload-memory: bad`, "upload", false},
+		{`x--to y`, "to", false},
+		{`--to-x, then --to`, "to", true},
+		{`no flag here`, "to", false},
+	} {
+		if got := namesFlag(c.msg, c.name); got != c.want {
+			t.Errorf("namesFlag(%q, %q) = %v, want %v", c.msg, c.name, got, c.want)
+		}
+	}
+}
