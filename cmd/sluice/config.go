@@ -253,15 +253,46 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 		}
 		pipes[name] = m
 	}
-	return map[string]any{"pipelines": pipes}
+	return redactSecrets(map[string]any{"pipelines": pipes}).(map[string]any)
 }
 
-// redactValue hides a value that looks like a secret, or whose key says it
-// is one and which is not a reference (a file or a variable name).
-func redactValue(key, v string) string {
-	if pipeline.LooksSecret(v) {
-		return "REDACTED"
+// redactSecrets replaces every string in doc that looks like a key
+// ([pipeline.LooksSecret]) with REDACTED, whatever key it sits under, so
+// that no value config show prints can carry one. The decoder refuses
+// such values already; this holds even for what it does not see (values
+// assembled after decoding, such as resolved paths).
+func redactSecrets(doc any) any {
+	switch x := doc.(type) {
+	case string:
+		if pipeline.LooksSecret(x) {
+			return "REDACTED"
+		}
+	case []string:
+		out := make([]string, len(x))
+		for i, s := range x {
+			out[i] = redactSecrets(s).(string)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = redactSecrets(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, v := range x {
+			out[k] = redactSecrets(v)
+		}
+		return out
 	}
+	return doc
+}
+
+// redactValue hides a value whose key says it is a secret and which is
+// not a reference (a file or a variable name). A value that looks like a
+// secret under any key is hidden by [redactSecrets].
+func redactValue(key, v string) string {
 	k := strings.ToLower(key)
 	isRef := strings.HasSuffix(k, "_file") || strings.HasSuffix(k, "_env")
 	if !isRef && (strings.Contains(k, "secret") || strings.Contains(k, "password") || strings.Contains(k, "token") || k == "key" || strings.HasSuffix(k, "_key")) {

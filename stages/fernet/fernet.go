@@ -120,9 +120,16 @@ func ParseKey(s string) (*Key, error) {
 	return k, nil
 }
 
-// ReadKeyFile reads a key file. Errors name the file, never its content.
+// ReadKeyFile reads a key file. Errors name the file, never its content;
+// a path that looks like a key itself (a key pasted where its file
+// belongs) is refused and never echoed (see [pipeline.OpenKeyFile]).
 func ReadKeyFile(path string) (*Key, error) {
-	b, err := os.ReadFile(path)
+	f, err := pipeline.OpenKeyFile("key file", path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("key file: %w", err)
 	}
