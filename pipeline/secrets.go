@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -106,6 +107,21 @@ func OpenKeyFile(what, path string) (*os.File, error) {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return f, nil
+}
+
+// ReadKeyFile reads the whole of a file a stage option refers to, with
+// the refusals and error naming of [OpenKeyFile].
+func ReadKeyFile(what, path string) ([]byte, error) {
+	f, err := OpenKeyFile(what, path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return b, nil
 }
 
 // LookupSecretEnv returns the value of the environment variable a stage

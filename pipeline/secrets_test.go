@@ -72,7 +72,7 @@ func TestValidEnvName(t *testing.T) {
 	}
 }
 
-func TestOpenKeyFile(t *testing.T) {
+func TestOpenAndReadKeyFile(t *testing.T) {
 	// A key where its file belongs: refused, not echoed, before any open
 	// (a file of that name exists in the working directory).
 	dir := t.TempDir()
@@ -93,6 +93,15 @@ func TestOpenKeyFile(t *testing.T) {
 		if strings.Contains(err.Error(), k) || strings.Contains(err.Error(), "QQQQ") {
 			t.Errorf("key echoed: %v", err)
 		}
+		if _, err := pipeline.ReadKeyFile("key file", k); !errors.Is(err, pipeline.ErrSecretForName) || strings.Contains(err.Error(), k) {
+			t.Errorf("ReadKeyFile: %v", err)
+		}
+	}
+	if err := os.WriteFile("key.txt", []byte("content"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := pipeline.ReadKeyFile("key file", "key.txt"); err != nil || string(b) != "content" {
+		t.Errorf("ReadKeyFile: %q, %v", b, err)
 	}
 	// A missing file: the path is named.
 	missing := filepath.Join(dir, "no-such.key")

@@ -128,14 +128,9 @@ func passphrase(env, file string) (string, error) {
 	case env != "":
 		return pipeline.LookupSecretEnv("passphrase variable", env)
 	case file != "":
-		f, err := pipeline.OpenKeyFile("passphrase file", file)
+		b, err := pipeline.ReadKeyFile("passphrase file", file)
 		if err != nil {
 			return "", err
-		}
-		defer f.Close()
-		b, err := io.ReadAll(f)
-		if err != nil {
-			return "", fmt.Errorf("passphrase file: %w", err)
 		}
 		line, _, _ := strings.Cut(string(b), "\n")
 		line = strings.TrimRight(line, "\r")
@@ -211,16 +206,11 @@ func ReadRecipientsFile(path string) ([]age.Recipient, error) {
 // ReadIdentityFile reads identities: an age identities file (what
 // `sluice keygen` and `age-keygen` write) or an unencrypted SSH private key.
 // Parse errors never include the file's content, and a path that looks
-// like a key is refused unechoed (see [pipeline.OpenKeyFile]).
+// like a key is refused unechoed (see [pipeline.ReadKeyFile]).
 func ReadIdentityFile(path string) ([]age.Identity, error) {
-	f, err := pipeline.OpenKeyFile("identity file", path)
+	b, err := pipeline.ReadKeyFile("identity file", path)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("identity file: %w", err)
 	}
 	if bytes.Contains(b, []byte("-----BEGIN")) && bytes.Contains(b, []byte("PRIVATE KEY-----")) {
 		id, err := agessh.ParseIdentity(b)

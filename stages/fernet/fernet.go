@@ -122,16 +122,11 @@ func ParseKey(s string) (*Key, error) {
 
 // ReadKeyFile reads a key file. Errors name the file, never its content;
 // a path that looks like a key itself (a key pasted where its file
-// belongs) is refused and never echoed (see [pipeline.OpenKeyFile]).
+// belongs) is refused and never echoed (see [pipeline.ReadKeyFile]).
 func ReadKeyFile(path string) (*Key, error) {
-	f, err := pipeline.OpenKeyFile("key file", path)
+	b, err := pipeline.ReadKeyFile("key file", path)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("key file: %w", err)
 	}
 	k, err := ParseKey(string(b))
 	if err != nil {
