@@ -878,21 +878,30 @@ func ResolvePath(p, base, home string) string {
 	return filepath.Join(base, p)
 }
 
-// checkSecrets refuses secret material written into the config: age
-// secret keys and PEM private keys, as values or as keys. The secret is
+// checkSecrets refuses secret material written into the config: what
+// [LooksSecret] recognises (age, PEM and Fernet keys), as values or as
+// keys, and under a key ending in _env a value that is not a variable
+// name ([ValidEnvName]), which may be the secret itself. The value is
 // never echoed.
 func (d *decoder) checkSecrets(path string, v any) error {
 	switch x := v.(type) {
 	case string:
-		if LooksSecret(x) {
-			return d.wrap(path, fmt.Errorf("%w: this value looks like a private key; keep keys in files or environment variables and refer to them (identity_file, recipients_file, passphrase_file, passphrase_env)", ErrLiteralSecret))
+		key, _, _ := strings.Cut(path[strings.LastIndex(path, ".")+1:], "[")
+		if kind := SecretKind(x); kind != "" {
+			if strings.HasSuffix(key, "_file") {
+				return d.wrap(path, fmt.Errorf("%w: this value looks like %s; give the path of a file holding it", ErrLiteralSecret, kind))
+			}
+			return d.wrap(path, fmt.Errorf("%w: this value looks like %s; keep keys in files or environment variables and refer to them (identity_file, recipients_file, passphrase_file, passphrase_env, key_file)", ErrLiteralSecret, kind))
+		}
+		if strings.HasSuffix(key, "_env") && x != "" && !ValidEnvName(x) {
+			return d.errf(path, "%s", notEnvName(x))
 		}
 	case map[string]any:
 		for _, k := range sortedKeys(x) {
 			// A key is echoed in every message about its value, so a
 			// secret pasted as a key is refused before any of those.
-			if LooksSecret(k) {
-				return d.wrap(path, fmt.Errorf("%w: a key here looks like a private key; keep keys in files or environment variables and refer to them (identity_file, recipients_file, passphrase_file, passphrase_env)", ErrLiteralSecret))
+			if kind := SecretKind(k); kind != "" {
+				return d.wrap(path, fmt.Errorf("%w: a key here looks like %s; keep keys in files or environment variables and refer to them (identity_file, recipients_file, passphrase_file, passphrase_env, key_file)", ErrLiteralSecret, kind))
 			}
 			if err := d.checkSecrets(join(path, k), x[k]); err != nil {
 				return err
@@ -906,15 +915,6 @@ func (d *decoder) checkSecrets(path string, v any) error {
 		}
 	}
 	return nil
-}
-
-// LooksSecret reports whether s contains what looks like private key
-// material: an age secret key or plugin identity, or a PEM/OpenSSH
-// private key block.
-func LooksSecret(s string) bool {
-	u := strings.ToUpper(s)
-	return strings.Contains(u, "AGE-SECRET-KEY-") || strings.Contains(u, "AGE-PLUGIN-") ||
-		(strings.Contains(u, "-----BEGIN") && strings.Contains(u, "PRIVATE KEY"))
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -50,6 +50,10 @@ func briefDoc() map[string]any {
 	}
 }
 
+// fernetQ has the form of a Fernet key (43 URL-safe base64 characters
+// and "="); TestDecodeErrors checks that no error echoes "QQQQ".
+const fernetQ = "QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ="
+
 func decode(t *testing.T, doc map[string]any) (*pipeline.Config, error) {
 	t.Helper()
 	return pipeline.DecodeConfig(testRegistry(), doc, pipeline.DecodeOptions{BaseDir: "/etc/sluice", Home: "/home/me"})
@@ -150,7 +154,22 @@ func TestDecodeErrors(t *testing.T) {
 			"pipelines.photos: no source: give source: PATH or sources: [PATH, ...]"},
 		{"literal secret", func(p map[string]any) {
 			p["stages"] = []any{"zstd", map[string]any{"age": map[string]any{"identity_file": "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"}}}
-		}, "pipelines.photos.stages[1].age.identity_file: secret written into the config: this value looks like a private key; keep keys in files or environment variables and refer to them (identity_file, recipients_file, passphrase_file, passphrase_env)"},
+		}, "pipelines.photos.stages[1].age.identity_file: secret written into the config: this value looks like an age secret key; give the path of a file holding it"},
+		{"Fernet key as key_file", func(p map[string]any) {
+			p["stages"] = []any{"zstd", map[string]any{"fernet": map[string]any{"key_file": fernetQ}}}
+		}, "pipelines.photos.stages[1].fernet.key_file: secret written into the config: this value looks like a Fernet key; give the path of a file holding it"},
+		{"Fernet key in an identity_file list", func(p map[string]any) {
+			p["stages"] = []any{"zstd", map[string]any{"age": map[string]any{"identity_file": []any{"/keys/id.txt", fernetQ + "\n"}}}}
+		}, "pipelines.photos.stages[1].age.identity_file[1]: secret written into the config: this value looks like a Fernet key; give the path of a file holding it"},
+		{"Fernet key as a target option", func(p map[string]any) {
+			p["targets"] = []any{map[string]any{"url": "s3://b/p", "sse_kms_key_id": fernetQ}}
+		}, "pipelines.photos.targets[0].sse_kms_key_id: secret written into the config: this value looks like a Fernet key; keep keys in files or environment variables and refer to them (identity_file, recipients_file, passphrase_file, passphrase_env, key_file)"},
+		{"passphrase as passphrase_env", func(p map[string]any) {
+			p["stages"] = []any{"zstd", map[string]any{"age": map[string]any{"passphrase_env": "QQQQ my passphrase"}}}
+		}, "pipelines.photos.stages[1].age.passphrase_env: the value given is not a variable name and may be the secret itself; give the name of the environment variable holding the secret, [A-Za-z_][A-Za-z0-9_]*"},
+		{"Fernet key as passphrase_env", func(p map[string]any) {
+			p["stages"] = []any{"zstd", map[string]any{"age": map[string]any{"passphrase_env": fernetQ}}}
+		}, "pipelines.photos.stages[1].age.passphrase_env: secret written into the config: this value looks like a Fernet key; keep keys in files or environment variables and refer to them (identity_file, recipients_file, passphrase_file, passphrase_env, key_file)"},
 		{"bad keep_within", func(p map[string]any) { p["retention"] = map[string]any{"keep_within": "2w"} },
 			`pipelines.photos.retention.keep_within: want a duration such as 30d, 2w is not one; units y, m (months), d, h in that order, e.g. 1y6m or 36h; got "2w"`},
 	}

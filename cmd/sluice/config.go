@@ -400,7 +400,40 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 		}
 		pipes[name] = m
 	}
-	return map[string]any{"pipelines": pipes}
+	return redactSecrets(map[string]any{"pipelines": pipes}).(map[string]any)
+}
+
+// redactSecrets replaces every string in doc that looks like a key
+// ([pipeline.LooksSecret]) with REDACTED, whatever key it sits under, so
+// that no value config show prints can carry one. The decoder refuses
+// such values already; this holds even for what it does not see (values
+// assembled after decoding, such as resolved paths).
+func redactSecrets(doc any) any {
+	switch x := doc.(type) {
+	case string:
+		if pipeline.LooksSecret(x) {
+			return "REDACTED"
+		}
+	case []string:
+		out := make([]string, len(x))
+		for i, s := range x {
+			out[i] = redactSecrets(s).(string)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = redactSecrets(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, v := range x {
+			out[k] = redactSecrets(v)
+		}
+		return out
+	}
+	return doc
 }
 
 // redactValue hides a value that looks like a secret, or whose key says it

@@ -78,7 +78,7 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	out, err := dec.RestoreTo(ctx, t, name, f.to, e.stdout)
 	rep.finish(out, err)
 	if err != nil {
-		if errors.Is(err, pipeline.ErrUnknownStage) {
+		if errors.Is(err, pipeline.ErrUnknownStage) || errors.Is(err, pipeline.ErrSecretForName) {
 			return usageError(fmt.Errorf("restore %s: %w", t.ObjectURL(name), err))
 		}
 		if errors.Is(err, archive.ErrExternalSymlink) {

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
+
+	"github.com/sluice-backup/sluice/pipeline"
+	agestage "github.com/sluice-backup/sluice/stages/age"
 )
 
 // TestSecretsNeverShownByCommands runs every command that prints about a
@@ -170,4 +174,149 @@ pipelines:
 	do(false, "restore", urls[0].URL, "--to", filepath.Join(t.TempDir(), "x"), "--fernet-key", fkey)
 	do(false, "verify", "--json", "fern")
 	t.Logf("%d command runs checked against %d canaries", runs, len(canaries))
+}
+
+// TestSecretGivenForName passes keys and a passphrase where a file name or
+// a variable name belongs, on the command line and in the config: each is
+// refused with exit status 2 and a message saying what was passed in
+// kind, and never echoed, with or without --json. A missing file that is
+// not secret-looking, and an unset variable with a proper name, are named.
+func TestSecretGivenForName(t *testing.T) {
+	idFile, rec := keypair(t)
+	idText, err := os.ReadFile(idFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idKey string
+	for _, l := range strings.Split(string(idText), "\n") {
+		if strings.HasPrefix(l, "AGE-SECRET-KEY-") {
+			idKey = l
+		}
+	}
+	fkText, err := os.ReadFile(fernetKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fKey := strings.TrimSpace(string(fkText))
+	if idKey == "" || len(fKey) != 44 {
+		t.Fatalf("keys: %q %q", idKey, fKey)
+	}
+	const pass = "SuperSecretPassPhrase-42xyz"
+	secrets := []string{idKey, strings.TrimPrefix(idKey, "AGE-SECRET-KEY-"), fKey, strings.TrimSuffix(fKey, "="), pass}
+
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.txt")
+	if err := os.WriteFile(data, []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	obj := singleURL(t, mustCLI(t, nil, "backup", data, "--to", "file://"+t.TempDir(), "-r", rec, "--compress", "none"))
+	fobj := singleURL(t, mustCLI(t, nil, "backup", data, "--to", "file://"+t.TempDir(), "--fernet-key", fernetKey(t), "--compress", "none"))
+	to := "file://" + t.TempDir()
+
+	refusedOnce := func(t *testing.T, want string, args ...string) {
+		t.Helper()
+		stdout, stderr, code := cli(t, nil, args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want %d\nstderr: %s", args, code, exitUsage, stderr)
+		}
+		if !strings.Contains(stderr, want) {
+			t.Errorf("%v: stderr does not say %q:\n%s", args, want, stderr)
+		}
+		for _, s := range secrets {
+			if strings.Contains(stdout, s) || strings.Contains(stderr, s) {
+				t.Errorf("%v: secret %q shown\nstdout:\n%s\nstderr:\n%s", args, s, stdout, stderr)
+			}
+		}
+	}
+	refused := func(t *testing.T, want string, args ...string) { // with and without --json
+		t.Helper()
+		refusedOnce(t, want, args...)
+		refusedOnce(t, want, append(args[:len(args):len(args)], "--json")...)
+	}
+	const (
+		ageKind    = "looks like an age secret key; give the path of a file holding it"
+		fernetKind = "looks like a Fernet key; give the path of a file holding it"
+		notName    = "is not a variable name and may be the secret itself"
+	)
+
+	t.Run("flags", func(t *testing.T) {
+		refused(t, ageKind, "restore", obj, "--to", "-", "-i", idKey)
+		refused(t, ageKind, "verify", obj, "-i", idKey)
+		refused(t, ageKind, "backup", data, "--to", to, "-R", idKey)
+		refused(t, fernetKind, "backup", data, "--to", to, "--fernet-key", fKey, "--compress", "none")
+		refused(t, fernetKind, "restore", fobj, "--to", "-", "--fernet-key", fKey)
+		refused(t, fernetKind, "backup", data, "--to", to, "--passphrase-file", fKey)
+		refused(t, fernetKind, "backup", data, "--to", to, "--passphrase-file", filepath.Join(dir, fKey))
+		refused(t, notName, "backup", data, "--to", to, "--passphrase-env", pass)
+		refused(t, notName, "restore", obj, "--to", "-", "--passphrase-env", pass)
+		refused(t, "looks like a Fernet key, not a variable name", "backup", data, "--to", to, "--passphrase-env", fKey)
+		// Not secret-looking: named.
+		refused(t, "passphrase variable SLUICE_TEST_NEVER_SET is not set or empty", "backup", data, "--to", to, "--passphrase-env", "SLUICE_TEST_NEVER_SET")
+		missing := filepath.Join(dir, "my passphrase file")
+		refused(t, "passphrase file: open "+missing+": no such file", "backup", data, "--to", to, "--passphrase-file", missing)
+	})
+
+	t.Run("config", func(t *testing.T) {
+		section := func(stage string) string {
+			return writeConfig(t, "sluice.yaml", `
+pipelines:
+  p:
+    source: `+data+`
+    stages: [zstd, `+stage+`]
+    targets: [`+to+`]
+`)
+		}
+		for _, c := range []struct{ cfg, want string }{
+			{section(`{fernet: {key_file: "` + fKey + `"}}`), "fernet.key_file: secret written into the config: this value " + fernetKind},
+			{section(`{age: {identity_file: ["` + idKey + `"]}}`), "age.identity_file[0]: secret written into the config: this value " + ageKind},
+			{section(`{age: {passphrase_env: "` + pass + `"}}`), "age.passphrase_env: the value given " + notName},
+			{section(`{age: {passphrase_env: "` + fKey + `"}}`), "age.passphrase_env: secret written into the config: this value looks like a Fernet key"},
+		} {
+			for _, args := range [][]string{{"config", "show"}, {"config", "show", "--json"}, {"config", "validate"}, {"run", "p"}, {"run", "--json", "p"}} {
+				refusedOnce(t, c.want, append([]string{"--config", c.cfg}, args...)...)
+			}
+		}
+		// The same through the environment and run -o.
+		cfg := section(`{age: {passphrase_env: SLUICE_TEST_PASS}}`)
+		t.Setenv("SLUICE_PIPELINES_P_STAGES_AGE_PASSPHRASE_ENV", pass)
+		refused(t, "age.passphrase_env (from SLUICE_PIPELINES_P_STAGES_AGE_PASSPHRASE_ENV): the value given "+notName, "--config", cfg, "config", "show")
+		refused(t, "age.passphrase_env (from SLUICE_PIPELINES_P_STAGES_AGE_PASSPHRASE_ENV): the value given "+notName, "--config", cfg, "run", "p")
+		t.Setenv("SLUICE_PIPELINES_P_STAGES_AGE_PASSPHRASE_ENV", "SLUICE_TEST_PASS")
+		refused(t, "the value given "+notName, "--config", cfg, "run", "p", "-o", "age.passphrase_env="+pass)
+		refused(t, "this value looks like a Fernet key", "--config", cfg, "run", "p", "-o", "age.passphrase_file="+fKey)
+	})
+}
+
+// TestConfigShowRedactsSecretLooking: config show prints no value that
+// looks like a key, whatever key it sits under, even one the decoder did
+// not see (the decoder refuses those it sees, so the config is built here).
+func TestConfigShowRedactsSecretLooking(t *testing.T) {
+	const fKey = "hF7bfXN91lxR3mUqkVnZ0aTqZ3yWcE5Jd8oP1sLq2k4="
+	opts, err := pipeline.ParseOptions(agestage.Spec.Options, map[string]any{
+		"passphrase_file": "/keys/" + fKey,
+		"identity_file":   []any{"/keys/id.txt", "/keys/AGE-SECRET-KEY-1QQQQ"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &pipeline.Config{Pipelines: map[string]*pipeline.PipelineConfig{"p": {
+		Name:         "p",
+		Sources:      []string{"/data/" + fKey, "/data/ok"},
+		Exclude:      []string{"AGE-SECRET-KEY-1QQQQ"},
+		Stages:       []pipeline.StageConfig{{Spec: agestage.Spec, Options: opts}},
+		Targets:      []pipeline.TargetConfig{{URL: "file:///srv/" + fKey}},
+		NameTemplate: "{pipeline}-" + fKey,
+	}}}
+	b, err := json.Marshal(showConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(b)
+	if strings.Contains(out, fKey) || strings.Contains(out, "QQQQ") {
+		t.Fatalf("config show printed a key:\n%s", out)
+	}
+	// Source, exclude, both stage options, target and name.
+	if !strings.Contains(out, `"/data/ok"`) || strings.Count(out, `"REDACTED"`) != 6 {
+		t.Fatalf("config show lost what is not secret, or did not say REDACTED in each place:\n%s", out)
+	}
 }

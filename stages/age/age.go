@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"filippo.io/age"
@@ -130,15 +129,11 @@ func passphrase(env, file string) (string, error) {
 	case env != "" && file != "":
 		return "", errors.New("give passphrase_env or passphrase_file, not both")
 	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok || v == "" {
-			return "", fmt.Errorf("passphrase variable %s is not set or empty", env)
-		}
-		return v, nil
+		return pipeline.LookupSecretEnv("passphrase variable", env)
 	case file != "":
-		b, err := os.ReadFile(file)
+		b, err := pipeline.ReadKeyFile("passphrase file", file)
 		if err != nil {
-			return "", fmt.Errorf("passphrase file: %w", err)
+			return "", err
 		}
 		line, _, _ := strings.Cut(string(b), "\n")
 		line = strings.TrimRight(line, "\r")
@@ -181,11 +176,12 @@ func ParseRecipient(s string) (age.Recipient, error) {
 }
 
 // ReadRecipientsFile reads recipients, one per line, skipping blank lines
-// and # comments.
+// and # comments. A path that looks like a key is refused unechoed (see
+// [pipeline.OpenKeyFile]).
 func ReadRecipientsFile(path string) ([]age.Recipient, error) {
-	f, err := os.Open(path)
+	f, err := pipeline.OpenKeyFile("recipients file", path)
 	if err != nil {
-		return nil, fmt.Errorf("recipients file: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	var recs []age.Recipient
@@ -212,11 +208,12 @@ func ReadRecipientsFile(path string) ([]age.Recipient, error) {
 
 // ReadIdentityFile reads identities: an age identities file (what
 // `sluice keygen` and `age-keygen` write) or an unencrypted SSH private key.
-// Parse errors never include the file's content.
+// Parse errors never include the file's content, and a path that looks
+// like a key is refused unechoed (see [pipeline.ReadKeyFile]).
 func ReadIdentityFile(path string) ([]age.Identity, error) {
-	b, err := os.ReadFile(path)
+	b, err := pipeline.ReadKeyFile("identity file", path)
 	if err != nil {
-		return nil, fmt.Errorf("identity file: %w", err)
+		return nil, err
 	}
 	if bytes.Contains(b, []byte("-----BEGIN")) && bytes.Contains(b, []byte("PRIVATE KEY-----")) {
 		id, err := agessh.ParseIdentity(b)

@@ -120,11 +120,13 @@ func ParseKey(s string) (*Key, error) {
 	return k, nil
 }
 
-// ReadKeyFile reads a key file. Errors name the file, never its content.
+// ReadKeyFile reads a key file. Errors name the file, never its content;
+// a path that looks like a key itself (a key pasted where its file
+// belongs) is refused and never echoed (see [pipeline.ReadKeyFile]).
 func ReadKeyFile(path string) (*Key, error) {
-	b, err := os.ReadFile(path)
+	b, err := pipeline.ReadKeyFile("key file", path)
 	if err != nil {
-		return nil, fmt.Errorf("key file: %w", err)
+		return nil, err
 	}
 	k, err := ParseKey(string(b))
 	if err != nil {
