@@ -14,8 +14,10 @@ import (
 	"github.com/sluice-backup/sluice/pipeline"
 )
 
-// isURLArg tells a TARGET_URL or OBJECT_URL argument from a pipeline name.
-func isURLArg(s string) bool { return strings.Contains(s, "://") }
+// isURLArg tells a TARGET_URL or OBJECT_URL argument from a pipeline
+// name: a URL, or a bare bucket/prefix, which means S3 as it does for
+// backup's --to (a pipeline name holds no "/").
+func isURLArg(s string) bool { return strings.Contains(s, "/") }
 
 // scope is what list, verify and prune act on: the open targets of a
 // pipeline (with its name as the catalog filter) or one target URL.

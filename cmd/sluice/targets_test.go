@@ -156,6 +156,13 @@ pipelines:
 // TestReadCommandsOpenErrors: restore, verify and list exit 2 for a wrong
 // URL and 1 for a store they cannot open.
 func TestReadCommandsOpenErrors(t *testing.T) {
+	// Nothing listens at the S3 endpoint: bare bucket/prefix arguments
+	// fail to open, fast.
+	t.Setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "x")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "x")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -166,11 +173,18 @@ func TestReadCommandsOpenErrors(t *testing.T) {
 		{[]string{"verify", unopenable + "/obj.zst"}, exitFailure},
 		{[]string{"list", "file://rel/x"}, exitUsage},
 		{[]string{"list", unopenable}, exitFailure},
+		// A bare bucket/prefix is an S3 target, as for backup's --to, not
+		// a pipeline name (those hold no "/").
+		{[]string{"list", "nobucket/prefix"}, exitFailure},
+		{[]string{"verify", "nobucket/prefix/obj.zst.age"}, exitFailure},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, errs, code := cli(t, nil, tc.args...)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d\n%s", code, tc.code, errs)
+			}
+			if strings.HasPrefix(tc.args[1], "nobucket/") && !strings.Contains(errs, `check bucket "nobucket"`) {
+				t.Fatalf("%s is not read as an S3 URL:\n%s", tc.args[1], errs)
 			}
 		})
 	}
