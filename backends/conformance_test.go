@@ -25,6 +25,16 @@ func opener(reg *pipeline.Registry, rawURL func(t *testing.T) string) func(t *te
 		if err != nil {
 			t.Fatal(err)
 		}
+		if tg.Create != nil {
+			// A location that does not exist yet has no bucket until a
+			// backup creates it, before its first request.
+			if tg.Bucket != nil {
+				t.Fatal("a target with Create already has a bucket")
+			}
+			if err := tg.Create(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
 		return tg
 	}
 }
