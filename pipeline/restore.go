@@ -409,14 +409,20 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 		replaceEmpty = true
 	}
 	parent := filepath.Dir(dest)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("destination: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+".sluice-tmp-")
+	made, err := mkdirParents(parent)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	committed := false
+	defer func() {
+		if !committed {
+			removeEmptyDirs(made)
+		}
+	}()
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+".sluice-tmp-")
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
 	defer func() {
 		if !committed {
 			os.RemoveAll(tmp)
@@ -448,14 +454,20 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
 		return fmt.Errorf("destination %s already exists; remove it or choose another path", dest)
 	}
 	dir := filepath.Dir(dest)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("destination: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".sluice-tmp-")
+	made, err := mkdirParents(dir)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	committed := false
+	defer func() {
+		if !committed {
+			removeEmptyDirs(made)
+		}
+	}()
+	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".sluice-tmp-")
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
 	defer func() {
 		if !committed {
 			f.Close()
@@ -488,4 +500,46 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
 	os.Remove(f.Name())
 	committed = true
 	return nil
+}
+
+// mkdirParents creates dir and its missing parents like os.MkdirAll (mode
+// 0755 before the umask) and returns the folders it created, deepest
+// first, so a failed restore can remove them again.
+func mkdirParents(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	var made []string
+	for i := len(missing) - 1; i >= 0; i-- {
+		err := os.Mkdir(missing[i], 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			continue // made meanwhile by someone else: not ours to remove
+		}
+		if err != nil {
+			removeEmptyDirs(made)
+			return nil, err
+		}
+		made = slices.Insert(made, 0, missing[i])
+	}
+	return made, nil
+}
+
+// removeEmptyDirs removes dirs in order, each only if it is empty: folders
+// a failed restore created, deepest first. A folder something else has
+// put a file in meanwhile stays, and so do its parents.
+func removeEmptyDirs(dirs []string) {
+	for _, d := range dirs {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }

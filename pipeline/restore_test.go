@@ -119,13 +119,14 @@ func TestRestoreRefusesTamperedStages(t *testing.T) {
 			name := backupTo(t, reg, tg, "data.txt", recipient, data, "zstd", "age")
 			setManifestStages(t, dir, name, stages)
 			d := &pipeline.Decoder{Registry: reg, Keys: keys}
-			dest := filepath.Join(t.TempDir(), "out")
+			parent := filepath.Join(t.TempDir(), "new")
+			dest := filepath.Join(parent, "out")
 			_, err := d.RestoreTo(t.Context(), tg, name, dest, nil)
 			if !errors.Is(err, pipeline.ErrIntegrity) || !strings.Contains(err.Error(), want) {
 				t.Fatalf("restore: %v, want ErrIntegrity and %q", err, want)
 			}
-			if _, err := os.Lstat(dest); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("a failed restore left %s: %v", dest, err)
+			if _, err := os.Lstat(parent); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a failed restore left %s: %v", parent, err)
 			}
 			if _, err := d.RestoreTo(t.Context(), tg, name, "-", io.Discard); !errors.Is(err, pipeline.ErrIntegrity) {
 				t.Errorf("restore to stdout: %v, want ErrIntegrity", err)
@@ -183,5 +184,48 @@ func TestRecordedMetadataChecked(t *testing.T) {
 	_, err := d.Open(ctx, tg, "x.zst")
 	if !errors.Is(err, pipeline.ErrIntegrity) || !strings.Contains(err.Error(), "its name says zstd but its metadata records gzip") {
 		t.Fatalf("Open: %v", err)
+	}
+}
+
+// TestFailedRestoreRemovesFoldersItMade: the folders a restore creates
+// for its destination go again when it fails, deepest first; folders that
+// existed, or that hold something else by then, stay.
+func TestFailedRestoreRemovesFoldersItMade(t *testing.T) {
+	reg := testRegistry()
+	recipient, keys := ageKeys(t)
+	tg, dir := fileTarget(t, reg)
+	ctx := t.Context()
+	file := backupTo(t, reg, tg, "data", recipient, stagetest.Data(300<<10, 5), "zstd", "age")
+	path := filepath.Join(dir, file)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An archive that is not one fails in extraction.
+	if err := os.WriteFile(filepath.Join(dir, "tree.tar"), []byte("not a tar archive"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tree.tar.sluice.json"), []byte(`{"format":"sluice/1","object":"tree.tar","stages":["tar"],"size":17,"sha256":"x"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &pipeline.Decoder{Registry: reg, Keys: keys}
+	for _, name := range []string{file, "tree.tar"} {
+		t.Run(name, func(t *testing.T) {
+			base := t.TempDir()
+			dest := filepath.Join(base, "a", "b", "c", "out")
+			if _, err := d.RestoreTo(ctx, tg, name, dest, nil); err == nil {
+				t.Fatal("restore of a damaged object succeeded")
+			}
+			if _, err := os.Lstat(filepath.Join(base, "a")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("folders made for the destination were left: %v", err)
+			}
+			if _, err := os.Stat(base); err != nil {
+				t.Errorf("a folder that existed was removed: %v", err)
+			}
+		})
 	}
 }
