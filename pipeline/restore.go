@@ -439,7 +439,8 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 			return fmt.Errorf("destination: %w", err)
 		}
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	// MkdirTemp made it 0700; give it the mode mkdir would have.
+	if err := os.Chmod(tmp, 0o777&^processUmask()); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	if err := os.Rename(tmp, dest); err != nil {
@@ -464,6 +465,8 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
 			removeEmptyDirs(made)
 		}
 	}()
+	// CreateTemp's mode 0600 keeps the partial plaintext private; the
+	// finished file gets its final mode just before it appears at dest.
 	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".sluice-tmp-")
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
@@ -479,6 +482,9 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
 	}
 	if err := obj.Verify(); err != nil {
 		return err
+	}
+	if err := f.Chmod(0o666 &^ processUmask()); err != nil {
+		return fmt.Errorf("destination: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("destination: %w", err)
