@@ -60,12 +60,14 @@ type Decoded struct {
 	// reports it.
 	StoredSize int64
 
-	name    string
-	raw     io.ReadCloser
-	hashed  *hashAhead
-	cancel  context.CancelFunc // stops reads of raw
-	closers []io.Closer
-	decoded atomic.Int64 // bytes returned by Read
+	name     string
+	named    []string // the stages name's extensions promise
+	recorded bool     // Stages come from metadata or the manifest, not detection
+	raw      io.ReadCloser
+	hashed   *hashAhead
+	cancel   context.CancelFunc // stops reads of raw
+	closers  []io.Closer
+	decoded  atomic.Int64 // bytes returned by Read
 }
 
 // Read reads the decoded stream.
@@ -86,6 +88,11 @@ func (o *Decoded) DecodedBytes() int64 { return o.decoded.Load() }
 // name's extensions promise (".tar.zst.age": tar, zstd, age), so an object
 // whose header was damaged, or that was emptied, fails rather than
 // restoring as raw bytes when no metadata or manifest says otherwise.
+//
+// Neither metadata nor the manifest is authenticated, so recorded stages
+// are checked too: against the name here (see [checkRecordedStages]), and
+// by [Decoded.Verify] against the byte count the manifest records, which
+// a stage list cut short (".zst.age" recorded as just age) cannot match.
 func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, error) {
 	reg := d.Registry
 	if reg == nil {
@@ -103,9 +110,22 @@ func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, e
 	if err != nil {
 		return nil, err
 	}
-	recorded := StagesFromMetadata(attrs.Metadata)
+	recorded, from := StagesFromMetadata(attrs.Metadata), "metadata"
 	if recorded == nil && man != nil {
-		recorded = man.Stages
+		recorded, from = man.Stages, "manifest"
+	}
+	if recorded == nil && (man != nil || attrs.Metadata[MetaFormat] != "") {
+		// sluice records no stage list (a manifest's "stages": null, no
+		// sluice-stages metadata) for an object it stored with no stage:
+		// its bytes are what was backed up, even when they happen to be
+		// gzip or zstd data, so they are not detected and decoded.
+		recorded = []string{}
+	}
+	named := StagesFromName(reg, name)
+	if recorded != nil {
+		if err := checkRecordedStages(t.ObjectURL(name), from, named, recorded); err != nil {
+			return nil, err
+		}
 	}
 	readCtx, cancel := context.WithCancel(ctx)
 	raw, err := openResuming(readCtx, t.Bucket, key, attrs.Size)
@@ -113,7 +133,7 @@ func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, e
 		cancel()
 		return nil, fmt.Errorf("open %s: %w", t.ObjectURL(name), err)
 	}
-	out := &Decoded{name: name, raw: raw, Manifest: man, StoredSize: attrs.Size, cancel: cancel}
+	out := &Decoded{name: name, raw: raw, Manifest: man, StoredSize: attrs.Size, cancel: cancel, named: named, recorded: recorded != nil}
 	out.hashed = newHashAhead(raw, sha256.New())
 	var stream io.Reader = out.hashed
 	if recorded != nil {
@@ -202,21 +222,34 @@ func openDecode(ctx context.Context, reg *Registry, keys Keys, name string, src 
 	return dec, nil
 }
 
-// Verify drains what remains of the stored object and checks its SHA-256
-// against the manifest, if there is one. Call it after the decoded stream
-// has been read to its end.
+// Verify decodes what remains of the decoded stream (an archive's
+// padding, the stages' trailers), drains the stored object, and checks it
+// against the manifest, if there is one: the stored size and SHA-256, and,
+// when the stages were recorded rather than detected, that decoding gave
+// as many bytes as the backup read from its source. Call it after the
+// decoded stream has been read to its end.
 func (o *Decoded) Verify() error {
+	if _, err := io.Copy(io.Discard, o); err != nil {
+		return fmt.Errorf("%s: %w", o.name, err)
+	}
 	if _, err := io.Copy(io.Discard, o.hashed); err != nil {
 		return fmt.Errorf("read %s: %w", o.name, err)
 	}
-	if o.Manifest == nil {
+	m := o.Manifest
+	if m == nil {
 		return nil
 	}
-	if n := o.hashed.Total(); n != o.Manifest.Size {
-		return fmt.Errorf("%s: %w: stored size %d, manifest says %d", o.name, ErrIntegrity, n, o.Manifest.Size)
+	if n := o.hashed.Total(); n != m.Size {
+		return fmt.Errorf("%s: %w: stored size %d, manifest says %d", o.name, ErrIntegrity, n, m.Size)
 	}
-	if got := hex.EncodeToString(o.hashed.Sum()); got != o.Manifest.SHA256 {
-		return fmt.Errorf("%s: %w: SHA-256 %s, manifest says %s", o.name, ErrIntegrity, got, o.Manifest.SHA256)
+	if got := hex.EncodeToString(o.hashed.Sum()); got != m.SHA256 {
+		return fmt.Errorf("%s: %w: SHA-256 %s, manifest says %s", o.name, ErrIntegrity, got, m.SHA256)
+	}
+	// The stored bytes are intact, so a wrong length here means the
+	// recorded stages are not the ones the backup applied.
+	if n := o.DecodedBytes(); o.recorded && n != m.BytesIn {
+		return fmt.Errorf("%s: %w: the stages recorded for it (%s) decode it to %d bytes, but the backup read %d; its name says %s (damaged manifest or metadata)",
+			o.name, ErrIntegrity, stageList(o.Stages), n, m.BytesIn, stageList(o.named))
 	}
 	return nil
 }
@@ -303,6 +336,31 @@ func StagesFromName(reg *Registry, name string) []string {
 	return stages
 }
 
+// checkRecordedStages fails with [ErrIntegrity] unless the stages
+// recorded (backup order) for an object, from its metadata or manifest,
+// are the last stages its name promises (named). A backup appends one
+// extension per recorded stage to the name it was given, and that name
+// may itself end in one ("{source}" of "dump.sql.gz" stored with zstd
+// and age is "dump.sql.gz.zst.age", recorded as zstd, age), so the name
+// may promise more than was recorded, never other or fewer stages. A name
+// that promises none (renamed, or copied to a name without extensions) is
+// not checked.
+func checkRecordedStages(url, from string, named, recorded []string) error {
+	if len(named) == 0 || (len(recorded) <= len(named) && slices.Equal(recorded, named[len(named)-len(recorded):])) {
+		return nil
+	}
+	return fmt.Errorf("open %s: %w: its name says %s but its %s records %s (damaged, or misnamed)",
+		url, ErrIntegrity, stageList(named), from, stageList(recorded))
+}
+
+// stageList renders stages for messages: "tar,zstd,age", or "none".
+func stageList(stages []string) string {
+	if len(stages) == 0 {
+		return "none"
+	}
+	return strings.Join(stages, ",")
+}
+
 // checkNamedStages fails with [ErrIntegrity] unless detected (backup
 // order) ends with the stages name's extensions promise. Detection may
 // find more than the name says ("x.gz" holding a tar), never less.
@@ -351,14 +409,20 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 		replaceEmpty = true
 	}
 	parent := filepath.Dir(dest)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("destination: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+".sluice-tmp-")
+	made, err := mkdirParents(parent)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	committed := false
+	defer func() {
+		if !committed {
+			removeEmptyDirs(made)
+		}
+	}()
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+".sluice-tmp-")
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
 	defer func() {
 		if !committed {
 			os.RemoveAll(tmp)
@@ -375,7 +439,8 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 			return fmt.Errorf("destination: %w", err)
 		}
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	// MkdirTemp made it 0700; give it the mode mkdir would have.
+	if err := os.Chmod(tmp, 0o777&^processUmask()); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	if err := os.Rename(tmp, dest); err != nil {
@@ -390,14 +455,22 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
 		return fmt.Errorf("destination %s already exists; remove it or choose another path", dest)
 	}
 	dir := filepath.Dir(dest)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("destination: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".sluice-tmp-")
+	made, err := mkdirParents(dir)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	committed := false
+	defer func() {
+		if !committed {
+			removeEmptyDirs(made)
+		}
+	}()
+	// CreateTemp's mode 0600 keeps the partial plaintext private; the
+	// finished file gets its final mode just before it appears at dest.
+	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".sluice-tmp-")
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
 	defer func() {
 		if !committed {
 			f.Close()
@@ -409,6 +482,9 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
 	}
 	if err := obj.Verify(); err != nil {
 		return err
+	}
+	if err := f.Chmod(0o666 &^ processUmask()); err != nil {
+		return fmt.Errorf("destination: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("destination: %w", err)
@@ -430,4 +506,46 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
 	os.Remove(f.Name())
 	committed = true
 	return nil
+}
+
+// mkdirParents creates dir and its missing parents like os.MkdirAll (mode
+// 0755 before the umask) and returns the folders it created, deepest
+// first, so a failed restore can remove them again.
+func mkdirParents(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	var made []string
+	for i := len(missing) - 1; i >= 0; i-- {
+		err := os.Mkdir(missing[i], 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			continue // made meanwhile by someone else: not ours to remove
+		}
+		if err != nil {
+			removeEmptyDirs(made)
+			return nil, err
+		}
+		made = slices.Insert(made, 0, missing[i])
+	}
+	return made, nil
+}
+
+// removeEmptyDirs removes dirs in order, each only if it is empty: folders
+// a failed restore created, deepest first. A folder something else has
+// put a file in meanwhile stays, and so do its parents.
+func removeEmptyDirs(dirs []string) {
+	for _, d := range dirs {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }

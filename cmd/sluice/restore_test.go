@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,5 +99,48 @@ func TestRestoreStreamIntoDirectory(t *testing.T) {
 	mustCLI(t, nil, "restore", url, "--to", dest, "-i", key)
 	if b, err := os.ReadFile(filepath.Join(dest, "db.sql")); err != nil || string(b) != "dump" {
 		t.Fatalf("got %q, %v", b, err)
+	}
+}
+
+// TestRestoreTamperedManifest: the manifest beside a file:// object is the
+// only record of its stages and nothing authenticates it. One whose stage
+// list was cut short or reordered fails restore and verify -i with an
+// integrity error, leaving nothing at PATH (nor the folders made for it),
+// instead of restoring still-compressed data or the ciphertext.
+func TestRestoreTamperedManifest(t *testing.T) {
+	key, rec := keypair(t)
+	for _, stages := range []string{`["age"]`, `[]`, `["age","zstd"]`} {
+		t.Run(stages, func(t *testing.T) {
+			url := singleURL(t, mustCLI(t, strings.NewReader(strings.Repeat("data ", 1000)), "backup", "-", "--to", "file://"+t.TempDir(), "-r", rec, "--name", "data.txt"))
+			path := strings.TrimPrefix(url, "file://") + ".sluice.json"
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var man map[string]json.RawMessage
+			if err := json.Unmarshal(b, &man); err != nil {
+				t.Fatal(err)
+			}
+			man["stages"] = json.RawMessage(stages)
+			if b, err = json.Marshal(man); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			base := t.TempDir()
+			dest := filepath.Join(base, "new", "out")
+			_, errs, code := cli(t, nil, "restore", url, "--to", dest, "-i", key)
+			if code != exitFailure || !strings.Contains(errs, "integrity check failed") || !strings.Contains(errs, url) {
+				t.Fatalf("restore: exit %d, stderr %q", code, errs)
+			}
+			if entries, _ := os.ReadDir(base); len(entries) > 0 {
+				t.Fatalf("a failed restore left %s", entries[0].Name())
+			}
+			_, errs, code = cli(t, nil, "verify", url, "-i", key)
+			if code != exitFailure || !strings.Contains(errs, "integrity check failed") {
+				t.Fatalf("verify -i: exit %d, stderr %q", code, errs)
+			}
+		})
 	}
 }
