@@ -210,16 +210,38 @@ func (o *Decoded) decodeDetected(ctx context.Context, reg *Registry, keys Keys, 
 	return nil
 }
 
+// openDecode starts stage name's decoder on src. Its errors name the
+// stage, unless the decoder failed because src did: a decoder that reads
+// its header when it starts (gzip) passes on the layer below's error
+// (a damaged age chunk), which must not be blamed on this stage.
 func openDecode(ctx context.Context, reg *Registry, keys Keys, name string, src io.Reader) (io.ReadCloser, error) {
 	st, err := reg.NewStage(name, keys[name])
 	if err != nil {
 		return nil, err
 	}
-	dec, err := st.Decode(ctx, src)
+	below := &readErr{r: src}
+	dec, err := st.Decode(ctx, below)
 	if err != nil {
+		if below.err != nil && errors.Is(err, below.err) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("stage %q: %w", name, err)
 	}
 	return dec, nil
+}
+
+// readErr remembers the first error other than io.EOF its reader returned.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // Verify decodes what remains of the decoded stream (an archive's

@@ -229,3 +229,27 @@ func TestFailedRestoreRemovesFoldersItMade(t *testing.T) {
 		})
 	}
 }
+
+// TestDamageBlamesItsLayer: damage in the first chunk of an age layer is
+// reported as age's, not as the gzip stage's above it, whose decoder
+// reads its header as soon as it starts.
+func TestDamageBlamesItsLayer(t *testing.T) {
+	reg := testRegistry()
+	recipient, keys := ageKeys(t)
+	tg, dir := fileTarget(t, reg)
+	name := backupTo(t, reg, tg, "data.txt", recipient, stagetest.Data(20<<10, 5), "gzip", "age")
+	path := filepath.Join(dir, name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-20] ^= 1 // inside the one payload chunk
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &pipeline.Decoder{Registry: reg, Keys: keys}
+	_, err = d.RestoreTo(t.Context(), tg, name, "-", io.Discard)
+	if !errors.Is(err, pipeline.ErrIntegrity) || strings.Contains(err.Error(), `stage "gzip"`) || !strings.Contains(err.Error(), "age") {
+		t.Fatalf("restore: %v, want an integrity error of age's, not gzip's", err)
+	}
+}
