@@ -43,15 +43,8 @@ func TestBackupUnavailableTarget(t *testing.T) {
 		if code != exitPartial {
 			t.Fatalf("exit %d, want %d\n%s", code, exitPartial, errs)
 		}
-		var failed, summary map[string]any
-		for _, ev := range jsonEvents(t, errs) {
-			switch ev["event"] {
-			case "target_failed":
-				failed = ev
-			case "summary":
-				summary = ev
-			}
-		}
+		evs := lastEvents(t, errs)
+		failed, summary := evs["target_failed"], evs["summary"]
 		if failed == nil || failed["target"] != unopenable || !strings.Contains(fmt.Sprint(failed["error"]), "not a directory") {
 			t.Fatalf("target_failed event %v, want one for %s with the reason\n%s", failed, unopenable, errs)
 		}
@@ -136,15 +129,8 @@ pipelines:
 		t.Fatalf("exit %d, want %d\n%s", code, exitPartial, errs)
 	}
 	singleURL(t, out)
-	var failed, summary map[string]any
-	for _, ev := range jsonEvents(t, errs) {
-		switch ev["event"] {
-		case "target_failed":
-			failed = ev
-		case "summary":
-			summary = ev
-		}
-	}
+	evs := lastEvents(t, errs)
+	failed, summary := evs["target_failed"], evs["summary"]
 	if failed == nil || failed["target"] != unopenable {
 		t.Fatalf("target_failed %v, want one naming %s\n%s", failed, unopenable, errs)
 	}
@@ -188,6 +174,17 @@ func TestReadCommandsOpenErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lastEvents parses stderr as JSON lines and returns the last event of
+// each kind, by its "event" name.
+func lastEvents(t *testing.T, stderr string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, ev := range jsonEvents(t, stderr) {
+		out[fmt.Sprint(ev["event"])] = ev
+	}
+	return out
 }
 
 // assertEmptyDir fails unless dir exists and holds nothing.
