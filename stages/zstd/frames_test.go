@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 
 	kzstd "github.com/klauspost/compress/zstd"
@@ -196,5 +197,17 @@ func TestMatchlessTextCompresses(t *testing.T) {
 		if err != nil || !bytes.Equal(got, text) {
 			t.Fatalf("%v: round trip differs (%v)", opts, err)
 		}
+	}
+}
+
+// TestWindowTooLarge: a frame whose window exceeds what the decoder takes
+// (zstd --long=31 writes 2 GiB) fails saying what it needs, not as damage.
+func TestWindowTooLarge(t *testing.T) {
+	// Magic, a frame header with a 2 GiB window descriptor (exponent 21),
+	// no content size or checksum, then one last raw block of 5 bytes.
+	frame := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 21 << 3, 5<<3 | 1, 0, 0, 'h', 'e', 'l', 'l', 'o'}
+	_, err := stagetest.Decode(newStage(t, nil), frame)
+	if !errors.Is(err, errors.ErrUnsupported) || errors.Is(err, pipeline.ErrIntegrity) || !strings.Contains(err.Error(), "--long=31") {
+		t.Fatalf("got %v, want an unsupported-window error naming --long=31, not an integrity error", err)
 	}
 }

@@ -3,9 +3,12 @@ package zstd
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/sluice-backup/sluice/pipeline"
 )
@@ -159,6 +162,9 @@ func (s *splitter) next(buf []byte) (_ []byte, kind frameKind, size int, err err
 	if err := fill(window + fcsLen); err != nil {
 		return stop(err)
 	}
+	if window > 0 && windowSize(buf[5]) > zstd.MaxWindowSize {
+		return nil, 0, 0, errWindowTooLarge(windowSize(buf[5]), s.off)
+	}
 	if window > 0 && windowSize(buf[5]) > s.limit {
 		// A window the parallel decoder would refuse (its memory limit
 		// is limit), however small the frame: the streaming decoder
@@ -230,6 +236,17 @@ func (s *splitter) next(buf []byte) (_ []byte, kind frameKind, size int, err err
 		bound = min(bound, fcs)
 	}
 	return buf, kindFrame, bound, nil
+}
+
+// errWindowTooLarge is the error for an intact frame at offset off whose
+// window (zstd --long=30 or more) is larger than any decoder here takes.
+// klauspost's streaming decoder would call it "window size exceeded",
+// which reads like damage; it wraps [errors.ErrUnsupported], not
+// [pipeline.ErrIntegrity]. `zstd -d` refuses such a frame too unless
+// given the same --long.
+func errWindowTooLarge(window int, off int64) error {
+	return fmt.Errorf("%s: the frame at byte %d needs a %d MiB window, more than the %d MiB sluice decodes (written with zstd --long=30 or more?); decode it with zstd -d --long=31 (%w)",
+		Name, off, window>>20, zstd.MaxWindowSize>>20, errors.ErrUnsupported)
 }
 
 // windowSize decodes a Window_Descriptor byte (RFC 8878, 3.1.1.1.2).

@@ -125,7 +125,8 @@ func (s *Stage) Decode(ctx context.Context, src io.Reader) (io.ReadCloser, error
 const entropyOnAllLiterals = true
 
 // decodeStream decompresses src with klauspost's streaming decoder, which
-// reads any zstd stream.
+// reads any zstd stream whose window is at most [zstd.MaxWindowSize]
+// (the splitter refuses a larger one first; see [errWindowTooLarge]).
 func decodeStream(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
 	return pipeline.DecodeReader(ctx, Name, src, func(r io.Reader) (io.Reader, func(), error) {
 		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(0), zstd.WithDecoderLowmem(false))
