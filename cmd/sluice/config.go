@@ -46,6 +46,11 @@ against the file's folder; ~ is the home directory.`
 // returns the places it looked when there is none.
 func findConfig(g *globalFlags) (string, error) {
 	if g.config != "" {
+		// Named as the flag, so that a value from SLUICE_CONFIG is
+		// blamed on the variable (blameEnv).
+		if _, err := os.Stat(g.config); errors.Is(err, fs.ErrNotExist) {
+			return "", usageErrorf("--config %s: no such file", g.config)
+		}
 		return g.config, nil
 	}
 	xdg := os.Getenv("XDG_CONFIG_HOME")

@@ -97,6 +97,19 @@ unknown command too); 3 some targets failed, others succeeded.`,
 	// The root runs only to report that no command was given: its usage
 	// does not offer "sluice [flags]" as a command line of its own.
 	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable .HasParent}}", 1))
+	// cobra's help command prints usage and exits 0 for a topic that is
+	// not a command; here that is a usage error, like an unknown command.
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || cmd == nil || (cmd == c.Root() && len(rest) > 0) {
+				return usageErrorf("unknown help topic %q; see %s --help", strings.Join(args, " "), c.Root().CommandPath())
+			}
+			return cmd.Help()
+		},
+	})
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErrorf("%v (see %s --help)", err, c.CommandPath())
 	})

@@ -18,6 +18,8 @@ func TestCommandUsage(t *testing.T) {
 		{[]string{"bogus"}, []string{`unknown command "bogus"; see sluice --help`}},
 		{[]string{"bakup", "x"}, []string{`unknown command "bakup" (did you mean backup?)`}},
 		{[]string{"backup", "--bogus-flag"}, []string{"unknown flag: --bogus-flag"}},
+		{[]string{"help", "bogus"}, []string{`unknown help topic "bogus"; see sluice --help`}},
+		{[]string{"--config", "/nonexistent/sluice.yaml", "run"}, []string{"--config /nonexistent/sluice.yaml: no such file"}},
 	}
 	for _, c := range errCases {
 		stdout, stderr, code := cli(t, nil, c.args...)
@@ -43,6 +45,7 @@ func TestCommandUsage(t *testing.T) {
 		{[]string{"help"}, "Available Commands:"},
 		{[]string{"backup", "--help"}, "sluice backup SOURCE --to TARGET"},
 		{[]string{"help", "restore"}, "sluice restore OBJECT_URL"},
+		{[]string{"help", "config", "validate"}, "sluice config validate"},
 		{[]string{"config", "-h"}, "sluice config validate|show"},
 	}
 	for _, c := range helpCases {
@@ -73,6 +76,12 @@ func TestEnvErrorsNameVariable(t *testing.T) {
 	_, stderr, code = cli(t, strings.NewReader("x"), "backup", "-", "--to", store, "-r", rec, "--compress", "zstd", "--json")
 	if code != exitUsage || !strings.Contains(stderr, `"error":"environment SLUICE_PROGRESS: --progress \"sometimes\"`) {
 		t.Errorf("SLUICE_PROGRESS=sometimes --json: exit %d\n%s", code, stderr)
+	}
+	// The global --config too.
+	t.Setenv("SLUICE_CONFIG", "/nonexistent/sluice.yaml")
+	_, stderr, code = cli(t, nil, "config", "validate")
+	if code != exitUsage || !strings.Contains(stderr, "environment SLUICE_CONFIG: --config /nonexistent/sluice.yaml: no such file") {
+		t.Errorf("SLUICE_CONFIG: exit %d\n%s", code, stderr)
 	}
 }
 
