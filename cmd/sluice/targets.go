@@ -11,11 +11,11 @@ import (
 
 // openBackupTargets opens the targets a backup writes to, in order. A
 // target URL or option that is wrong ([backends.ErrInvalidTarget]), or a
-// target given twice, is the user's to fix: a usage error is returned,
-// found before any target is opened (opening a file:// target creates its
-// folder), and no target stays open. A target that cannot be opened otherwise — a missing
-// bucket, a folder that cannot be created, an unreachable store — becomes
-// a [pipeline.UnavailableTarget]: the backup reports it as failed and
+// target given twice, is the user's to fix: a usage error is returned
+// (the URLs are all checked before any target is opened) and no target
+// stays open. A target that cannot be opened otherwise — a missing
+// bucket, an unreachable store, refused credentials — becomes a
+// [pipeline.UnavailableTarget]: the backup reports it as failed and
 // writes the others (exit 3). When no target can be opened, the error
 // names each one's reason. The caller closes the targets returned.
 func openBackupTargets(ctx context.Context, reg *pipeline.Registry, configs []pipeline.TargetConfig) ([]*pipeline.Target, error) {
