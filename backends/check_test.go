@@ -5,8 +5,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+
+	"gocloud.dev/gcerrors"
+
+	"github.com/sluice-backup/sluice/pipeline"
 )
 
 // TestInvalidTarget: errors about a URL or its options wrap
@@ -106,5 +112,53 @@ func TestFileFolderCreatedByBackupOnly(t *testing.T) {
 	}
 	if _, err := OpenExisting(t.Context(), reg, "file://"+dir+"/obj", nil); err == nil || !strings.Contains(err.Error(), "is not a folder") {
 		t.Fatalf("a file as a folder: %v", err)
+	}
+}
+
+// TestFileWriteNewIsExclusive: of many writers racing to create one key
+// with WriteNew, exactly one succeeds and the others fail with ErrExists;
+// what is stored is the winner's. (fileblob's IfNotExist checks, then
+// renames, so two of them can both succeed.)
+func TestFileWriteNewIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	tg, err := OpenTarget(t.Context(), newRegistry(), "file://"+dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	for _, key := range []string{"a/obj.sluice.claim", `b\c d.sluice.claim`} {
+		const n = 16
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { errs[i] = tg.WriteNew(t.Context(), key, []byte(strconv.Itoa(i))) })
+		}
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner < 0:
+				winner = i
+			case err == nil:
+				t.Fatalf("%s: writers %d and %d both created it", key, winner, i)
+			case !errors.Is(err, pipeline.ErrExists):
+				t.Fatalf("%s: writer %d: %v, want ErrExists", key, i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("%s: no writer created it", key)
+		}
+		got, err := tg.Bucket.ReadAll(t.Context(), key)
+		if err != nil || string(got) != strconv.Itoa(winner) {
+			t.Fatalf("%s holds %q (%v), want writer %d's", key, got, err, winner)
+		}
+	}
+	// A key fileblob would escape (no name sluice makes) falls back to
+	// its conditional write.
+	if err := tg.WriteNew(t.Context(), "odd//key", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.WriteNew(t.Context(), "odd//key", []byte("2")); gcerrors.Code(err) != gcerrors.FailedPrecondition {
+		t.Fatalf("second write of odd//key: %v, want FailedPrecondition", err)
 	}
 }

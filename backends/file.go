@@ -9,6 +9,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
@@ -92,7 +94,51 @@ func openExistingFile(_ context.Context, u *url.URL, _ pipeline.Options) (*pipel
 func fileTarget(u *url.URL) (string, *pipeline.Target) {
 	dir := filepath.Clean(filepath.FromSlash(u.Path))
 	display := url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}
-	return dir, &pipeline.Target{URL: display.String()}
+	t := &pipeline.Target{URL: display.String()}
+	t.WriteNew = func(ctx context.Context, key string, body []byte) error {
+		if !plainKey(key) {
+			return t.Bucket.WriteAll(ctx, key, body, &blob.WriterOptions{IfNotExist: true})
+		}
+		return writeNewFile(filepath.Join(dir, filepath.FromSlash(key)), body)
+	}
+	return dir, t
+}
+
+// writeNewFile creates the file at path holding body, failing with an
+// error wrapping [pipeline.ErrExists] if there is one. O_EXCL makes the
+// check and the creation one step: fileblob's IfNotExist checks, then
+// renames its temporary file into place, so two processes claiming one
+// name could both succeed.
+func writeNewFile(path string, body []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s: %w", path, pipeline.ErrExists)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
+
+// plainKey reports whether fileblob stores key at the path it reads as
+// (after "/" becomes the path separator), escaping nothing: no control
+// characters, "//", "..", leading or trailing "/", or (on Windows) path
+// separators. Every name [pipeline.CheckName] accepts is plain; a key
+// that is not falls back to fileblob's conditional write.
+func plainKey(key string) bool {
+	return key != "" && !strings.ContainsFunc(key, func(r rune) bool { return r < 32 || (os.PathSeparator != '/' && r == os.PathSeparator) }) &&
+		!strings.Contains(key, "//") && !strings.HasPrefix(key, "/") && !strings.HasSuffix(key, "/") &&
+		!slices.Contains(strings.Split(key, "/"), "..")
 }
 
 // checkFolder returns nil if dir is a folder, an error wrapping

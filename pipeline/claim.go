@@ -158,7 +158,11 @@ func (b *Backup) claim(ctx context.Context, name string, failed map[*Target]erro
 			continue
 		}
 		reqCtx, cancel := b.targetContext(ctx)
-		err = t.Bucket.WriteAll(reqCtx, t.Key(name+ClaimSuffix), body, wo)
+		if t.WriteNew != nil {
+			err = t.WriteNew(reqCtx, t.Key(name+ClaimSuffix), body)
+		} else {
+			err = t.Bucket.WriteAll(reqCtx, t.Key(name+ClaimSuffix), body, wo)
+		}
 		cancel()
 		switch {
 		case isExists(err):

@@ -34,6 +34,13 @@ type Target struct {
 	// Unavailable, when set, is why the target could not be opened (see
 	// [UnavailableTarget]); Bucket is then nil.
 	Unavailable error
+	// WriteNew, if set, writes a small object at key only if there is
+	// none, atomically even against other processes, and otherwise fails
+	// with an error wrapping [ErrExists]. A backup creates its name claims
+	// with it; without it, with the bucket's conditional write
+	// (IfNotExist), which is atomic on cloud stores but not in gocloud's
+	// fileblob (a check, then a rename).
+	WriteNew func(ctx context.Context, key string, body []byte) error
 }
 
 // UnavailableTarget is a target that could not be opened, because of err:
