@@ -3,6 +3,9 @@ package backends
 import (
 	"testing"
 
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
 	"github.com/sluice-backup/sluice/backends/azuretest"
 	"github.com/sluice-backup/sluice/backends/backendtest"
 )
@@ -12,4 +15,33 @@ func TestConformanceAzurite(t *testing.T) {
 	backendtest.Run(t, opener(newRegistry(), func(t *testing.T) string {
 		return "azblob://conformance/" + uniqueName()
 	}))
+}
+
+// TestAzureSmallWritesFailCleanly: a refused small write (a claim that
+// exists, a container that does not) is an error, not the panic of
+// gocloud's azureblob writer, which Bucket.WriteAll's ContentMD5 used to
+// route it to.
+func TestAzureSmallWritesFailCleanly(t *testing.T) {
+	azuretest.StartAzurite(t, "small")
+	reg := newRegistry()
+	tg, err := OpenTarget(t.Context(), reg, "azblob://small/p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	opts := &blob.WriterOptions{IfNotExist: true}
+	if err := tg.Bucket.WriteAll(t.Context(), "p/x.sluice.claim", []byte("{}"), opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Bucket.WriteAll(t.Context(), "p/x.sluice.claim", []byte("{}"), opts); gcerrors.Code(err) != gcerrors.FailedPrecondition {
+		t.Fatalf("second claim: %v, want FailedPrecondition", err)
+	}
+	missing, err := OpenTarget(t.Context(), reg, "azblob://nocontainer/p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer missing.Close()
+	if err := missing.Bucket.WriteAll(t.Context(), "p/x.sluice.claim", []byte("{}"), opts); err == nil {
+		t.Fatal("a write to a missing container succeeded")
+	}
 }

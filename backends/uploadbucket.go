@@ -98,6 +98,12 @@ func (u *uploadBucket) SignedURL(ctx context.Context, key string, opts *driver.S
 
 // NewTypedWriter starts an Upload fed by a pipe. The upload's end closes
 // the pipe, so Write never blocks on an upload that gave up.
+//
+// ContentMD5 is not passed on: with one set, gocloud's Upload takes the
+// Write path after all, the one that panics. Bucket.WriteAll sets it for
+// every small write (manifests, claims), so a refused claim (a container
+// that does not exist, a claim left by a killed run) crashed the process.
+// The manifest's SHA-256 covers what the MD5 would have checked.
 func (u *uploadBucket) NewTypedWriter(ctx context.Context, key, contentType string, opts *driver.WriterOptions) (driver.Writer, error) {
 	pr, pw := io.Pipe()
 	w := &uploadWriter{pw: pw, done: make(chan struct{})}
@@ -105,7 +111,7 @@ func (u *uploadBucket) NewTypedWriter(ctx context.Context, key, contentType stri
 		BufferSize: opts.BufferSize, MaxConcurrency: opts.MaxConcurrency,
 		CacheControl: opts.CacheControl, ContentDisposition: opts.ContentDisposition,
 		ContentEncoding: opts.ContentEncoding, ContentLanguage: opts.ContentLanguage,
-		ContentType: contentType, ContentMD5: opts.ContentMD5, Metadata: opts.Metadata,
+		ContentType: contentType, Metadata: opts.Metadata,
 		BeforeWrite: opts.BeforeWrite, IfNotExist: opts.IfNotExist,
 	}
 	go func() {

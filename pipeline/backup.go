@@ -156,7 +156,9 @@ func Extensions(archived bool, stages []ChainStage) string {
 // and an error when nothing was stored (all targets failed, or the source
 // or an encoder failed) or, wrapping [ErrPartial], when some targets failed.
 // Failed targets are left with no object: writes are aborted, never
-// committed.
+// committed. Entries a directory source leaves out for a reason other
+// than its excludes (sockets, devices, named pipes, entries that vanished
+// while it was read) are logged at warn level, one record each.
 func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 	start := time.Now()
 	log := b.Log
@@ -216,7 +218,9 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 		return res, fmt.Errorf("backup: every target failed: %w", first)
 	}
 
-	src, err := b.Source.Open(ctx)
+	src, err := b.Source.OpenReporting(ctx, func(path, reason string) {
+		log.Warn("left out of the archive", "path", path, "reason", reason)
+	})
 	if err != nil {
 		fan.abortAll(err)
 		return nil, err

@@ -23,12 +23,26 @@ type Source struct {
 	// Size is the stream's length when known in advance, else -1.
 	Size int64
 
-	open    func(ctx context.Context) (io.ReadCloser, error)
+	// open starts reading; a directory source reports each entry it
+	// leaves out other than by exclusion to onSkip, if set.
+	open    func(ctx context.Context, onSkip SkipFunc) (io.ReadCloser, error)
 	measure func(ctx context.Context) (archive.Size, error) // directories only
 }
 
+// A SkipFunc is told of an entry of a directory source the archive leaves
+// out for a reason other than the exclude patterns: a socket, device or
+// named pipe, or an entry that vanished while the tree was read. path is
+// the entry's path; reason says why.
+type SkipFunc func(path, reason string)
+
 // Open starts reading the source. The caller closes the reader.
-func (s *Source) Open(ctx context.Context) (io.ReadCloser, error) { return s.open(ctx) }
+func (s *Source) Open(ctx context.Context) (io.ReadCloser, error) { return s.open(ctx, nil) }
+
+// OpenReporting is [Source.Open], telling onSkip of every entry of a
+// directory source left out for a reason other than the exclude patterns.
+func (s *Source) OpenReporting(ctx context.Context, onSkip SkipFunc) (io.ReadCloser, error) {
+	return s.open(ctx, onSkip)
+}
 
 // Measure walks a directory source's metadata, without reading file data,
 // and returns what its archive would hold as the tree is now (see
@@ -67,7 +81,9 @@ func pathSource(path string, exclude []string, strict bool) (*Source, error) {
 	switch {
 	case st.IsDir():
 		opts := archive.Options{Exclude: exclude}
-		return &Source{Name: name, Archive: true, Size: -1, open: func(ctx context.Context) (io.ReadCloser, error) {
+		return &Source{Name: name, Archive: true, Size: -1, open: func(ctx context.Context, onSkip SkipFunc) (io.ReadCloser, error) {
+			opts := opts
+			opts.OnSkip = onSkip
 			return PipeProducer(ctx, func(ctx context.Context, w io.Writer) error {
 				// The tar writer makes a write per header and per file;
 				// batching them saves a goroutine hand-off through the
@@ -85,7 +101,7 @@ func pathSource(path string, exclude []string, strict bool) (*Source, error) {
 		if strict && len(exclude) > 0 {
 			return nil, fmt.Errorf("source %s: exclude patterns apply to directories only, and this is a file", path)
 		}
-		return &Source{Name: name, Size: st.Size(), open: func(ctx context.Context) (io.ReadCloser, error) {
+		return &Source{Name: name, Size: st.Size(), open: func(ctx context.Context, _ SkipFunc) (io.ReadCloser, error) {
 			f, err := os.Open(path)
 			if err != nil {
 				return nil, fmt.Errorf("source: %w", err)
@@ -99,7 +115,7 @@ func pathSource(path string, exclude []string, strict bool) (*Source, error) {
 // StreamSource returns a source over r, such as stdin. size is the
 // expected length or -1. The source never closes r.
 func StreamSource(name string, r io.Reader, size int64) *Source {
-	return &Source{Name: name, Size: size, open: func(ctx context.Context) (io.ReadCloser, error) {
+	return &Source{Name: name, Size: size, open: func(ctx context.Context, _ SkipFunc) (io.ReadCloser, error) {
 		return ReaderFunc(ContextReader(ctx, r), nil), nil
 	}}
 }
