@@ -44,7 +44,9 @@ func TestMeasureNotice(t *testing.T) {
 		var logs bytes.Buffer
 		watch := &noticeWatch{Handler: slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}), seen: make(chan struct{})}
 		src := &Source{Name: "tree", Archive: true, Size: -1,
-			open: func(context.Context, SkipFunc) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("tar")), nil },
+			open: func(context.Context, SkipFunc) (io.ReadCloser, error) {
+				return io.NopCloser(strings.NewReader("tar")), nil
+			},
 			measure: func(context.Context) (archive.Size, error) {
 				if slow {
 					// The walk lasts until the notice is out.
