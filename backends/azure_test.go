@@ -18,9 +18,9 @@ func TestConformanceAzurite(t *testing.T) {
 }
 
 // TestAzureSmallWritesFailCleanly: a refused small write (a claim that
-// exists, a container that does not) is an error, not the panic of
-// gocloud's azureblob writer, which Bucket.WriteAll's ContentMD5 used to
-// route it to.
+// exists) is an error, not the panic of gocloud's azureblob writer, which
+// Bucket.WriteAll's ContentMD5 used to route it to; a container that does
+// not exist fails at open.
 func TestAzureSmallWritesFailCleanly(t *testing.T) {
 	azuretest.StartAzurite(t, "small")
 	reg := newRegistry()
@@ -36,12 +36,5 @@ func TestAzureSmallWritesFailCleanly(t *testing.T) {
 	if err := tg.Bucket.WriteAll(t.Context(), "p/x.sluice.claim", []byte("{}"), opts); gcerrors.Code(err) != gcerrors.FailedPrecondition {
 		t.Fatalf("second claim: %v, want FailedPrecondition", err)
 	}
-	missing, err := OpenTarget(t.Context(), reg, "azblob://nocontainer/p", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer missing.Close()
-	if err := missing.Bucket.WriteAll(t.Context(), "p/x.sluice.claim", []byte("{}"), opts); err == nil {
-		t.Fatal("a write to a missing container succeeded")
-	}
+	testMissingBucketURL(t, reg, "azblob://no-such-bucket/p")
 }

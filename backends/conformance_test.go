@@ -132,14 +132,21 @@ func TestS3GoFakeS3(t *testing.T) {
 // testMissingBucket: a bucket that does not exist fails at open, naming
 // the bucket, rather than after a long upload.
 func testMissingBucket(t *testing.T, reg *pipeline.Registry) {
-	_, err := OpenTarget(t.Context(), reg, "s3://no-such-bucket/p", nil)
+	testMissingBucketURL(t, reg, "s3://no-such-bucket/p")
+}
+
+// testMissingBucketURL opens rawURL, whose bucket is no-such-bucket, and
+// checks the error.
+func testMissingBucketURL(t *testing.T, reg *pipeline.Registry, rawURL string) {
+	t.Helper()
+	_, err := OpenTarget(t.Context(), reg, rawURL, nil)
 	if err == nil {
-		t.Fatal("OpenTarget of a missing bucket succeeded")
+		t.Fatalf("OpenTarget(%s) of a missing bucket succeeded", rawURL)
 	}
 	if !errors.Is(err, ErrNoBucket) || !strings.Contains(err.Error(), `bucket "no-such-bucket" does not exist`) {
 		t.Errorf("error %q: want ErrNoBucket naming the bucket", err)
 	}
-	if !strings.Contains(err.Error(), "s3://no-such-bucket/p") {
+	if !strings.Contains(err.Error(), rawURL) {
 		t.Errorf("error %q does not name the URL", err)
 	}
 }

@@ -59,6 +59,10 @@ func openGCS(ctx context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Tar
 	if t.Bucket, err = opener.OpenBucketURL(ctx, ou); err != nil {
 		return nil, err
 	}
+	if err := checkExists(ctx, t.Bucket, ou.Host); err != nil {
+		t.Bucket.Close()
+		return nil, err
+	}
 	t.Prepare = prepareGCS
 	return t, nil
 }

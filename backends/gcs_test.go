@@ -18,6 +18,7 @@ func TestConformanceFakeGCS(t *testing.T) {
 	backendtest.Run(t, opener(newRegistry(), func(t *testing.T) string {
 		return "gs://conformance/" + uniqueName()
 	}))
+	testMissingBucketURL(t, newRegistry(), "gs://no-such-bucket/p")
 }
 
 // TestGCSNoCredentials checks that a missing credential is a clear error,

@@ -28,6 +28,10 @@ func gocloudSpec(scheme, help string) pipeline.BackendSpec {
 				if t.Bucket, err = openAzure(ctx, openURL); err != nil {
 					return nil, err
 				}
+				if err := checkExists(ctx, t.Bucket, u.Host); err != nil {
+					t.Bucket.Close()
+					return nil, err
+				}
 				t.Bucket = wrapUploadBucket(t.Bucket)
 				t.Prepare = prepareAzure
 				return t, nil
@@ -38,6 +42,18 @@ func gocloudSpec(scheme, help string) pipeline.BackendSpec {
 			return t, nil
 		},
 	}
+}
+
+// checkExists fails with a [noBucketError] when the bucket (container)
+// name b was opened on does not exist, found by listing one key. Other
+// errors, such as a principal allowed to write but not to list, are left
+// to the requests that need the permission: opening stays as lenient as
+// gocloud's own.
+func checkExists(ctx context.Context, b *blob.Bucket, name string) error {
+	if ok, err := b.IsAccessible(ctx); err == nil && !ok {
+		return &noBucketError{bucket: name}
+	}
+	return nil
 }
 
 // azureConcurrency is the most blocks in flight per Azure upload: the
