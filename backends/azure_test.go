@@ -1,6 +1,7 @@
 package backends
 
 import (
+	"strings"
 	"testing"
 
 	"gocloud.dev/blob"
@@ -37,4 +38,17 @@ func TestAzureSmallWritesFailCleanly(t *testing.T) {
 		t.Fatalf("second claim: %v, want FailedPrecondition", err)
 	}
 	testMissingBucketURL(t, reg, "azblob://no-such-bucket/p")
+}
+
+// TestAzureNoAccount: without an account anywhere, opening says which
+// variables to set, rather than gocloud's "Options.AccountName is
+// required".
+func TestAzureNoAccount(t *testing.T) {
+	for _, v := range []string{"AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGEBLOB_CONNECTIONSTRING"} {
+		t.Setenv(v, "")
+	}
+	_, err := OpenTarget(t.Context(), newRegistry(), "azblob://c/p", nil)
+	if err == nil || !strings.Contains(err.Error(), "no Azure storage account: set AZURE_STORAGE_ACCOUNT") {
+		t.Fatalf("got %v, want the variables to set", err)
+	}
 }

@@ -109,9 +109,14 @@ func openAzure(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts := azureblob.NewDefaultServiceURLOptions()
+	if opts.AccountName == "" && u.Query().Get("storage_account") == "" {
+		// gocloud would say "Options.AccountName is required".
+		return nil, errors.New("no Azure storage account: set AZURE_STORAGE_ACCOUNT (with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or the Azure credential chain) or AZURE_STORAGE_CONNECTION_STRING, or add storage_account=NAME to the URL")
+	}
 	opener := &azureblob.URLOpener{
 		MakeClient:        azureblob.NewDefaultClient,
-		ServiceURLOptions: *azureblob.NewDefaultServiceURLOptions(),
+		ServiceURLOptions: *opts,
 	}
 	return opener.OpenBucketURL(ctx, u)
 }
