@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -26,8 +27,12 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || math.IsNaN(n) || strings.ContainsAny(t, "_xXpP") {
 		return 0, fmt.Errorf("%q is not a size (try 512MiB or 40GB)", s)
+	}
+	// 2^63 and above do not fit; float64 rounds the largest int64 up to it.
+	if v := n * float64(mult); v >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q is too large a size (at most 8EiB)", s)
 	}
 	return int64(n * float64(mult)), nil
 }

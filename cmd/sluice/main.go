@@ -4,11 +4,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
@@ -39,7 +42,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if sig != nil {
 		code = signalStatus(sig)
 	}
-	if jsonMode(cmd) {
+	if jsonMode(cmd) || jsonRequested(cmd, args) {
 		// --json promises stderr of JSON lines, to the last one.
 		ev := errorEvent{eventHeader: header("error"), Error: err.Error(), ExitCode: code}
 		if sig != nil {
@@ -63,6 +66,27 @@ func jsonMode(cmd *cobra.Command) bool {
 		return false
 	}
 	on, err := cmd.Flags().GetBool("json")
+	return err == nil && on
+}
+
+// jsonRequested reports whether the command line or SLUICE_JSON asks
+// cmd for --json when its flags could not be parsed: parsing stops at the
+// first bad flag, before a --json after it is read, and the environment
+// is applied only once parsing succeeded.
+func jsonRequested(cmd *cobra.Command, args []string) bool {
+	if cmd == nil || cmd.Flags().Lookup("json") == nil {
+		return false
+	}
+	given := ""
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--json"); ok && (v == "" || v[0] == '=') {
+			given = cmp.Or(strings.TrimPrefix(v, "="), "true") // the last one wins
+		}
+	}
+	on, err := strconv.ParseBool(cmp.Or(given, os.Getenv("SLUICE_JSON")))
 	return err == nil && on
 }
 

@@ -228,8 +228,17 @@ func showLoop(ready, stop <-chan struct{}, interval time.Duration, begin, tick, 
 }
 
 // newContainer returns the mpb container bars are drawn in on out: at
-// the terminal's width, or 100 columns on anything else.
+// the terminal's width, or 100 columns on anything else and on a
+// terminal that reports no width (a pty nobody sized, as `script` from a
+// non-interactive shell makes), where the bars would not be drawn at all.
 func newContainer(out io.Writer, interval time.Duration) *mpb.Progress {
+	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if w, _, err := term.GetSize(int(f.Fd())); err != nil || w <= 0 {
+			// mpb sizes bars to a terminal, ignoring WithWidth: hide
+			// that it is one.
+			out = struct{ io.Writer }{f}
+		}
+	}
 	opts := []mpb.ContainerOption{mpb.WithOutput(out), mpb.WithRefreshRate(interval), mpb.WithAutoRefresh()}
 	if f, ok := out.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
 		opts = append(opts, mpb.WithWidth(100))

@@ -180,12 +180,19 @@ func TestProgressOnTerminal(t *testing.T) {
 // returns everything written.
 func openTerminal(t *testing.T) (tty *os.File, screen func() string) {
 	t.Helper()
+	return openSizedTerminal(t, 40, 160)
+}
+
+// openSizedTerminal is openTerminal with rows × cols (0 × 0: a pty nobody
+// sized).
+func openSizedTerminal(t *testing.T, rows, cols uint16) (tty *os.File, screen func() string) {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		skipOutsideCI(t, "no pty: %v", err)
 	}
 	t.Cleanup(func() { ptmx.Close() })
-	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 160}); err != nil {
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols}); err != nil {
 		t.Fatal(err)
 	}
 	out := make(chan string)
@@ -196,6 +203,22 @@ func openTerminal(t *testing.T) (tty *os.File, screen func() string) {
 	return tty, func() string {
 		tty.Close()
 		return <-out
+	}
+}
+
+// TestProgressOnUnsizedTerminal: a terminal that reports no size (a pty
+// `script` opens from a non-interactive shell) still gets bars, drawn at
+// 100 columns; mpb would size them to the terminal's 0 columns.
+func TestProgressOnUnsizedTerminal(t *testing.T) {
+	fastProgress(t)
+	tty, screen := openSizedTerminal(t, 0, 0)
+	_, rec := keypair(t)
+	var stdout bytes.Buffer
+	code := run([]string{"backup", "-", "--to", "file://" + t.TempDir(), "-r", rec},
+		&slowReader{r: bytes.NewReader(stagetest.Data(2<<20, 4)), pause: 2 * time.Millisecond}, &stdout, tty)
+	out := screen()
+	if code != 0 || !strings.Contains(out, "read ") || !strings.Contains(out, "ratio") {
+		t.Fatalf("exit %d, no bars on an unsized terminal:\n%q", code, out)
 	}
 }
 

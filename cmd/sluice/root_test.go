@@ -103,3 +103,28 @@ func TestNamesFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONFlagErrors: a bad flag before --json (parsing stops there) or
+// with SLUICE_JSON set still ends in a JSON error event, stderr all JSON.
+func TestJSONFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		env  string
+		args []string
+	}{
+		{"", []string{"backup", "-", "--to", "mem://", "--bogus", "--json"}},
+		{"", []string{"list", "mem://", "--workers", "x", "--json=true"}},
+		{"1", []string{"backup", "-", "--to", "mem://", "--bogus"}},
+	} {
+		t.Setenv("SLUICE_JSON", c.env)
+		_, stderr, code := cli(t, nil, c.args...)
+		evs := jsonEvents(t, stderr)
+		if code != exitUsage || len(evs) != 1 || evs[0]["event"] != "error" || evs[0]["exit_code"] != 2.0 {
+			t.Errorf("%v (SLUICE_JSON=%q): exit %d, events %v", c.args, c.env, code, evs)
+		}
+	}
+	// --json=false after the bad flag keeps the text error.
+	t.Setenv("SLUICE_JSON", "")
+	if _, stderr, _ := cli(t, nil, "backup", "-", "--to", "mem://", "--bogus", "--json=false"); !strings.HasPrefix(stderr, "sluice: unknown flag") {
+		t.Errorf("--json=false: %q", stderr)
+	}
+}
