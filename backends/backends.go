@@ -232,9 +232,9 @@ func OpenObject(ctx context.Context, reg *pipeline.Registry, rawURL string) (*pi
 		return nil, "", fmt.Errorf("open object %s: %w", Redact(rawURL), invalidTarget{errors.New(`the URL names no object (it must not end in "/")`)})
 	}
 	u.Path, u.RawPath = dir, ""
-	t, err := OpenExisting(ctx, reg, u.String(), nil)
+	t, err := openTarget(ctx, reg, u.String(), nil, true)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("open object %s: %w", Redact(rawURL), scrub(err, rawURL))
 	}
 	return t, name, nil
 }

@@ -147,7 +147,7 @@ func checkFolder(dir string) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("folder %s does not exist: %w", dir, fs.ErrNotExist)
+		return noFolderError(dir)
 	case err != nil:
 		return err
 	case !fi.IsDir():
@@ -155,6 +155,13 @@ func checkFolder(dir string) error {
 	}
 	return nil
 }
+
+// noFolderError reads "folder DIR does not exist" and matches
+// fs.ErrNotExist.
+type noFolderError string
+
+func (e noFolderError) Error() string { return "folder " + string(e) + " does not exist" }
+func (e noFolderError) Unwrap() error { return fs.ErrNotExist }
 
 func openFolder(dir string) (*blob.Bucket, error) {
 	return fileblob.OpenBucket(dir, &fileblob.Options{
