@@ -932,7 +932,13 @@ func sortedKeys[V any](m map[string]V) []string {
 // the defaults section) mixing files and directories. Errors name the
 // path, as [PathSource]'s do.
 func (p *PipelineConfig) Source(path string) (*Source, error) {
-	return pathSource(path, p.Exclude, false)
+	return p.SourceExcluding(path, nil)
+}
+
+// SourceExcluding is [PipelineConfig.Source] with more exclude patterns
+// after the pipeline's own.
+func (p *PipelineConfig) SourceExcluding(path string, more []string) (*Source, error) {
+	return pathSource(path, append(slices.Clone(p.Exclude), more...), false)
 }
 
 // BuildStages builds the pipeline's stage chain for its backups. Stages

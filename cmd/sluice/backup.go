@@ -127,6 +127,14 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		return err
 	}
 	defer closeTargets(targets)
+	if src.Archive {
+		if more := targetExcludes(source, targets); len(more) > 0 {
+			log.Info("leaving target folders inside the source out of the archive", "exclude", more)
+			if src, err = pipeline.PathSource(source, append(slices.Clone(f.exclude), more...)); err != nil {
+				return usageError(err)
+			}
+		}
+	}
 	b := &pipeline.Backup{
 		Source: src, Stages: chain, Targets: targets, Name: name,
 		ExpectedSize: expected, Log: log, Bandwidth: perf.bandwidth, UploadMemory: perf.uploadMemory,

@@ -210,7 +210,11 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 	now := time.Now()
 	var errs []error
 	for _, path := range p.Sources {
-		src, err := p.Source(path)
+		more := targetExcludes(path, targets)
+		if len(more) > 0 {
+			log.Info("leaving target folders inside the source out of the archive", "pipeline", p.Name, "exclude", more)
+		}
+		src, err := p.SourceExcluding(path, more)
 		if err != nil {
 			out.failed++
 			errs = append(errs, err)

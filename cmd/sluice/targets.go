@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
@@ -85,4 +89,52 @@ func closeTargets(ts []*pipeline.Target) {
 	for _, t := range ts {
 		t.Close()
 	}
+}
+
+// targetExcludes returns exclude patterns that leave out of the directory
+// source at path the folders of the file:// targets inside it, with their
+// paths relative to it. Without them a backup would archive its own
+// output, which it is writing as it reads the tree (a file that grows
+// fails the backup), and every earlier backup. A source that is not a
+// directory, or a target that is the source folder itself, gets none.
+func targetExcludes(path string, targets []*pipeline.Target) []string {
+	root, err := filepath.Abs(path)
+	if err != nil {
+		return nil
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		return nil
+	}
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
+	var out []string
+	for _, t := range targets {
+		u, err := url.Parse(t.URL)
+		if err != nil || u.Scheme != "file" {
+			continue
+		}
+		dir := filepath.FromSlash(u.Path)
+		if d, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = d
+		}
+		rel, err := filepath.Rel(root, dir)
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			continue
+		}
+		out = append(out, "/"+matchEscape(filepath.ToSlash(rel))+"/")
+	}
+	return out
+}
+
+// matchEscape escapes path.Match's special characters in a literal path.
+func matchEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,4 +267,37 @@ func TestMissingFolderCreatedOnlyByBackup(t *testing.T) {
 	if !strings.HasPrefix(url, target+"/") {
 		t.Fatalf("stored %s", url)
 	}
+}
+
+// TestTargetInsideSourceLeftOut: a file:// target folder inside the
+// directory being backed up is left out of the archive, so a backup does
+// not store its own output or earlier backups (and does not fail reading
+// the object it is writing). The folder's name holds path.Match's special
+// characters, which must match literally.
+func TestTargetInsideSourceLeftOut(t *testing.T) {
+	src := makeTree(t)
+	store := filepath.Join(src, "sub", "bk*[1]")
+	var last string
+	for range 2 {
+		last = singleURL(t, mustCLI(t, nil, "backup", src, "--to", "file://"+store, "--encrypt", "none", "--compress", "none"))
+	}
+	out := filepath.Join(t.TempDir(), "restored")
+	mustCLI(t, nil, "restore", last, "--to", out)
+	if _, err := os.Stat(filepath.Join(out, "sub", "bk*[1]")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the target folder was archived (%v)", err)
+	}
+	compareTrees(t, src, out, `bk\*\[1\]`) // a pattern of the base name
+
+	// run does the same for a pipeline's targets.
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  self:
+    source: %s
+    allow_plaintext: true
+    targets: ["file://%s"]
+`, src, store))
+	url := singleURL(t, mustCLI(t, nil, "--config", cfg, "run"))
+	out2 := filepath.Join(t.TempDir(), "restored")
+	mustCLI(t, nil, "restore", url, "--to", out2)
+	compareTrees(t, src, out2, `bk\*\[1\]`)
 }
