@@ -76,6 +76,11 @@ type Backup struct {
 	// a 1 MiB chunk write, or the final commit, that has not returned.
 	// Zero waits forever.
 	StallTimeout time.Duration
+	// AllowChangingFiles archives a file of a directory source that
+	// changes while it is read (an active log) as it was read, with a
+	// warning naming it, instead of failing the backup (see
+	// [archive.Options.OnChange]).
+	AllowChangingFiles bool
 	// AllOrNothing aborts every target when one fails, and removes what
 	// the others already committed, so a run stores on all or on none.
 	AllOrNothing bool
@@ -218,9 +223,15 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 		return res, fmt.Errorf("backup: every target failed: %w", first)
 	}
 
-	src, err := b.Source.OpenReporting(ctx, func(path, reason string) {
+	read := ReadOptions{OnSkip: func(path, reason string) {
 		log.Warn("left out of the archive", "path", path, "reason", reason)
-	})
+	}}
+	if b.AllowChangingFiles {
+		read.OnChange = func(path, what string) {
+			log.Warn("archived as read", "path", path, "change", what)
+		}
+	}
+	src, err := b.Source.OpenWith(ctx, read)
 	if err != nil {
 		fan.abortAll(err)
 		return nil, err

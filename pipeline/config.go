@@ -32,6 +32,7 @@ import (
 //	    retention: {keep_last: 7, keep_daily: 14}
 //	    allow_plaintext: false  # true allows a chain without encryption
 //	    all_or_nothing: false   # true aborts every target when one fails
+//	    allow_changing_files: false # true archives files changing while read, with a warning
 //	    stall_timeout: 10m      # a target with no progress this long is aborted
 //	    upload_memory: 48MiB    # what all uploads (S3, GCS, Azure) together buffer
 //	    bwlimit: 10MiB          # upload rate cap, all targets together (per second)
@@ -76,6 +77,9 @@ type PipelineConfig struct {
 	// AllOrNothing aborts every target when one fails (see
 	// [Backup.AllOrNothing]).
 	AllOrNothing *bool
+	// AllowChangingFiles archives files that change while read as read,
+	// with a warning (see [Backup.AllowChangingFiles]).
+	AllowChangingFiles *bool
 	// StallTimeout overrides the fan-out stall timeout (see
 	// [Backup.StallTimeout]); 0 disables it.
 	StallTimeout *time.Duration
@@ -165,8 +169,8 @@ type DecodeOptions struct {
 
 // Known keys, in the order messages list them.
 var (
-	sectionKeys   = []string{"source", "sources", "exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout", "upload_memory", "bwlimit", "bwlimit_target"}
-	defaultsKeys  = []string{"exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "stall_timeout", "upload_memory", "bwlimit", "bwlimit_target"}
+	sectionKeys   = []string{"source", "sources", "exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "allow_changing_files", "stall_timeout", "upload_memory", "bwlimit", "bwlimit_target"}
+	defaultsKeys  = []string{"exclude", "stages", "targets", "name", "retention", "allow_plaintext", "all_or_nothing", "allow_changing_files", "stall_timeout", "upload_memory", "bwlimit", "bwlimit_target"}
 	topKeys       = []string{"defaults", "pipelines"}
 	retentionKeys = []string{"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within"}
 )
@@ -374,6 +378,13 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		}
 		p.AllOrNothing = &b
 	}
+	if v, ok := m["allow_changing_files"]; ok {
+		b, err := d.boolean(join(path, "allow_changing_files"), v)
+		if err != nil {
+			return nil, err
+		}
+		p.AllowChangingFiles = &b
+	}
 	if v, ok := m["stall_timeout"]; ok {
 		dur, err := convert(OptionSpec{Type: Duration}, v)
 		if err != nil {
@@ -449,6 +460,7 @@ func (d *decoder) finish(p *PipelineConfig, def *PipelineConfig) error {
 	inherit(&p.Retention, def.Retention)
 	inherit(&p.AllowPlaintext, def.AllowPlaintext)
 	inherit(&p.AllOrNothing, def.AllOrNothing)
+	inherit(&p.AllowChangingFiles, def.AllowChangingFiles)
 	inherit(&p.StallTimeout, def.StallTimeout)
 	inherit(&p.UploadMemory, def.UploadMemory)
 	inherit(&p.BWLimit, def.BWLimit)

@@ -100,7 +100,7 @@ func TestDecodeErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown key", func(p map[string]any) { p["retension"] = map[string]any{} },
-			"pipelines.photos.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext, all_or_nothing, stall_timeout, upload_memory, bwlimit, bwlimit_target)"},
+			"pipelines.photos.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext, all_or_nothing, allow_changing_files, stall_timeout, upload_memory, bwlimit, bwlimit_target)"},
 		{"stall_timeout type", func(p map[string]any) { p["stall_timeout"] = "soon" },
 			`pipelines.photos.stall_timeout: want a duration such as 90s or 2h, got "soon"`},
 		{"upload_memory unit", func(p map[string]any) { p["upload_memory"] = "lots" },
@@ -202,18 +202,19 @@ func TestDecodeErrors(t *testing.T) {
 func TestDefaultsApply(t *testing.T) {
 	doc := map[string]any{
 		"defaults": map[string]any{
-			"stages":         []any{"zstd", map[string]any{"age": map[string]any{"recipient": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"}}},
-			"targets":        []any{"mem://d"},
-			"retention":      map[string]any{"keep_last": 3},
-			"name":           "{pipeline}-{time}",
-			"all_or_nothing": true,
-			"stall_timeout":  "90s",
-			"upload_memory":  "96MiB",
-			"bwlimit":        "8MiB/s",
+			"stages":               []any{"zstd", map[string]any{"age": map[string]any{"recipient": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"}}},
+			"targets":              []any{"mem://d"},
+			"retention":            map[string]any{"keep_last": 3},
+			"name":                 "{pipeline}-{time}",
+			"all_or_nothing":       true,
+			"allow_changing_files": true,
+			"stall_timeout":        "90s",
+			"upload_memory":        "96MiB",
+			"bwlimit":              "8MiB/s",
 		},
 		"pipelines": map[string]any{
 			"a": map[string]any{"source": "rel/dir"},
-			"b": map[string]any{"source": "/b", "targets": []any{"mem://b"}, "retention": map[string]any{"keep_daily": 2}, "stall_timeout": "1m", "upload_memory": 20971520, "bwlimit_target": "2MiB"},
+			"b": map[string]any{"source": "/b", "targets": []any{"mem://b"}, "retention": map[string]any{"keep_daily": 2}, "stall_timeout": "1m", "upload_memory": 20971520, "bwlimit_target": "2MiB", "allow_changing_files": false},
 		},
 	}
 	cfg, err := decode(t, doc)
@@ -229,6 +230,9 @@ func TestDefaultsApply(t *testing.T) {
 	}
 	if !*a.AllOrNothing || *a.StallTimeout != 90*time.Second || *b.StallTimeout != time.Minute {
 		t.Errorf("fan-out settings: a %v %v, b %v", *a.AllOrNothing, *a.StallTimeout, *b.StallTimeout)
+	}
+	if !*a.AllowChangingFiles || *b.AllowChangingFiles {
+		t.Errorf("allow_changing_files: a %v, b %v; want the default true, b's own false", *a.AllowChangingFiles, *b.AllowChangingFiles)
 	}
 	if *a.UploadMemory != 96<<20 || *b.UploadMemory != 20<<20 {
 		t.Errorf("upload_memory: a %d, b %d", *a.UploadMemory, *b.UploadMemory)

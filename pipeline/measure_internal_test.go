@@ -44,7 +44,7 @@ func TestMeasureNotice(t *testing.T) {
 		var logs bytes.Buffer
 		watch := &noticeWatch{Handler: slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}), seen: make(chan struct{})}
 		src := &Source{Name: "tree", Archive: true, Size: -1,
-			open: func(context.Context, SkipFunc) (io.ReadCloser, error) {
+			open: func(context.Context, ReadOptions) (io.ReadCloser, error) {
 				return io.NopCloser(strings.NewReader("tar")), nil
 			},
 			measure: func(context.Context) (archive.Size, error) {
@@ -76,6 +76,39 @@ func TestMeasureNotice(t *testing.T) {
 	for _, want := range []string{"measuring the source", "--expected-size skips this", "measured source", "files=3", "bytes=3072"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("a slow walk's info logs lack %q:\n%s", want, logs)
+		}
+	}
+}
+
+// TestAllowChangingFiles: a backup hands its directory source an
+// OnChange only when AllowChangingFiles is set, and what it is told is a
+// warning naming the file.
+func TestAllowChangingFiles(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		var logs bytes.Buffer
+		var got ReadOptions
+		src := &Source{Name: "tree", Archive: true, Size: -1,
+			open: func(_ context.Context, o ReadOptions) (io.ReadCloser, error) {
+				got = o
+				if o.OnChange != nil {
+					o.OnChange("/src/log", "file grew while being read")
+				}
+				return io.NopCloser(strings.NewReader("tar")), nil
+			},
+			measure: func(context.Context) (archive.Size, error) { return archive.Size{}, nil },
+		}
+		bucket := memblob.OpenBucket(nil)
+		b := &Backup{Source: src, Targets: []*Target{{URL: "mem://x", Bucket: bucket}}, Name: "tree",
+			AllowChangingFiles: allow, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+		if _, err := b.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		bucket.Close()
+		if (got.OnChange != nil) != allow || got.OnSkip == nil {
+			t.Errorf("allow %v: OnChange set %v, OnSkip set %v", allow, got.OnChange != nil, got.OnSkip != nil)
+		}
+		if want := `level=WARN msg="archived as read" path=/src/log change="file grew while being read"`; allow && !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
 	}
 }

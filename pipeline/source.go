@@ -23,9 +23,8 @@ type Source struct {
 	// Size is the stream's length when known in advance, else -1.
 	Size int64
 
-	// open starts reading; a directory source reports each entry it
-	// leaves out other than by exclusion to onSkip, if set.
-	open    func(ctx context.Context, onSkip SkipFunc) (io.ReadCloser, error)
+	// open starts reading; see [Source.OpenWith].
+	open    func(ctx context.Context, o ReadOptions) (io.ReadCloser, error)
 	measure func(ctx context.Context) (archive.Size, error) // directories only
 }
 
@@ -35,13 +34,26 @@ type Source struct {
 // the entry's path; reason says why.
 type SkipFunc func(path, reason string)
 
-// Open starts reading the source. The caller closes the reader.
-func (s *Source) Open(ctx context.Context) (io.ReadCloser, error) { return s.open(ctx, nil) }
+// ReadOptions say how a directory source reads its tree; other sources
+// ignore them.
+type ReadOptions struct {
+	// OnSkip, if set, is told of every entry left out for a reason other
+	// than the exclude patterns.
+	OnSkip SkipFunc
+	// OnChange, if set, makes a file that changes while it is read be
+	// archived as read (see [archive.Options.OnChange]) and reported to
+	// it, instead of failing the read.
+	OnChange func(path, what string)
+}
 
-// OpenReporting is [Source.Open], telling onSkip of every entry of a
-// directory source left out for a reason other than the exclude patterns.
-func (s *Source) OpenReporting(ctx context.Context, onSkip SkipFunc) (io.ReadCloser, error) {
-	return s.open(ctx, onSkip)
+// Open starts reading the source. The caller closes the reader.
+func (s *Source) Open(ctx context.Context) (io.ReadCloser, error) {
+	return s.open(ctx, ReadOptions{})
+}
+
+// OpenWith is [Source.Open] with o.
+func (s *Source) OpenWith(ctx context.Context, o ReadOptions) (io.ReadCloser, error) {
+	return s.open(ctx, o)
 }
 
 // Measure walks a directory source's metadata, without reading file data,
@@ -81,9 +93,9 @@ func pathSource(path string, exclude []string, strict bool) (*Source, error) {
 	switch {
 	case st.IsDir():
 		opts := archive.Options{Exclude: exclude}
-		return &Source{Name: name, Archive: true, Size: -1, open: func(ctx context.Context, onSkip SkipFunc) (io.ReadCloser, error) {
+		return &Source{Name: name, Archive: true, Size: -1, open: func(ctx context.Context, o ReadOptions) (io.ReadCloser, error) {
 			opts := opts
-			opts.OnSkip = onSkip
+			opts.OnSkip, opts.OnChange = o.OnSkip, o.OnChange
 			return PipeProducer(ctx, func(ctx context.Context, w io.Writer) error {
 				// The tar writer makes a write per header and per file;
 				// batching them saves a goroutine hand-off through the
@@ -101,7 +113,7 @@ func pathSource(path string, exclude []string, strict bool) (*Source, error) {
 		if strict && len(exclude) > 0 {
 			return nil, fmt.Errorf("source %s: exclude patterns apply to directories only, and this is a file", path)
 		}
-		return &Source{Name: name, Size: st.Size(), open: func(ctx context.Context, _ SkipFunc) (io.ReadCloser, error) {
+		return &Source{Name: name, Size: st.Size(), open: func(ctx context.Context, _ ReadOptions) (io.ReadCloser, error) {
 			f, err := os.Open(path)
 			if err != nil {
 				return nil, fmt.Errorf("source: %w", err)
@@ -115,7 +127,7 @@ func pathSource(path string, exclude []string, strict bool) (*Source, error) {
 // StreamSource returns a source over r, such as stdin. size is the
 // expected length or -1. The source never closes r.
 func StreamSource(name string, r io.Reader, size int64) *Source {
-	return &Source{Name: name, Size: size, open: func(ctx context.Context, _ SkipFunc) (io.ReadCloser, error) {
+	return &Source{Name: name, Size: size, open: func(ctx context.Context, _ ReadOptions) (io.ReadCloser, error) {
 		return ReaderFunc(ContextReader(ctx, r), nil), nil
 	}}
 }

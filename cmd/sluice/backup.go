@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/archive"
 )
 
 type backupFlags struct {
@@ -29,8 +30,11 @@ type backupFlags struct {
 	expectedSize string
 	stallTimeout time.Duration
 	allOrNothing bool
-	keys         keyFlags
-	perf         perfFlags
+	// allowChanging archives files that change while read (see
+	// pipeline.Backup.AllowChangingFiles).
+	allowChanging bool
+	keys          keyFlags
+	perf          perfFlags
 }
 
 func newBackupCmd(e *env, g *globalFlags) *cobra.Command {
@@ -65,6 +69,7 @@ On success stdout has exactly one line per stored object: its URL.`,
 	fs.StringVar(&f.expectedSize, "expected-size", "", "expected size of a stdin source (e.g. 40GiB), or of a directory instead of measuring it: sizes multipart uploads and gives progress an ETA")
 	fs.DurationVar(&f.stallTimeout, "stall-timeout", defaultStallTimeout, "abort a target that makes no progress for this long (0 waits forever)")
 	fs.BoolVar(&f.allOrNothing, "all-or-nothing", false, "abort every target when one fails, removing copies already stored")
+	fs.BoolVar(&f.allowChanging, "allow-changing-files", false, "archive a file of a directory that changes while it is read as read, with a warning, instead of failing")
 	f.keys.addEncrypt(fs)
 	f.perf.add(fs)
 	return cmd
@@ -138,12 +143,15 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	b := &pipeline.Backup{
 		Source: src, Stages: chain, Targets: targets, Name: name,
 		ExpectedSize: expected, Log: log, Bandwidth: perf.bandwidth, UploadMemory: perf.uploadMemory,
-		StallTimeout: f.stallTimeout, AllOrNothing: f.allOrNothing,
+		StallTimeout: f.stallTimeout, AllOrNothing: f.allOrNothing, AllowChangingFiles: f.allowChanging,
 	}
 	if f.dryRun {
 		return printDryRun(ctx, e, f.json, b, nil)
 	}
 	_, err = storeBackup(ctx, e, g, f.json, f.progress, b)
+	if errors.Is(err, archive.ErrChanged) {
+		err = fmt.Errorf("%w (--allow-changing-files archives such a file as read, with a warning)", err)
+	}
 	if errors.Is(err, pipeline.ErrPartial) {
 		return &exitError{code: exitPartial, err: err}
 	}

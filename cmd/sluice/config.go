@@ -262,6 +262,9 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 		if p.AllOrNothing != nil && *p.AllOrNothing {
 			m["all_or_nothing"] = true
 		}
+		if p.AllowChangingFiles != nil && *p.AllowChangingFiles {
+			m["allow_changing_files"] = true
+		}
 		if p.StallTimeout != nil {
 			m["stall_timeout"] = p.StallTimeout.String()
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/archive"
 )
 
 type runFlags struct {
@@ -229,8 +230,9 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		b := &pipeline.Backup{
 			Source: src, Stages: chain, Targets: targets, Name: name, Pipeline: p.Name,
 			ExpectedSize: -1, Log: log, Now: now,
-			AllOrNothing: p.AllOrNothing != nil && *p.AllOrNothing,
-			StallTimeout: defaultStallTimeout,
+			AllOrNothing:       p.AllOrNothing != nil && *p.AllOrNothing,
+			AllowChangingFiles: p.AllowChangingFiles != nil && *p.AllowChangingFiles,
+			StallTimeout:       defaultStallTimeout,
 		}
 		if p.StallTimeout != nil {
 			b.StallTimeout = *p.StallTimeout
@@ -265,6 +267,9 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 			}
 		} else if err != nil {
 			out.failed++
+		}
+		if errors.Is(err, archive.ErrChanged) {
+			err = fmt.Errorf("%w (allow_changing_files: true archives such a file as read, with a warning)", err)
 		}
 		if err != nil && !errors.Is(err, pipeline.ErrPartial) {
 			errs = append(errs, err)

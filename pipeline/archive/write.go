@@ -41,6 +41,16 @@ type Options struct {
 	// files, and entries that vanished while the tree was being read. path is
 	// the entry's filesystem path (root joined with the relative path).
 	OnSkip func(path, reason string)
+
+	// OnChange, if set, makes Write archive a regular file that changes
+	// while it is read (an active log) as it was read, and report it to
+	// OnChange with what happened, instead of failing: the entry holds
+	// exactly the size its header declares, the first bytes of a file
+	// that grew, or a file that shrank padded with zeros (as GNU tar
+	// does). A file that changed between the walk and its opening is
+	// archived as it is when opened, unreported. The archive stays valid;
+	// the entry may be a torn copy. path is as for OnSkip.
+	OnChange func(path, what string)
 }
 
 // Write writes a tar archive of the directory tree at root to w.
@@ -62,7 +72,8 @@ type Options struct {
 //
 // root may be a symlink to a directory; it is the only symlink followed.
 // If a regular file changes size or modification time while it is being
-// read, Write fails naming the file rather than storing a torn copy. When
+// read, Write fails naming the file rather than storing a torn copy,
+// unless opts.OnChange is set. When
 // ctx is done Write stops and returns ctx.Err(). On success the
 // end-of-archive marker has been written; on failure it has not, so a
 // reader sees a truncated archive. Write never closes w.
@@ -73,7 +84,7 @@ func Write(ctx context.Context, w io.Writer, root string, opts Options) error {
 // writeTree is Write with a test hook, called for each regular file with
 // event "open" before it is opened and "copy" before its data is copied.
 func writeTree(ctx context.Context, w io.Writer, root string, opts Options, hook func(event, rel string)) error {
-	return walkTree(ctx, &treeWriter{tw: tar.NewWriter(w), onSkip: opts.OnSkip, hook: hook}, root, opts)
+	return walkTree(ctx, &treeWriter{tw: tar.NewWriter(w), onSkip: opts.OnSkip, onChange: opts.OnChange, hook: hook}, root, opts)
 }
 
 // walkTree runs t over the tree at root: it writes the archive, or with
@@ -124,6 +135,7 @@ type treeWriter struct {
 	rootPath string
 	excludes []excludePattern
 	onSkip   func(path, reason string)
+	onChange func(path, what string)
 	buf      []byte
 	hook     func(event, rel string)
 }
@@ -267,11 +279,15 @@ func (t *treeWriter) file(d *os.Root, name, rel string, fi fs.FileInfo) error {
 	if err != nil {
 		return t.errorf(rel, err)
 	}
+	if t.onChange != nil {
+		// Archive the file as it is now, opened.
+		fi = st
+	}
 	if !os.SameFile(fi, st) {
-		return t.errorf(rel, errors.New("file replaced during backup"))
+		return t.errorf(rel, markChanged(errors.New("file replaced during backup")))
 	}
 	if err := unchanged(fi, st); err != nil {
-		return t.errorf(rel, err)
+		return t.errorf(rel, markChanged(err))
 	}
 	size := fi.Size()
 	if err := t.writeHeader(rel, fi, regular(size)); err != nil {
@@ -290,11 +306,24 @@ func (t *treeWriter) file(d *os.Root, name, rel string, fi fs.FileInfo) error {
 		return t.errorf(rel, err)
 	}
 	if n < size {
-		return t.errorf(rel, fmt.Errorf("file shrank while being read (%d bytes expected, %d read)", size, n))
+		changed := fmt.Errorf("file shrank while being read (%d bytes expected, %d read)", size, n)
+		if t.onChange == nil {
+			return t.errorf(rel, markChanged(changed))
+		}
+		if err := t.pad(size - n); err != nil {
+			return err
+		}
+		t.onChange(t.osPath(rel), changed.Error()+"; padded with zeros")
+		return nil
 	}
 	var one [1]byte
 	if k, err := f.Read(one[:]); k > 0 {
-		return t.errorf(rel, fmt.Errorf("file grew while being read (%d bytes expected)", size))
+		changed := fmt.Errorf("file grew while being read (%d bytes expected)", size)
+		if t.onChange == nil {
+			return t.errorf(rel, markChanged(changed))
+		}
+		t.onChange(t.osPath(rel), changed.Error()+"; stored its first bytes")
+		return nil
 	} else if err != nil && err != io.EOF {
 		return t.errorf(rel, err)
 	}
@@ -302,10 +331,39 @@ func (t *treeWriter) file(d *os.Root, name, rel string, fi fs.FileInfo) error {
 		return t.errorf(rel, err)
 	}
 	if err := unchanged(fi, st); err != nil {
-		return t.errorf(rel, err)
+		if t.onChange == nil {
+			return t.errorf(rel, markChanged(err))
+		}
+		t.onChange(t.osPath(rel), err.Error())
 	}
 	return nil
 }
+
+// pad writes n zero bytes to the archive: the rest of an entry whose file
+// shrank while it was read.
+func (t *treeWriter) pad(n int64) error {
+	clear(t.buf)
+	for n > 0 {
+		k := min(n, int64(len(t.buf)))
+		if _, err := t.tw.Write(t.buf[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// ErrChanged is wrapped by Write's errors about a file that changed while
+// it was read (without [Options.OnChange]).
+var ErrChanged = errors.New("file changed while being read")
+
+// markChanged makes err match [ErrChanged], its message unchanged.
+func markChanged(err error) error { return changedError{err} }
+
+type changedError struct{ err error }
+
+func (e changedError) Error() string   { return e.err.Error() }
+func (e changedError) Unwrap() []error { return []error{e.err, ErrChanged} }
 
 // unchanged reports an error if the file described by now differs in size or
 // modification time from before.

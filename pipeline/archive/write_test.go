@@ -261,7 +261,7 @@ func TestWriteFileChanges(t *testing.T) {
 			}
 		}
 		err := writeTree(context.Background(), io.Discard, src, Options{}, hook)
-		if err == nil || !strings.Contains(err.Error(), filepath.Join(src, "victim")) || !strings.Contains(err.Error(), tt.want) {
+		if !errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), filepath.Join(src, "victim")) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("change before %s: err = %v, want an error naming victim with %q", tt.event, err, tt.want)
 		}
 	}
@@ -322,5 +322,83 @@ func TestWriteCancel(t *testing.T) {
 	}
 	if w.n > 512<<10 {
 		t.Errorf("%d bytes written after cancellation", w.n)
+	}
+}
+
+// TestWriteFileChangesTolerated: with OnChange set, a file that changes
+// while it is read is archived as read, reported, and the archive stays
+// valid: a grown file holds the size its header declared, a shrunk one is
+// padded with zeros, and one changed before it was opened is archived as
+// it is then, unreported.
+func TestWriteFileChangesTolerated(t *testing.T) {
+	grow := func(p string) error {
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = f.WriteString("more")
+		return err
+	}
+	shrink := func(p string) error { return os.Truncate(p, 3) }
+	rewrite := func(p string) error {
+		if err := os.WriteFile(p, []byte("9876543210"), 0o644); err != nil {
+			return err
+		}
+		mt := time.Now().Add(time.Hour)
+		return os.Chtimes(p, mt, mt)
+	}
+	for _, tt := range []struct {
+		event    string
+		change   func(path string) error
+		data     string
+		reported string // "" for none
+	}{
+		{"open", grow, "0123456789more", ""},
+		{"open", shrink, "012", ""},
+		{"open", rewrite, "9876543210", ""},
+		{"copy", grow, "0123456789", "grew while being read"},
+		{"copy", shrink, "012\x00\x00\x00\x00\x00\x00\x00", "shrank while being read"},
+		{"copy", rewrite, "9876543210", "modified while being read"},
+	} {
+		src := makeTree(t, t.TempDir(), []node{{path: "a", kind: 'f', data: "0123456789"}, {path: "victim", kind: 'f', data: "0123456789"}})
+		hook := func(event, rel string) {
+			if event == tt.event && rel == "victim" {
+				if err := tt.change(filepath.Join(src, rel)); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		var reports []string
+		opts := Options{OnChange: func(path, what string) { reports = append(reports, path+": "+what) }}
+		var buf bytes.Buffer
+		if err := writeTree(context.Background(), &buf, src, opts, hook); err != nil {
+			t.Fatalf("change before %s: %v", tt.event, err)
+		}
+		got := map[string]string{}
+		tr := tar.NewReader(&buf)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("change before %s: archive: %v", tt.event, err)
+			}
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[h.Name] = string(b)
+		}
+		if got["a"] != "0123456789" || got["victim"] != tt.data {
+			t.Errorf("change before %s: entries %q, want victim %q", tt.event, got, tt.data)
+		}
+		switch {
+		case tt.reported == "" && len(reports) > 0:
+			t.Errorf("change before %s: reported %q", tt.event, reports)
+		case tt.reported != "" && (len(reports) != 1 || !strings.HasPrefix(reports[0], filepath.Join(src, "victim")+": ") || !strings.Contains(reports[0], tt.reported)):
+			t.Errorf("change before %s: reports %q, want one for victim with %q", tt.event, reports, tt.reported)
+		}
 	}
 }
