@@ -259,7 +259,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 	rf := recipientFile(t, rec)
 	cases := []struct{ file, text, want string }{
 		{"sluice.yaml", "pipelines:\n  docs:\n    source: /x\n    stages: [zstd, age]\n    targets: [mem://x]\n    retension: {keep_last: 3}\n",
-			"pipelines.docs.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext, all_or_nothing, stall_timeout, upload_memory, bwlimit, bwlimit_target)"},
+			"pipelines.docs.retension: unknown key (known: source, sources, exclude, stages, targets, name, retention, allow_plaintext, all_or_nothing, allow_changing_files, stall_timeout, upload_memory, bwlimit, bwlimit_target)"},
 		{"sluice.yaml", "pipelines:\n  docs:\n    source: /x\n    stages: [zstd, {age: {recipients_fil: " + rf + "}}]\n    targets: [mem://x]\n",
 			"pipelines.docs.stages[1].age.recipients_fil: unknown option (known: recipient, recipients_file, identity_file, passphrase_env, passphrase_file, work_factor)"},
 		{"sluice.json", `{"pipelines": {"docs": {"source": "/x", "stages": ["zstd", "age"], "targets": ["mem://x"], "retention": {"keep_last": "seven"}}}}`,
