@@ -37,6 +37,14 @@ type ExtractOptions struct {
 	// default: such links are refused with an error matching
 	// [ErrExternalSymlink].
 	ExternalSymlinks bool
+
+	// Owners gives each entry the numeric owner and group its header
+	// records (the archive's user and group names are not looked up, and
+	// sluice's archives hold none). Giving files away takes privileges
+	// (root): without them Extract fails, naming the entry. Hard links
+	// share their target's owner. Off by default: entries belong to
+	// whoever runs Extract.
+	Owners bool
 }
 
 // Extract reads a tar stream from r and creates its entries under dest,
@@ -69,7 +77,9 @@ type ExtractOptions struct {
 // Permission bits and the sticky bit are restored; setuid and setgid only
 // with opts.SetID. Modification times are restored on files, devices and
 // directories (directories last, deepest first, once nothing more is
-// written into them), not on symlinks. Owners are not changed. Directories
+// written into them), not on symlinks. Owners are changed only with
+// opts.Owners (before the mode, since a change of owner clears setuid and
+// setgid bits). Directories
 // are created writable and get their final mode at the end, so read-only
 // directories still receive their contents.
 //
@@ -255,7 +265,10 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if err := x.parents(name, true); err != nil {
 			return err
 		}
-		return exists(x.root.Symlink(hdr.Linkname, name))
+		if err := exists(x.root.Symlink(hdr.Linkname, name)); err != nil {
+			return err
+		}
+		return x.chown(name, hdr)
 	case tar.TypeLink:
 		return x.link(hdr, name)
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
@@ -266,6 +279,9 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 			return err
 		}
 		if err := exists(mknod(x.root, name, hdr.Typeflag, x.mode(hdr), hdr.Devmajor, hdr.Devminor)); err != nil {
+			return err
+		}
+		if err := x.chown(name, hdr); err != nil {
 			return err
 		}
 		// The mode given to mknod went through the umask.
@@ -285,6 +301,9 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string) error {
 		return err
 	}
 	err = x.copyData(f, tr, isSparse(hdr))
+	if err == nil && x.opts.Owners {
+		err = f.Chown(hdr.Uid, hdr.Gid)
+	}
 	if err == nil {
 		err = f.Chmod(x.mode(hdr))
 	}
@@ -371,7 +390,16 @@ func (x *extractor) dir(hdr *tar.Header, name string) error {
 	}
 	x.known[name] = true
 	x.dirs = append(x.dirs, dirMeta{name: name, mode: x.mode(hdr), atime: atime(hdr), mtime: hdr.ModTime})
-	return nil
+	return x.chown(name, hdr)
+}
+
+// chown gives the entry name the owner and group hdr records, with
+// opts.Owners; a symlink itself, never its target.
+func (x *extractor) chown(name string, hdr *tar.Header) error {
+	if !x.opts.Owners {
+		return nil
+	}
+	return x.root.Lchown(name, hdr.Uid, hdr.Gid)
 }
 
 // link creates a hard link to a regular file extracted earlier.
