@@ -20,8 +20,9 @@ const startAttempts = 3
 // until ready(port) reports true. A child that exits before it is ready
 // (usually: the port was taken meanwhile) is retried on another port; the
 // last failure, or no readiness within 60 s, fails the test with the
-// child's output. The child is killed when the test ends. It returns the
-// port.
+// child's output. The child is killed when the test ends, and on Linux
+// also when the test process dies without ending the test (a panic, a
+// timeout). It returns the port.
 func Start(t testing.TB, name string, argv func(port int) []string, ready func(port int) bool) int {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
@@ -38,6 +39,7 @@ func start(t testing.TB, name string, argv func(int) []string, ready func(int) b
 	args := argv(port)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	orphanGuard(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
