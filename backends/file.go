@@ -57,36 +57,40 @@ func checkFile(u *url.URL, _ pipeline.Options) error {
 // (a dry run creates nothing) but by [pipeline.Target.Create], which a
 // backup calls before its first request.
 func openFile(_ context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
-	dir, t := fileTarget(u)
-	switch err := checkFolder(dir); {
-	case errors.Is(err, fs.ErrNotExist):
-		t.Create = func(context.Context) error {
-			if err := os.MkdirAll(dir, 0o777); err != nil {
-				return fmt.Errorf("create folder: %w", err)
-			}
-			b, err := openFolder(dir)
-			t.Bucket = b
-			return err
-		}
-		return t, nil
-	case err != nil:
-		return nil, err
-	}
-	b, err := openFolder(dir)
-	t.Bucket = b
-	return t, err
+	return openFileTarget(u, true)
 }
 
 // openExistingFile opens a folder that must exist, for reading
 // ([pipeline.BackendSpec.OpenExisting]).
 func openExistingFile(_ context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
+	return openFileTarget(u, false)
+}
+
+// openFileTarget opens the folder u names; a missing one is an error,
+// or with create a target whose Create makes it.
+func openFileTarget(u *url.URL, create bool) (*pipeline.Target, error) {
 	dir, t := fileTarget(u)
-	if err := checkFolder(dir); err != nil {
+	open := func() (err error) {
+		t.Bucket, err = openFolder(dir)
+		return err
+	}
+	err := checkFolder(dir)
+	if create && errors.Is(err, fs.ErrNotExist) {
+		t.Create = func(context.Context) error {
+			if err := os.MkdirAll(dir, 0o777); err != nil {
+				return fmt.Errorf("create folder: %w", err)
+			}
+			return open()
+		}
+		return t, nil
+	}
+	if err == nil {
+		err = open()
+	}
+	if err != nil {
 		return nil, err
 	}
-	b, err := openFolder(dir)
-	t.Bucket = b
-	return t, err
+	return t, nil
 }
 
 // fileTarget returns the folder u names and a target for it without a

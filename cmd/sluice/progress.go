@@ -232,15 +232,18 @@ func showLoop(ready, stop <-chan struct{}, interval time.Duration, begin, tick, 
 // terminal that reports no width (a pty nobody sized, as `script` from a
 // non-interactive shell makes), where the bars would not be drawn at all.
 func newContainer(out io.Writer, interval time.Duration) *mpb.Progress {
+	sized := false
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		if w, _, err := term.GetSize(int(f.Fd())); err != nil || w <= 0 {
+		w, _, err := term.GetSize(int(f.Fd()))
+		sized = err == nil && w > 0
+		if !sized {
 			// mpb sizes bars to a terminal, ignoring WithWidth: hide
 			// that it is one.
 			out = struct{ io.Writer }{f}
 		}
 	}
 	opts := []mpb.ContainerOption{mpb.WithOutput(out), mpb.WithRefreshRate(interval), mpb.WithAutoRefresh()}
-	if f, ok := out.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+	if !sized {
 		opts = append(opts, mpb.WithWidth(100))
 	}
 	return mpb.New(opts...)

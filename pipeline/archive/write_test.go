@@ -221,24 +221,29 @@ func TestExclude(t *testing.T) {
 	}
 }
 
-func TestWriteFileChanges(t *testing.T) {
-	grow := func(p string) error {
-		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = f.WriteString("more")
+// Changes a test makes to a file while Write reads it: append "more",
+// cut it to 3 bytes, or rewrite it at the same size with a new time.
+func grow(p string) error {
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
 		return err
 	}
-	shrink := func(p string) error { return os.Truncate(p, 3) }
-	rewrite := func(p string) error { // same size, new content and time
-		if err := os.WriteFile(p, []byte("9876543210"), 0o644); err != nil {
-			return err
-		}
-		mt := time.Now().Add(time.Hour)
-		return os.Chtimes(p, mt, mt)
+	defer f.Close()
+	_, err = f.WriteString("more")
+	return err
+}
+
+func shrink(p string) error { return os.Truncate(p, 3) }
+
+func rewrite(p string) error {
+	if err := os.WriteFile(p, []byte("9876543210"), 0o644); err != nil {
+		return err
 	}
+	mt := time.Now().Add(time.Hour)
+	return os.Chtimes(p, mt, mt)
+}
+
+func TestWriteFileChanges(t *testing.T) {
 	tests := []struct {
 		event  string // when the file changes: before "open" or before "copy"
 		change func(path string) error
@@ -331,23 +336,6 @@ func TestWriteCancel(t *testing.T) {
 // padded with zeros, and one changed before it was opened is archived as
 // it is then, unreported.
 func TestWriteFileChangesTolerated(t *testing.T) {
-	grow := func(p string) error {
-		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = f.WriteString("more")
-		return err
-	}
-	shrink := func(p string) error { return os.Truncate(p, 3) }
-	rewrite := func(p string) error {
-		if err := os.WriteFile(p, []byte("9876543210"), 0o644); err != nil {
-			return err
-		}
-		mt := time.Now().Add(time.Hour)
-		return os.Chtimes(p, mt, mt)
-	}
 	for _, tt := range []struct {
 		event    string
 		change   func(path string) error
