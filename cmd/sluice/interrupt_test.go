@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	fp "github.com/sluice-backup/sluice/backends/faultproxy"
 	"github.com/sluice-backup/sluice/backends/s3test"
 )
@@ -90,6 +93,23 @@ func s3State(t *testing.T, endpoint, bucket string) (objects, uploads int) {
 	return len(o), len(u)
 }
 
+// uploadedParts counts the parts of the open multipart uploads in bucket.
+func uploadedParts(t *testing.T, endpoint, bucket string) int {
+	t.Helper()
+	_, uploads := s3Contents(t, endpoint, bucket, "")
+	c := s3test.Client(endpoint)
+	n := 0
+	for _, u := range uploads {
+		key, id, _ := strings.Cut(u, " ")
+		lp, err := c.ListParts(t.Context(), &s3.ListPartsInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: aws.String(id)})
+		if err != nil {
+			continue // aborted meanwhile
+		}
+		n += len(lp.Parts)
+	}
+	return n
+}
+
 func TestInterruptBackupS3(t *testing.T) {
 	endpoint := s3test.StartMoto(t)
 	_, rec := keypair(t)
@@ -99,10 +119,12 @@ func TestInterruptBackupS3(t *testing.T) {
 			s3test.CreateBucket(t, endpoint, bucket)
 			c := startChild(t, nil, "backup", "-", "--to", "s3://"+bucket+"/p?part_size=5242880", "-r", rec, "--name", "big")
 			c.feedForever()
-			// Signal once a multipart upload is open, so the abort is tested.
-			waitUntil(t, childTimeout, "an open multipart upload", func() bool {
-				_, uploads := s3State(t, endpoint, bucket)
-				return uploads > 0
+			// Signal once a multipart upload holds a part, so the abort is
+			// tested. (Listed alone, an upload may be one whose creation the
+			// child has not yet heard back about: a signal then leaves it
+			// open on any S3, sluice not knowing its ID.)
+			waitUntil(t, childTimeout, "a multipart upload with a part", func() bool {
+				return uploadedParts(t, endpoint, bucket) > 0
 			})
 			c.cmd.Process.Signal(sc.sig)
 			checkInterrupted(t, c, sc.sig, sc.code)
