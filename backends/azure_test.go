@@ -1,9 +1,12 @@
 package backends
 
 import (
+	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
@@ -50,5 +53,49 @@ func TestAzureNoAccount(t *testing.T) {
 	_, err := OpenTarget(t.Context(), newRegistry(), "azblob://c/p", nil)
 	if err == nil || !strings.Contains(err.Error(), "no Azure storage account: set AZURE_STORAGE_ACCOUNT") {
 		t.Fatalf("got %v, want the variables to set", err)
+	}
+}
+
+// TestAzureErrorsInOneLine: an error Azure answers with is told in one
+// line naming the status, Azure's error code and message and the request,
+// instead of the SDK's twenty-line dump of the response; the SDK's error
+// stays reachable with errors.As, and a SAS token in the request's query
+// never appears.
+func TestAzureErrorsInOneLine(t *testing.T) {
+	azuretest.StartAzurite(t, "refusals")
+	const sig = "c2VjcmV0LXNhcy1zaWduYXR1cmU"
+	for name, env := range map[string]map[string]string{
+		"wrong key": {"AZURE_STORAGE_KEY": base64.StdEncoding.EncodeToString([]byte("not the account key"))},
+		"bad SAS":   {"AZURE_STORAGE_KEY": "", "AZURE_STORAGE_SAS_TOKEN": "sv=2020-08-04&ss=b&srt=sco&sp=rl&se=2099-01-01T00:00:00Z&sig=" + sig},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for k, v := range env {
+				t.Setenv(k, v)
+			}
+			tg, err := OpenTarget(t.Context(), newRegistry(), "azblob://refusals/p", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			_, listErr := tg.Bucket.List(&blob.ListOptions{Prefix: "p/"}).Next(t.Context())
+			_, attrErr := tg.Bucket.Attributes(t.Context(), "p/x")
+			for op, err := range map[string]error{"list": listErr, "attributes": attrErr} {
+				if err == nil {
+					t.Fatalf("%s: no error with %s", op, name)
+				}
+				msg := err.Error()
+				if strings.Contains(msg, "\n") || !strings.Contains(msg, "Azure answered 403") ||
+					!strings.Contains(msg, "/devstoreaccount1/refusals") || strings.Count(msg, "blob (") != 1 {
+					t.Errorf("%s: error not told in one line naming status and request:\n%s", op, msg)
+				}
+				if strings.Contains(msg, sig) {
+					t.Errorf("%s: error shows the SAS signature: %s", op, msg)
+				}
+				var resp *azcore.ResponseError
+				if !errors.As(err, &resp) || resp.StatusCode != 403 {
+					t.Errorf("%s: the SDK's error is not reachable: %#v", op, err)
+				}
+			}
+		})
 	}
 }

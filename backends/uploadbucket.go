@@ -14,8 +14,9 @@ import (
 // path. It works around gocloud v0.47's azureblob writer, whose Close
 // panics with a nil pointer whenever an upload fails after data was
 // written: a cancelled (aborted) write, or a refused conditional create.
-// Upstream fixed it in v0.48; drop this then. Everything else is passed
-// through; errors keep their gcerrors codes.
+// Upstream fixed it in v0.48; the writes can go back to the Write path
+// then. Everything else is passed through. Errors keep their gcerrors codes,
+// and an Azure service error in them is told in one line ([azureError]).
 type uploadBucket struct {
 	b *blob.Bucket
 }
@@ -33,7 +34,7 @@ func (u *uploadBucket) Close() error                           { return u.b.Clos
 func (u *uploadBucket) Attributes(ctx context.Context, key string) (*driver.Attributes, error) {
 	a, err := u.b.Attributes(ctx, key)
 	if err != nil {
-		return nil, err
+		return nil, tellAzureError(err)
 	}
 	return &driver.Attributes{
 		CacheControl: a.CacheControl, ContentDisposition: a.ContentDisposition,
@@ -56,7 +57,7 @@ func (u *uploadBucket) ListPaged(ctx context.Context, opts *driver.ListOptions) 
 		Prefix: opts.Prefix, Delimiter: opts.Delimiter, BeforeList: opts.BeforeList,
 	})
 	if err != nil {
-		return nil, err
+		return nil, tellAzureError(err)
 	}
 	page := &driver.ListPage{NextPageToken: next}
 	for _, o := range objs {
@@ -70,7 +71,7 @@ func (u *uploadBucket) ListPaged(ctx context.Context, opts *driver.ListOptions) 
 func (u *uploadBucket) NewRangeReader(ctx context.Context, key string, offset, length int64, opts *driver.ReaderOptions) (driver.Reader, error) {
 	r, err := u.b.NewRangeReader(ctx, key, offset, length, &blob.ReaderOptions{BeforeRead: opts.BeforeRead})
 	if err != nil {
-		return nil, err
+		return nil, tellAzureError(err)
 	}
 	return uploadReader{r}, nil
 }
@@ -82,11 +83,11 @@ func (r uploadReader) Attributes() *driver.ReaderAttributes {
 }
 
 func (u *uploadBucket) Copy(ctx context.Context, dst, src string, opts *driver.CopyOptions) error {
-	return u.b.Copy(ctx, dst, src, &blob.CopyOptions{BeforeCopy: opts.BeforeCopy})
+	return tellAzureError(u.b.Copy(ctx, dst, src, &blob.CopyOptions{BeforeCopy: opts.BeforeCopy}))
 }
 
 func (u *uploadBucket) Delete(ctx context.Context, key string, _ *driver.DeleteOptions) error {
-	return u.b.Delete(ctx, key)
+	return tellAzureError(u.b.Delete(ctx, key))
 }
 
 func (u *uploadBucket) SignedURL(ctx context.Context, key string, opts *driver.SignedURLOptions) (string, error) {
@@ -116,7 +117,7 @@ func (u *uploadBucket) NewTypedWriter(ctx context.Context, key, contentType stri
 	}
 	go func() {
 		defer close(w.done)
-		w.err = u.b.Upload(ctx, key, pr, wo)
+		w.err = tellAzureError(u.b.Upload(ctx, key, pr, wo))
 		pr.CloseWithError(errOr(w.err, io.ErrClosedPipe))
 	}()
 	return w, nil
