@@ -15,6 +15,7 @@ import (
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/gcerrors"
 
+	"github.com/sluice-backup/sluice/backends/gcstest"
 	"github.com/sluice-backup/sluice/backends/s3test"
 	"github.com/sluice-backup/sluice/pipeline"
 )
@@ -38,6 +39,7 @@ func TestRegisterDefault(t *testing.T) {
 func TestOpenTarget(t *testing.T) {
 	endpoint := s3test.StartGoFakeS3(t)
 	s3test.CreateBucket(t, endpoint, "bkt")
+	gcstest.StartFakeGCS(t, "gbucket")
 	dir := t.TempDir()
 	reg := newRegistry()
 
@@ -212,6 +214,7 @@ func TestErrorsScrubbedNested(t *testing.T) {
 func TestObjectRoundTrip(t *testing.T) {
 	endpoint := s3test.StartGoFakeS3(t)
 	s3test.CreateBucket(t, endpoint, "bkt")
+	gcstest.StartFakeGCS(t, "gbucket")
 	dir := t.TempDir()
 	reg := newRegistry()
 	targets := []string{

@@ -1,14 +1,17 @@
 package backends
 
 import (
+	"context"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gocloud.dev/gcerrors"
 
@@ -40,6 +43,11 @@ func TestInvalidTarget(t *testing.T) {
 		{url: "s3:///p"},
 		{url: "gs://bkt/p?prefix=x"},
 		{url: "azblob://c/a//b"},
+		{url: "gs://bkt/p?anonymos=true"},
+		{url: "gs://bkt/p?anonymous=maybe"},
+		{url: "azblob://c/p?storage_acount=x"},
+		{url: "azblob://c/p?cdn=2"},
+		{url: "azblob://c/p?domain=a&domain=b"},
 	}
 	for _, tc := range invalid {
 		err := CheckTarget(reg, tc.url, tc.extra)
@@ -64,7 +72,8 @@ func TestInvalidTarget(t *testing.T) {
 	if err == nil || errors.Is(err, ErrInvalidTarget) {
 		t.Fatalf("OpenTarget(%s) = %v, want an error that is not ErrInvalidTarget", unopenable, err)
 	}
-	for _, ok := range []string{"file:///tmp/x", "mem://x/p", "s3://bkt/p?part_size=8388608&region=eu-west-1", "bkt/p", "gs://bkt/p", "azblob://c/p"} {
+	for _, ok := range []string{"file:///tmp/x", "mem://x/p", "s3://bkt/p?part_size=8388608&region=eu-west-1", "bkt/p", "gs://bkt/p", "azblob://c/p",
+		"gs://bkt/p?anonymous=true&universe_domain=example.com", "azblob://c/p?storage_account=a&localemu=1&protocol=http&domain=d&cdn=false"} {
 		if err := CheckTarget(reg, ok, nil); err != nil {
 			t.Errorf("CheckTarget(%q): %v", ok, err)
 		}
@@ -160,5 +169,73 @@ func TestFileWriteNewIsExclusive(t *testing.T) {
 	}
 	if err := tg.WriteNew(t.Context(), "odd//key", []byte("2")); gcerrors.Code(err) != gcerrors.FailedPrecondition {
 		t.Fatalf("second write of odd//key: %v, want FailedPrecondition", err)
+	}
+}
+
+// TestGocloudQueryMatchesOpeners: every query parameter CheckTarget lets
+// through for gs:// and azblob:// is one gocloud's opener takes, so the
+// table in checkGocloudQuery cannot drift into refusing what works or
+// passing what the opener refuses. The openers reach nothing (the
+// endpoints refuse connections; the GCS client retries that until the
+// context ends), which opening tolerates.
+func TestGocloudQueryMatchesOpeners(t *testing.T) {
+	t.Setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:1")
+	t.Setenv("AZURE_STORAGE_ACCOUNT", "acct")
+	t.Setenv("AZURE_STORAGE_KEY", "a2V5")
+	t.Setenv("AZURE_STORAGE_DOMAIN", "127.0.0.1:1")
+	t.Setenv("AZURE_STORAGE_PROTOCOL", "http")
+	values := map[queryKind]string{queryString: "127.0.0.1:1", queryBool: "false"}
+	reg := newRegistry()
+	for scheme, params := range gocloudQuery {
+		for name, kind := range params {
+			u := scheme + "://bkt/p?" + name + "=" + values[kind]
+			if err := CheckTarget(reg, u, nil); err != nil {
+				t.Errorf("CheckTarget(%s): %v", u, err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			tg, err := OpenTarget(ctx, reg, u, nil)
+			cancel()
+			if err != nil && strings.Contains(err.Error(), "query parameter") {
+				t.Errorf("gocloud refuses %s: %v", u, err)
+			}
+			if err == nil {
+				tg.Close()
+			}
+		}
+		u := scheme + "://bkt/p?surely_unknown=1"
+		if _, err := OpenTarget(t.Context(), reg, u, nil); !errors.Is(err, ErrInvalidTarget) {
+			t.Errorf("OpenTarget(%s) = %v, want ErrInvalidTarget", u, err)
+		}
+	}
+}
+
+// TestUnreachableStoreFailsAtOpen: a GCS or Azure endpoint that refuses
+// connections fails the target when it opens, naming the bucket, after a
+// bounded number of attempts; the GCS client alone would retry until the
+// context ends, which for a backup is never.
+func TestUnreachableStoreFailsAtOpen(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	t.Setenv("STORAGE_EMULATOR_HOST", closed)
+	t.Setenv("AZURE_STORAGE_ACCOUNT", "acct")
+	t.Setenv("AZURE_STORAGE_KEY", "a2V5")
+	t.Setenv("AZURE_STORAGE_DOMAIN", closed)
+	t.Setenv("AZURE_STORAGE_PROTOCOL", "http")
+	t.Setenv("AZURE_STORAGE_IS_LOCAL_EMULATOR", "true")
+	reg := newRegistry()
+	for _, u := range []string{"gs://bkt/p", "azblob://bkt/p"} {
+		tg, err := OpenTarget(t.Context(), reg, u, nil)
+		if err == nil {
+			tg.Close()
+			t.Errorf("OpenTarget(%s) with no store listening: no error", u)
+			continue
+		}
+		if errors.Is(err, ErrInvalidTarget) || !strings.Contains(err.Error(), `cannot reach bucket "bkt"`) {
+			t.Errorf("OpenTarget(%s) = %v, want a store error naming the bucket", u, err)
+		}
 	}
 }

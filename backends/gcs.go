@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 
+	"cloud.google.com/go/storage"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/gcsblob"
 	"gocloud.dev/gcp"
@@ -59,6 +60,10 @@ func openGCS(ctx context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Tar
 	if t.Bucket, err = opener.OpenBucketURL(ctx, ou); err != nil {
 		return nil, err
 	}
+	var client *storage.Client
+	if t.Bucket.As(&client) {
+		client.SetRetry(storage.WithMaxAttempts(gcsAttempts))
+	}
 	if err := checkExists(ctx, t.Bucket, ou.Host); err != nil {
 		t.Bucket.Close()
 		return nil, err
@@ -66,6 +71,13 @@ func openGCS(ctx context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Tar
 	t.Prepare = prepareGCS
 	return t, nil
 }
+
+// gcsAttempts is how many times a GCS request is tried before its error is
+// returned. The client's default is to retry a transient error (a refused
+// connection, a 503) until the context ends, which for a backup with no
+// deadline means forever: an unreachable endpoint hung the run. Five
+// attempts wait about 15 s between them with the client's backoff.
+const gcsAttempts = 5
 
 // GCS resumable upload chunks: the client's default size, the smallest
 // sluice picks, and the multiple the API requires.

@@ -3,7 +3,13 @@ package backends
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"net"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/azureblob"
@@ -45,13 +51,20 @@ func gocloudSpec(scheme, help string) pipeline.BackendSpec {
 }
 
 // checkExists fails with a [noBucketError] when the bucket (container)
-// name b was opened on does not exist, found by listing one key. Other
-// errors, such as a principal allowed to write but not to list, are left
-// to the requests that need the permission: opening stays as lenient as
-// gocloud's own.
+// name b was opened on does not exist, found by listing one key, and with
+// the error when the store cannot be reached at all (no answer: a refused
+// connection, a name that does not resolve). Other errors, such as a
+// principal allowed to write but not to list (a write-only SAS token), are
+// left to the requests that need the permission: opening stays as lenient
+// as gocloud's own.
 func checkExists(ctx context.Context, b *blob.Bucket, name string) error {
-	if ok, err := b.IsAccessible(ctx); err == nil && !ok {
+	ok, err := b.IsAccessible(ctx)
+	var netErr net.Error
+	switch {
+	case err == nil && !ok:
 		return &noBucketError{bucket: name}
+	case errors.As(err, &netErr):
+		return fmt.Errorf("cannot reach bucket %q: %w", name, err)
 	}
 	return nil
 }
@@ -76,11 +89,68 @@ func prepareAzure(wo *blob.WriterOptions, w pipeline.Write) (int64, error) {
 }
 
 // checkGocloud implements [pipeline.BackendSpec.Check] for the backends
-// gocloud's openers open: the bucket and prefix. The openers check their
-// own query parameters when they open.
+// gocloud's openers open: the bucket, the prefix and the query parameters
+// the scheme's opener takes ([gocloudQuery]), so a typo fails before any
+// target is opened, as it does for S3.
 func checkGocloud(u *url.URL, _ pipeline.Options) error {
-	_, _, err := gocloudTarget(u)
-	return err
+	if _, _, err := gocloudTarget(u); err != nil {
+		return err
+	}
+	return checkGocloudQuery(u)
+}
+
+// queryKind is what a gocloud opener's query parameter holds.
+type queryKind int
+
+const (
+	queryString queryKind = iota
+	queryBool             // strconv.ParseBool's spellings
+)
+
+// gocloudQuery lists, per scheme, the query parameters gocloud v0.47's
+// opener for it takes; it refuses any other.
+var gocloudQuery = map[string]map[string]queryKind{
+	"gs": {
+		"access_id": queryString, "private_key_path": queryString, "anonymous": queryBool,
+		"universe_domain": queryString, "grpc": queryBool, "zonal": queryBool,
+	},
+	"azblob": {
+		"domain": queryString, "protocol": queryString, "cdn": queryBool,
+		"localemu": queryBool, "storage_account": queryString,
+	},
+}
+
+// checkGocloudQuery checks u's query parameters against [gocloudQuery]:
+// known names, one value each, booleans that parse.
+func checkGocloudQuery(u *url.URL) error {
+	known, ok := gocloudQuery[u.Scheme]
+	if !ok || u.RawQuery == "" {
+		return nil
+	}
+	q := u.Query()
+	var unknown []string
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		kind, ok := known[k]
+		switch {
+		case !ok:
+			unknown = append(unknown, k)
+		case len(q[k]) > 1:
+			return fmt.Errorf("query parameter %s: given %d times", k, len(q[k]))
+		case kind == queryBool:
+			if _, err := strconv.ParseBool(q.Get(k)); err != nil {
+				return fmt.Errorf("query parameter %s: want true or false, got %q", k, q.Get(k))
+			}
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	noun := "query parameter"
+	if len(unknown) > 1 {
+		noun += "s"
+	}
+	return fmt.Errorf("%s %s: %w (known: %s)", noun, strings.Join(unknown, ", "), pipeline.ErrUnknownOption,
+		strings.Join(slices.Sorted(maps.Keys(known)), ", "))
 }
 
 // gocloudTarget splits u into the URL the gocloud opener gets (scheme,
