@@ -56,6 +56,9 @@ type Backup struct {
 	Name string
 	// Pipeline is recorded in metadata when set.
 	Pipeline string
+	// Host is the machine's name the manifest records (see
+	// [Manifest.Host]); empty means [ShortHost].
+	Host string
 	// ExpectedSize is the expected length of a source of unknown size
 	// (stdin, a directory's tar stream), or -1. It sizes multipart uploads
 	// and gives progress a total. When it is -1, a directory is measured
@@ -94,6 +97,14 @@ type Backup struct {
 	// chunks): each target gets an equal share through [Target.Prepare].
 	// Zero means [DefaultUploadMemory].
 	UploadMemory int64
+}
+
+// host is the machine's name the manifest records: Host, else [ShortHost].
+func (b *Backup) host() string {
+	if b.Host != "" {
+		return b.Host
+	}
+	return ShortHost()
 }
 
 // DefaultUploadMemory is the upload memory budget of a backup, shared by
@@ -263,7 +274,7 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 		fan.abortAll(copyErr)
 	}
 	m := &Manifest{
-		Format: ManifestFormat, Object: name, Pipeline: b.Pipeline, Source: b.Source.Name, Stages: res.Stages,
+		Format: ManifestFormat, Object: name, Pipeline: b.Pipeline, Source: b.Source.Name, Host: b.host(), Stages: res.Stages,
 		Size: n, SHA256: res.SHA256, BytesIn: res.BytesIn, Created: b.now().UTC(),
 	}
 	res.Targets = fan.commit(m)

@@ -30,15 +30,18 @@ const (
 // private: no paths, no file lists, no keys.
 //
 // Source is the base name of the path backed up ("photos"), or "stdin":
-// what the object name already shows through {source}. Retention applies
-// per pipeline and source, so a pipeline with several sources keeps each
-// one's history (see [Prune]). Manifests written before sluice recorded
-// it have none.
+// what the object name already shows through {source}. Host is the short
+// name of the machine that made the backup, as {host} renders it.
+// Retention applies per pipeline, source and host, so a pipeline with
+// several sources keeps each one's history, and machines that share a
+// target prefix keep their own (see [RetentionGroups]). Manifests written
+// before sluice recorded them have neither.
 type Manifest struct {
 	Format   string    `json:"format"`
 	Object   string    `json:"object"`             // object name, relative to the target prefix
 	Pipeline string    `json:"pipeline,omitempty"` // declaring pipeline, if any
 	Source   string    `json:"source,omitempty"`   // source name as {source} renders it ([Source.Name]); see below
+	Host     string    `json:"host,omitempty"`     // short host name as {host} renders it; see below
 	Stages   []string  `json:"stages"`             // backup order, "tar" first when archived
 	Size     int64     `json:"size"`               // stored bytes
 	SHA256   string    `json:"sha256"`             // of the stored bytes, hex

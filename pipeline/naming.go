@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 	"unicode"
@@ -98,4 +99,12 @@ func sanitizeSegment(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// ShortHost is the {host} of name templates: this machine's host name up
+// to its first dot ("" when the system does not say).
+func ShortHost() string {
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	return host
 }

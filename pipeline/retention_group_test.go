@@ -28,13 +28,20 @@ func openMem(t *testing.T, url string) *pipeline.Target {
 // target, named as the default template names it, at when.
 func storeAs(t *testing.T, target *pipeline.Target, pipe, src string, when time.Time) string {
 	t.Helper()
-	name, err := pipeline.ExpandName(pipeline.DefaultNameTemplate, pipeline.NameVars{Pipeline: pipe, Source: src, Time: when})
+	return storeFrom(t, target, pipe, src, "", pipeline.DefaultNameTemplate, when)
+}
+
+// storeFrom is storeAs on the machine named host ("" for this one), with
+// the name template tmpl.
+func storeFrom(t *testing.T, target *pipeline.Target, pipe, src, host, tmpl string, when time.Time) string {
+	t.Helper()
+	name, err := pipeline.ExpandName(tmpl, pipeline.NameVars{Pipeline: pipe, Source: src, Host: host, Time: when})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &pipeline.Backup{
 		Source:  pipeline.StreamSource(src, strings.NewReader(src+" at "+when.String()), -1),
-		Targets: []*pipeline.Target{target}, Name: name, Pipeline: pipe, Now: when, ExpectedSize: -1,
+		Targets: []*pipeline.Target{target}, Name: name, Pipeline: pipe, Host: host, Now: when, ExpectedSize: -1,
 	}
 	res, err := b.Run(context.Background())
 	if err != nil {
@@ -102,12 +109,66 @@ func TestPruneKeepsEachSource(t *testing.T) {
 	}
 }
 
+// TestPruneKeepsEachHost: two machines run the same pipeline into one
+// prefix, named "{pipeline}-{host}-{time}" as the README's example does,
+// one at 02:00 and one at 03:00 every day. keep_daily must keep each
+// machine's last days, not only the later machine's (which removed every
+// backup of the other, its newest too).
+func TestPruneKeepsEachHost(t *testing.T) {
+	ctx := context.Background()
+	target := openMem(t, "mem://prune-hosts/p")
+	const tmpl = "{pipeline}-{host}-{time}"
+	for _, day := range []string{"2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"} {
+		storeFrom(t, target, "db", "dump", "nasA", tmpl, at(day+" 02:00"))
+		storeFrom(t, target, "db", "dump", "nasB", tmpl, at(day+" 03:00"))
+	}
+	all, err := pipeline.Catalog(ctx, target, "db")
+	if err != nil || len(all) != 8 || all[0].Manifest.Host == "" {
+		t.Fatalf("catalog: %d entries (host %q), %v", len(all), all[0].Manifest.Host, err)
+	}
+	items, err := pipeline.Prune(ctx, target, "db", pipeline.Retention{Daily: 2}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"db-nasA-20260103T020000Z", "db-nasA-20260104T020000Z",
+		"db-nasB-20260103T030000Z", "db-nasB-20260104T030000Z",
+	}
+	if got := keptNames(items); !slices.Equal(got, want) {
+		t.Fatalf("kept %q\nwant %q", got, want)
+	}
+}
+
+// TestBackupRecordsHost: the manifest records the machine's short name,
+// as {host} renders it, unless the Backup names another.
+func TestBackupRecordsHost(t *testing.T) {
+	target := openMem(t, "mem://record-host/p")
+	storeAs(t, target, "h", "src", at("2026-01-01 04:00"))
+	storeFrom(t, target, "h", "src2", "other", pipeline.DefaultNameTemplate, at("2026-01-01 04:00"))
+	all, err := pipeline.Catalog(context.Background(), target, "h")
+	if err != nil || len(all) != 2 {
+		t.Fatalf("catalog: %d entries, %v", len(all), err)
+	}
+	got := map[string]string{}
+	for _, e := range all {
+		got[e.Manifest.Source] = e.Manifest.Host
+	}
+	if got["src"] != pipeline.ShortHost() || got["src"] == "" || got["src2"] != "other" {
+		t.Fatalf("hosts recorded %q, want src: %q, src2: other", got, pipeline.ShortHost())
+	}
+}
+
 // TestRetentionGroups checks how backups are grouped, in particular those
 // whose manifest predates the recorded source.
 func TestRetentionGroups(t *testing.T) {
 	d1, d2, d3 := at("2026-01-01 04:00"), at("2026-01-02 04:00"), at("2026-01-03 04:00")
 	entry := func(name, source string, created time.Time) pipeline.Entry {
 		return pipeline.Entry{Name: name, Manifest: &pipeline.Manifest{Object: name, Source: source, Created: created}}
+	}
+	hosted := func(name, source, host string, created time.Time) pipeline.Entry {
+		e := entry(name, source, created)
+		e.Manifest.Host = host
+		return e
 	}
 	cases := []struct {
 		name    string
@@ -133,6 +194,22 @@ func TestRetentionGroups(t *testing.T) {
 		{"a stem two recorded sources share claims no legacy backup", []pipeline.Entry{
 			entry("db-20260101T040000Z.zst", "a", d1), entry("db-20260102T040000Z.zst", "b", d2),
 			entry("db-20260103T040000Z.zst", "", d3),
+		}, []int{0, 1, 2}},
+		{"hosts sharing a prefix", []pipeline.Entry{
+			hosted("db-a-20260101T040000Z", "db", "a", d1), hosted("db-b-20260101T040000Z", "db", "b", d1),
+			hosted("db-a-20260102T040000Z", "db", "a", d2),
+		}, []int{0, 1, 0}},
+		{"no host: the one host of its stem", []pipeline.Entry{
+			hosted("db-a-20260101T040000Z", "db", "", d1), hosted("db-a-20260102T040000Z", "db", "a", d2),
+			hosted("db-b-20260102T040000Z", "db", "b", d2), hosted("db-b-20260101T040000Z", "db", "", d1),
+			hosted("db-a-20260103T040000Z", "", "", d3),
+		}, []int{0, 0, 1, 1, 0}},
+		{"no host: the one host of its source", []pipeline.Entry{
+			hosted("db-20260101T040000Z", "db", "", d1), hosted("renamed-db-20260102T040000Z", "db", "a", d2),
+		}, []int{0, 0}},
+		{"a source two hosts record claims no hostless backup", []pipeline.Entry{
+			hosted("db-20260101T040000Z", "db", "", d1), hosted("db-x-20260102T040000Z", "db", "a", d2),
+			hosted("db-y-20260103T040000Z", "db", "b", d3),
 		}, []int{0, 1, 2}},
 	}
 	for _, c := range cases {

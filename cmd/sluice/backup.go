@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -119,7 +118,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	} else if src, err = pipeline.PathSource(source, f.exclude); err != nil {
 		return usageError(err)
 	}
-	name, err := pipeline.ExpandName(f.name, pipeline.NameVars{Source: src.Name, Host: shortHost(), Time: time.Now()})
+	name, err := pipeline.ExpandName(f.name, pipeline.NameVars{Source: src.Name, Host: pipeline.ShortHost(), Time: time.Now()})
 	if err != nil {
 		return usageError(err)
 	}
@@ -285,14 +284,6 @@ func (ev dryRunEvent) printText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  stage %s: %s\n", name, strings.Join(parts, " "))
 	}
-}
-
-// shortHost is the {host} of name templates: the host name up to its
-// first dot.
-func shortHost() string {
-	host, _ := os.Hostname()
-	host, _, _ = strings.Cut(host, ".")
-	return host
 }
 
 func printSummary(e *env, asJSON bool, pipelineName string, res *pipeline.BackupResult) {

@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-backup/sluice/backends/azuretest"
 	"github.com/sluice-backup/sluice/backends/gcstest"
 	"github.com/sluice-backup/sluice/backends/s3test"
+	"github.com/sluice-backup/sluice/pipeline"
 )
 
 // writeConfig writes a config file and returns its path.
@@ -615,7 +616,7 @@ pipelines:
 	if len(urls) != 2 {
 		t.Fatalf("%d objects, want one per source: %q", len(urls), urls)
 	}
-	host := shortHost()
+	host := pipeline.ShortHost()
 	for i, src := range []string{"alpha", "beta.txt"} {
 		prefix := "file://" + store + "/multi/"
 		rest, ok := strings.CutPrefix(urls[i], prefix)

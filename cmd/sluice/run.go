@@ -221,7 +221,7 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 			errs = append(errs, err)
 			continue
 		}
-		name, err := pipeline.ExpandName(p.NameTemplate, pipeline.NameVars{Pipeline: p.Name, Source: src.Name, Host: shortHost(), Time: now})
+		name, err := pipeline.ExpandName(p.NameTemplate, pipeline.NameVars{Pipeline: p.Name, Source: src.Name, Host: pipeline.ShortHost(), Time: now})
 		if err != nil {
 			out.failed++
 			errs = append(errs, err)
