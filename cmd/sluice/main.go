@@ -10,29 +10,53 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sluice-backup/sluice/pipeline"
 )
 
 func main() {
 	tuneGC()
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	ignoreBrokenPipes()
+	exitProcess(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// exitProcess ends the process with status code. A status a signal set
+// (see [signalStatus]) ends it by that signal instead, once everything is
+// cleaned up, as a command the signal had ended outright: the shell
+// reports the same status, and a script stops on Ctrl-C.
+func exitProcess(code int) {
+	if sig := syscall.Signal(code - 128); code > 128 && slices.Contains(stopSignals, os.Signal(sig)) {
+		dieBy(sig)
+	}
+	os.Exit(code)
 }
 
 // run executes the command line and returns the process exit status:
 // 0 success, 1 failure, 2 usage or config error, 3 some targets failed,
-// 130 or 143 stopped by SIGINT or SIGTERM (everything open aborted and
-// cleaned up; a second signal exits at once without cleaning up).
+// 128 + the signal's number when stopped by one of [stopSignals]
+// (everything open aborted and cleaned up; a second signal exits at once
+// without cleaning up).
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var asJSON atomic.Bool // set once the command's flags are parsed
-	ctx, caught, stop := interruptContext(context.Background(), stderr, os.Exit, asJSON.Load)
+	ctx, caught, stop := interruptContext(context.Background(), stderr, exitProcess, asJSON.Load)
 	defer stop()
-	root := newRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr, json: &asJSON})
+	out := &stickyWriter{w: stdout}
+	root := newRootCmd(&env{stdin: stdin, stdout: out, stderr: stderr, json: &asJSON})
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
+	if out.err != nil && (err == nil || errors.Is(err, pipeline.ErrPartial)) {
+		// The work is done, but what stdout promises (the URLs of the
+		// objects stored, a listing) did not all reach it.
+		err = fmt.Errorf("write to standard output: %w (what was printed before is incomplete)", out.err)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -124,4 +148,25 @@ func exitCode(err error) int {
 		return e.code
 	}
 	return exitFailure
+}
+
+// stickyWriter passes writes on to w until one fails, then fails every
+// later one with that first error, which it keeps for the caller. It lets
+// a run finish its work when stdout goes away (a reader that quit), and
+// still end in an error saying that stdout is incomplete.
+type stickyWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	s.err = err
+	return n, err
 }

@@ -11,26 +11,26 @@ import (
 	"syscall"
 )
 
-// Exit statuses for a run stopped by a signal, as shells report them
-// (128 + the signal number), so `sluice …; echo $?` and scripts checking
-// for 130 behave as with any other command.
-const (
-	exitSIGINT  = 130
-	exitSIGTERM = 143
-)
-
 // errInterrupted is the cause of a context cancelled by a signal.
 var errInterrupted = errors.New("interrupted")
 
-// signalStatus returns the exit status for a run stopped by sig.
+// stopSignals are the signals that stop a run after cleaning up: Ctrl-C,
+// a service manager's stop, and the hang-up of a terminal or ssh session
+// that goes away under a long backup.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// signalStatus returns the exit status for a run stopped by sig, as shells
+// report a command a signal ended: 128 + the signal number (130 for
+// SIGINT, 143 for SIGTERM, 129 for SIGHUP). The process itself dies by the
+// signal once it has cleaned up (see [exitProcess]).
 func signalStatus(sig os.Signal) int {
-	if sig == syscall.SIGTERM {
-		return exitSIGTERM
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
 	}
-	return exitSIGINT
+	return 128 + int(syscall.SIGINT)
 }
 
-// interruptContext returns a context that the first SIGINT or SIGTERM
+// interruptContext returns a context that the first of [stopSignals]
 // cancels, so every open write is aborted and every temporary file
 // removed. A second signal exits at once with exit, without cleaning up.
 // caught reports the first signal (nil if none); stop stops listening.
@@ -39,7 +39,7 @@ func signalStatus(sig os.Signal) int {
 func interruptContext(parent context.Context, stderr io.Writer, exit func(int), asJSON func() bool) (ctx context.Context, caught func() os.Signal, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, stopSignals...)
 	done := make(chan struct{})
 	var (
 		mu    sync.Mutex
