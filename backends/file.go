@@ -101,7 +101,7 @@ func fileTarget(u *url.URL) (string, *pipeline.Target) {
 	t := &pipeline.Target{URL: display.String()}
 	t.WriteNew = func(ctx context.Context, key string, body []byte) error {
 		if !plainKey(key) {
-			return t.Bucket.WriteAll(ctx, key, body, &blob.WriterOptions{IfNotExist: true})
+			return pipeline.WriteSmall(ctx, t.Bucket, key, body, &blob.WriterOptions{IfNotExist: true})
 		}
 		return writeNewFile(filepath.Join(dir, filepath.FromSlash(key)), body)
 	}

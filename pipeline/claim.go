@@ -161,7 +161,7 @@ func (b *Backup) claim(ctx context.Context, name string, failed map[*Target]erro
 		if t.WriteNew != nil {
 			err = t.WriteNew(reqCtx, t.Key(name+ClaimSuffix), body)
 		} else {
-			err = t.Bucket.WriteAll(reqCtx, t.Key(name+ClaimSuffix), body, wo)
+			err = WriteSmall(reqCtx, t.Bucket, t.Key(name+ClaimSuffix), body, wo)
 		}
 		cancel()
 		switch {

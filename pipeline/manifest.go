@@ -84,7 +84,7 @@ func writeManifest(ctx context.Context, t *Target, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	return t.Bucket.WriteAll(ctx, t.Key(m.Object+ManifestSuffix), body, wo)
+	return WriteSmall(ctx, t.Bucket, t.Key(m.Object+ManifestSuffix), body, wo)
 }
 
 // StagesFromMetadata returns the stage list recorded in an object's
