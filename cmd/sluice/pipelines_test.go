@@ -357,7 +357,7 @@ pipelines:
     source: /x
     stages: [zstd, {age: {passphrase_env: DOCS_PASS}}]
     targets:
-      - azblob://bucket/p?sig=topsecretsig
+      - azblob://bucket/p?domain=http%3A%2F%2Fu%3Atopsecretsig%40h
       - mem://x
 `)
 	t.Setenv("DOCS_PASS", "hunter2-passphrase")
@@ -365,7 +365,7 @@ pipelines:
 	if strings.Contains(out, "topsecretsig") || strings.Contains(out, "hunter2") {
 		t.Fatalf("secret shown:\n%s", out)
 	}
-	if !strings.Contains(out, "passphrase_env: DOCS_PASS") || !strings.Contains(out, "sig=REDACTED") {
+	if !strings.Contains(out, "passphrase_env: DOCS_PASS") || !strings.Contains(out, "domain=http%3A%2F%2FREDACTED%40h") {
 		t.Fatalf("config show:\n%s", out)
 	}
 	// The run settings show as the effective values a run would use.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,7 +61,7 @@ func TestSecretsNeverShownByCommands(t *testing.T) {
 	tokenURL := "file://" + t.TempDir() + "?token=" + queryCanary
 	// A well-formed target whose query carries a secret: the config
 	// loads, and opening it fails (no Azure account is configured).
-	sasURL := "azblob://canary/p?sig=" + queryCanary
+	sasURL := "azblob://canary/p?domain=" + url.QueryEscape("http://u:"+queryCanary+"@h")
 	cfg := writeConfig(t, "sluice.yaml", `
 defaults:
   retention: {keep_last: 1}
@@ -111,7 +112,7 @@ pipelines:
 	}
 
 	show := do(true, "config", "show")
-	if !strings.Contains(show, "passphrase_env: SLUICE_CANARY_PASS") || !strings.Contains(show, "sig=REDACTED") {
+	if !strings.Contains(show, "passphrase_env: SLUICE_CANARY_PASS") || !strings.Contains(show, "domain=http%3A%2F%2FREDACTED%40h") {
 		t.Fatalf("config show lost the references or the redaction:\n%s", show)
 	}
 	do(true, "config", "show", "--json")
