@@ -41,13 +41,25 @@ func (e unsafeError) Is(target error) bool { return target == ErrUnsafe }
 // too.
 var ErrExternalSymlink = errors.New("archive: symlink points outside the destination")
 
-// externalError is an [unsafeError] for an external symlink.
-type externalError string
+// ErrDevice is matched by the error [Extract] returns for a device node or
+// named pipe when [ExtractOptions.Devices] is off. Such errors match
+// [ErrUnsafe] too.
+var ErrDevice = errors.New("archive: device nodes and named pipes are not allowed")
 
-func (e externalError) Error() string { return string(e) }
-func (e externalError) Is(target error) bool {
-	return target == ErrUnsafe || target == ErrExternalSymlink
+// optInError is an [unsafeError] that an [ExtractOptions] field would lift;
+// it matches that field's sentinel too.
+type optInError struct {
+	msg      string
+	sentinel error
 }
+
+func (e optInError) Error() string { return e.msg }
+func (e optInError) Is(target error) bool {
+	return target == ErrUnsafe || target == e.sentinel
+}
+
+// externalError is the refusal of an external symlink.
+func externalError(msg string) error { return optInError{msg, ErrExternalSymlink} }
 
 // blockSize is the tar record unit: headers start at multiples of it.
 const blockSize = 512

@@ -65,7 +65,8 @@ type ExtractOptions struct {
 //     whatever a is, not lexically (these match [ErrExternalSymlink]);
 //   - hard links whose target escapes dest, does not exist yet or is not a
 //     regular file;
-//   - device nodes and named pipes, unless opts.Devices is set;
+//   - device nodes and named pipes, unless opts.Devices is set (these match
+//     [ErrDevice]);
 //   - a non-directory entry for a path where an earlier entry made a
 //     directory that is not empty.
 //

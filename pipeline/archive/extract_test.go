@@ -83,6 +83,9 @@ func TestExtractHostile(t *testing.T) {
 			if !errors.Is(err, ErrUnsafe) {
 				t.Errorf("err = %v does not match ErrUnsafe", err)
 			}
+			if device := tc.reason == "not allowed"; errors.Is(err, ErrDevice) != device {
+				t.Errorf("err = %v: matches ErrDevice %v, want %v", err, !device, device)
+			}
 			if got := parentEntries(t, parent); !slices.Equal(got, []string{"dest", "x"}) {
 				t.Errorf("parent directory holds %q, want only dest and x", got)
 			}

@@ -122,7 +122,7 @@ func (r *rules) next(hdr *tar.Header) (step, error) {
 		}
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		if !r.opts.Devices {
-			return step{}, unsafeError("device nodes and named pipes are not allowed")
+			return step{}, optInError{"device nodes and named pipes are not allowed", ErrDevice}
 		}
 	}
 	if s.parents, err = r.missingParents(name); err != nil {
