@@ -10,6 +10,8 @@ import (
 	"io"
 
 	"gocloud.dev/gcerrors"
+
+	"github.com/sluice-backup/sluice/pipeline/archive"
 )
 
 // ErrNoManifest marks an object without a manifest, whose stored bytes
@@ -61,6 +63,12 @@ func VerifyStored(ctx context.Context, t *Target, name string, m *Manifest) erro
 // authenticating every encrypted chunk, decompressing, and for an archive
 // reading every tar entry to its end — and then checks the stored bytes
 // against the manifest when there is one. Nothing is written anywhere.
+//
+// An archive's entries are checked with the rules restore applies under
+// d.Extract ([archive.Check]), so an archive that restore would refuse
+// fails here too, with the error restore would give. A refusal that a
+// restore flag lifts (an external symlink, a device node) names that flag:
+// the archive is intact, yet a plain restore of it fails.
 func VerifyDecoded(ctx context.Context, d *Decoder, t *Target, name string) error {
 	obj, err := d.Open(ctx, t, name)
 	if err != nil {
@@ -68,18 +76,8 @@ func VerifyDecoded(ctx context.Context, d *Decoder, t *Target, name string) erro
 	}
 	defer obj.Close()
 	if obj.Archive {
-		tr := tar.NewReader(obj)
-		for {
-			_, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("%s: archive: %w", name, asIntegrity(err))
-			}
-			if _, err := CopyContext(ctx, io.Discard, tr); err != nil {
-				return fmt.Errorf("%s: archive: %w", name, asIntegrity(err))
-			}
+		if err := archive.Check(ctx, obj, d.Extract); err != nil {
+			return fmt.Errorf("%s: %w", name, asIntegrity(withRestoreFlag(err)))
 		}
 	}
 	// Whatever follows the archive (tar padding) or the whole stream of a
@@ -88,6 +86,17 @@ func VerifyDecoded(ctx context.Context, d *Decoder, t *Target, name string) erro
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return obj.Verify()
+}
+
+// withRestoreFlag adds to an archive refusal the restore flag that lifts it.
+func withRestoreFlag(err error) error {
+	switch {
+	case errors.Is(err, archive.ErrExternalSymlink):
+		return fmt.Errorf("%w (restore needs --allow-external-symlinks)", err)
+	case errors.Is(err, archive.ErrDevice):
+		return fmt.Errorf("%w (restore needs --devices)", err)
+	}
+	return err
 }
 
 // asIntegrity marks tar format errors as integrity failures; errors from

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -119,8 +120,9 @@ var hostileCases = []struct {
 	{"symlink then file under it", []hEntry{hDir("real"), hSymlink("via", "real"), hFile("via/file.txt", "x")}, "via/file.txt", ""},
 	{"external symlink then file under it", []hEntry{hSymlink("out", "/tmp"), hFile("out/sluice-hostile.txt", "pwned")}, "out", ""},
 	{"hard link through a symlink", []hEntry{hDir("d"), hFile("d/f", "x"), hSymlink("l", "d"), hHardlink("h", "l/f")}, "h", ""},
-	{"file replaced by symlink", []hEntry{hFile("a", "1"), hSymlink("a", "/etc/passwd")}, "a", ""},
-	{"symlink replaced by file", []hEntry{hSymlink("a", "b"), hFile("a", "pwned")}, "a", ""},
+	{"file replaced by external symlink", []hEntry{hFile("a", "1"), hSymlink("a", "/etc/passwd")}, "a", "--allow-external-symlinks"},
+	{"file replaces a folder that holds something", []hEntry{hDir("d"), hFile("d/f", "x"), hFile("d", "y")}, "d", ""},
+	{"folder replaced by symlink, then file under it", []hEntry{hDir("d"), hSymlink("d", "."), hFile("d/f", "x")}, "d/f", ""},
 	{"character device", []hEntry{{typ: tar.TypeChar, name: "null", mode: 0o666}}, "null", "--devices"},
 	{"block device", []hEntry{{typ: tar.TypeBlock, name: "disk", mode: 0o600}}, "disk", "--devices"},
 	{"named pipe", []hEntry{{typ: tar.TypeFifo, name: "fifo", mode: 0o600}}, "fifo", "--devices"},
@@ -130,7 +132,8 @@ var hostileCases = []struct {
 // TestRestoreHostileArchives restores archives built to escape the
 // destination, wrapped in zstd and age like a real object. Each must fail
 // with an error naming the entry, exit 1, and leave nothing at the
-// destination or outside it.
+// destination or outside it; verify -i must report each BAD for the same
+// reason, naming the restore flag that would lift it.
 func TestRestoreHostileArchives(t *testing.T) {
 	key, rec := keypair(t)
 	tried := 0
@@ -158,6 +161,14 @@ func TestRestoreHostileArchives(t *testing.T) {
 				t.Fatalf("restore left %v beside the destination", entries)
 			}
 			assertNoEscape(t, parent)
+
+			_, verrs, vcode := cli(t, nil, "verify", url, "-i", key)
+			if vcode != exitFailure || !strings.Contains(verrs, "BAD  "+url) || !strings.Contains(verrs, `"`+tc.entry+`"`) {
+				t.Fatalf("verify: exit %d, want %d, BAD naming entry %q; stderr %q", vcode, exitFailure, tc.entry, verrs)
+			}
+			if tc.flagOK != "" && !strings.Contains(verrs, "restore needs "+tc.flagOK) {
+				t.Fatalf("verify should name %s: %q", tc.flagOK, verrs)
+			}
 		})
 	}
 	t.Logf("hostile archives refused: %d", tried)
@@ -245,4 +256,36 @@ func TestRestoreOptInFlags(t *testing.T) {
 			t.Fatalf("fifo not restored: %v %v", st, err)
 		}
 	})
+}
+
+// TestRestoreRepeatedPaths: archives that store a path twice (tar -r,
+// tar -u) verify OK and restore as GNU tar extracts them, the later entry
+// replacing the earlier one (a symlink itself, never what it points to),
+// also from a .tar.gz that dd blocking padded with zeros.
+func TestRestoreRepeatedPaths(t *testing.T) {
+	key, _ := keypair(t)
+	data := hostileTar(t, hFile("f", "v1\n"), hSymlink("a", "b"), hFile("f", "v2\n"), hFile("a", "new\n"))
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(data)
+	zw.Close()
+	gz.Write(make([]byte, 10240-gz.Len()%10240))
+	url := storeRaw(t, "dup.tar.gz", gz.Bytes())
+
+	if _, errs, code := cli(t, nil, "verify", url, "-i", key); code != 0 || !strings.Contains(errs, "OK   "+url) {
+		t.Fatalf("verify: exit %d: %s", code, errs)
+	}
+	dest := filepath.Join(t.TempDir(), "out")
+	mustCLI(t, nil, "restore", url, "--to", dest)
+	for name, want := range map[string]string{"f": "v2\n", "a": "new\n"} {
+		if st, err := os.Lstat(filepath.Join(dest, name)); err != nil || !st.Mode().IsRegular() {
+			t.Fatalf("%s: %v, %v; want a regular file", name, st, err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dest, name)); string(got) != want {
+			t.Errorf("%s holds %q, want %q", name, got, want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dest, "b")); err == nil {
+		t.Error("the file replacing symlink a was written through it to b")
+	}
 }

@@ -5,8 +5,8 @@
 // tree that standard tar tools read (the tests check GNU tar).
 // [Extract] restores a tar stream, from sluice or from another tool, into an
 // empty directory and refuses every entry that could write outside it or
-// change what an earlier entry created. [IsTar] recognises a tar header for
-// format detection.
+// follow a symlink; [Check] applies the same rules without writing anything.
+// [IsTar] recognises a tar header for format detection.
 //
 // The package only speaks the tar format; compression, encryption and
 // storage are layered around the streams by the caller.
@@ -23,8 +23,9 @@ import (
 // ErrUnsafe is matched (with [errors.Is]) by every error [Extract] returns
 // because it refused an entry: a path that escapes the destination or goes
 // through a symlink, a symlink or hard link pointing outside, a device node
-// that was not allowed, an entry that would replace an earlier one. Errors
-// for damaged or truncated streams do not match it.
+// that was not allowed, a file that would replace a directory that is not
+// empty. [Check] returns the same errors. Errors for damaged or truncated
+// streams do not match it.
 var ErrUnsafe = errors.New("archive: unsafe entry")
 
 // unsafeError is the reason an entry was refused. Its message stays short
@@ -40,13 +41,25 @@ func (e unsafeError) Is(target error) bool { return target == ErrUnsafe }
 // too.
 var ErrExternalSymlink = errors.New("archive: symlink points outside the destination")
 
-// externalError is an [unsafeError] for an external symlink.
-type externalError string
+// ErrDevice is matched by the error [Extract] returns for a device node or
+// named pipe when [ExtractOptions.Devices] is off. Such errors match
+// [ErrUnsafe] too.
+var ErrDevice = errors.New("archive: device nodes and named pipes are not allowed")
 
-func (e externalError) Error() string { return string(e) }
-func (e externalError) Is(target error) bool {
-	return target == ErrUnsafe || target == ErrExternalSymlink
+// optInError is an [unsafeError] that an [ExtractOptions] field would lift;
+// it matches that field's sentinel too.
+type optInError struct {
+	msg      string
+	sentinel error
 }
+
+func (e optInError) Error() string { return e.msg }
+func (e optInError) Is(target error) bool {
+	return target == ErrUnsafe || target == e.sentinel
+}
+
+// externalError is the refusal of an external symlink.
+func externalError(msg string) error { return optInError{msg, ErrExternalSymlink} }
 
 // blockSize is the tar record unit: headers start at multiples of it.
 const blockSize = 512

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -64,15 +65,26 @@ type ExtractOptions struct {
 //     whatever a is, not lexically (these match [ErrExternalSymlink]);
 //   - hard links whose target escapes dest, does not exist yet or is not a
 //     regular file;
-//   - device nodes and named pipes, unless opts.Devices is set;
-//   - an entry whose path already exists, except a directory repeated as a
-//     directory (its later mode and time win).
+//   - device nodes and named pipes, unless opts.Devices is set (these match
+//     [ErrDevice]);
+//   - a non-directory entry for a path where an earlier entry made a
+//     directory that is not empty.
+//
+// A later entry for a path an earlier one created replaces it, as GNU tar
+// does (tar -r and tar -u append changed files; a path given twice is
+// archived twice): the earlier file, symlink or empty directory is removed
+// first (a symlink itself, never what it points to), and a directory
+// repeated as a directory is kept, its later mode and time winning. A hard
+// link that names its own target (GNU tar's way of storing a file given
+// twice) changes nothing.
 //
 // Supported entry types are regular files (sparse ones are written with
-// holes), directories, symlinks and hard links, plus devices and named
-// pipes with opts.Devices; GNU and PAX long names and PAX records are read by
-// archive/tar. Other types are an error. An entry naming dest itself ("./")
-// is skipped: dest keeps its own mode and times.
+// holes), directories (GNU incremental dumpdirs too, whose listing is
+// ignored), symlinks and hard links, plus devices and named pipes with
+// opts.Devices; GNU and PAX long names and PAX records are read by
+// archive/tar. GNU volume labels and PAX global headers are skipped. Other
+// types are an error. A directory entry naming dest itself ("./") is
+// skipped: dest keeps its own mode and times.
 //
 // Permission bits and the sticky bit are restored; setuid and setgid only
 // with opts.SetID. Modification times are restored on files, devices and
@@ -105,16 +117,37 @@ func Extract(ctx context.Context, r io.Reader, dest string, opts ExtractOptions)
 		ctx:   ctx,
 		root:  root,
 		opts:  opts,
-		known: map[string]bool{".": true},
+		rules: newRules(opts),
+		dirs:  map[string]dirMeta{},
 		buf:   make([]byte, copyBufferSize),
 	}
-	if err := x.run(r); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return err
+	err = walk(ctx, r, x.entry)
+	if err == nil {
+		err = x.finishDirs()
 	}
-	return nil
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// Check reads a tar stream from r as [Extract] would and returns the error
+// Extract would return for it, without writing anything: the same
+// refusals under the same opts, the same errors for a damaged, truncated
+// or unsupported stream, and the errors of the layers below r. What only
+// the filesystem can refuse (space, permissions, owners without
+// privileges) is not predicted. Like Extract, Check reads r to EOF and
+// returns ctx.Err() when ctx is done.
+func Check(ctx context.Context, r io.Reader, opts ExtractOptions) error {
+	rl := newRules(opts)
+	err := walk(ctx, r, func(_ *tar.Reader, hdr *tar.Header) error {
+		_, err := rl.next(hdr)
+		return err
+	})
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // checkEmpty returns an error if root's directory has any entry.
@@ -134,32 +167,16 @@ func checkEmpty(root *os.Root) error {
 	return nil
 }
 
-// extractor holds the state of one Extract.
-type extractor struct {
-	ctx  context.Context
-	root *os.Root
-	opts ExtractOptions
-	// known holds every directory Extract created (explicitly or as a
-	// parent), cleaned and slash-separated. Since dest started empty and
-	// nothing is ever replaced, these are real directories, not symlinks.
-	// Every ancestor of a known directory is known.
-	known map[string]bool
-	// dirs are the directory entries whose mode and time are set at the end.
-	dirs []dirMeta
-	buf  []byte
-}
-
-type dirMeta struct {
-	name         string
-	mode         fs.FileMode
-	atime, mtime time.Time
-}
-
-func (x *extractor) run(r io.Reader) error {
+// walk reads the tar stream r and calls entry for each header, which may
+// read the entry's data; walk discards the rest. It fails for a stream
+// without the end-of-archive marker, and after the marker reads r to EOF.
+// An error of entry is returned wrapped with the entry's name.
+func walk(ctx context.Context, r io.Reader, entry func(*tar.Reader, *tar.Header) error) error {
 	// The buffer lets archive/tar's 512-byte header reads stay cheap on
 	// pipes; it reads ahead only bytes that are drained anyway.
-	cr := &ctxReader{ctx: x.ctx, r: bufio.NewReaderSize(r, 64<<10)}
+	cr := &ctxReader{ctx: ctx, r: bufio.NewReaderSize(r, 64<<10)}
 	tr := tar.NewReader(cr)
+	buf := make([]byte, copyBufferSize)
 	var (
 		last string // raw name of the previous entry
 		next int64  // offset where the next header starts
@@ -186,15 +203,16 @@ func (x *extractor) run(r io.Reader) error {
 			}
 			return fmt.Errorf("archive: read header after entry %q: %w", last, err)
 		}
-		if err := x.ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := x.entry(tr, hdr); err != nil {
+		if err := entry(tr, hdr); err != nil {
 			return fmt.Errorf("archive: entry %q: %w", hdr.Name, err)
 		}
 		// Read what the entry did not consume so a truncation is reported
-		// against this entry, and the next header's offset is known.
-		if _, err := io.Copy(io.Discard, tr); err != nil {
+		// against this entry, and the next header's offset is known. The
+		// holes of a sparse entry cost no input, so ctx is checked here too.
+		if err := discard(ctx, tr, buf); err != nil {
 			return fmt.Errorf("archive: entry %q: %w", hdr.Name, err)
 		}
 		next = (cr.n + blockSize - 1) / blockSize * blockSize
@@ -204,80 +222,102 @@ func (x *extractor) run(r io.Reader) error {
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return fmt.Errorf("archive: read after end of archive: %w", err)
 	}
-	return x.finishDirs()
+	return nil
+}
+
+// discard reads r to EOF into buf, stopping when ctx is done.
+func discard(ctx context.Context, r io.Reader, buf []byte) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, err := r.Read(buf)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// extractor holds the state of one Extract.
+type extractor struct {
+	ctx   context.Context
+	root  *os.Root
+	opts  ExtractOptions
+	rules *rules
+	// dirs are the directory entries whose mode and time are set at the
+	// end, by cleaned name: a repeated directory's later entry wins.
+	dirs map[string]dirMeta
+	buf  []byte
+}
+
+type dirMeta struct {
+	mode         fs.FileMode
+	atime, mtime time.Time
 }
 
 // finishDirs sets the mode and times of directory entries, deepest first so
 // setting a child does not disturb its parent's time, and a parent that
 // becomes read-only has already had its children done.
 func (x *extractor) finishDirs() error {
-	slices.SortStableFunc(x.dirs, func(a, b dirMeta) int {
-		return strings.Count(b.name, "/") - strings.Count(a.name, "/")
+	names := slices.Collect(maps.Keys(x.dirs))
+	slices.SortFunc(names, func(a, b string) int {
+		if d := strings.Count(b, "/") - strings.Count(a, "/"); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
 	})
-	for _, d := range x.dirs {
+	for _, name := range names {
 		if err := x.ctx.Err(); err != nil {
 			return err
 		}
-		if err := x.root.Chmod(d.name, d.mode); err != nil {
-			return fmt.Errorf("archive: directory %q: %w", d.name, err)
+		d := x.dirs[name]
+		if err := x.root.Chmod(name, d.mode); err != nil {
+			return fmt.Errorf("archive: directory %q: %w", name, err)
 		}
-		if err := x.root.Chtimes(d.name, d.atime, d.mtime); err != nil {
-			return fmt.Errorf("archive: directory %q: %w", d.name, err)
+		if err := x.root.Chtimes(name, d.atime, d.mtime); err != nil {
+			return fmt.Errorf("archive: directory %q: %w", name, err)
 		}
 	}
 	return nil
 }
 
-// entry creates the entry described by hdr. Everything that can be checked
-// without touching the filesystem is checked before parents are created.
+// entry carries out what the rules decide for the entry hdr.
 func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
-	if hdr.Typeflag == tar.TypeXGlobalHeader {
-		return nil
-	}
-	name, err := cleanName(hdr.Name)
-	if err != nil {
+	s, err := x.rules.next(hdr)
+	if err != nil || s.skip {
 		return err
 	}
-	if name == "." {
-		if hdr.Typeflag == tar.TypeDir {
-			return nil
-		}
-		return unsafeError("non-directory entry names the destination itself")
-	}
-
-	switch hdr.Typeflag {
-	// archive/tar reports old TypeRegA ('\x00') entries as TypeReg, or
-	// TypeDir when the name ends in "/".
-	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont:
-		if err := x.parents(name, true); err != nil {
+	for _, p := range s.parents {
+		if err := exists(x.root.Mkdir(p, 0o755)); err != nil {
 			return err
+		}
+	}
+	if s.old != none && !(s.old == isDir && s.kind == isDir) {
+		// Remove does not follow a symlink; the rules removed only an
+		// empty directory.
+		if err := x.root.Remove(s.name); err != nil {
+			return fmt.Errorf("replace earlier entry: %w", err)
+		}
+		delete(x.dirs, s.name)
+	}
+	name := s.name
+	switch s.kind {
+	case isFile:
+		if s.link != "" {
+			return exists(x.root.Link(s.link, name))
 		}
 		return x.file(tr, hdr, name)
-	case tar.TypeDir:
-		if err := x.parents(name, true); err != nil {
-			return err
-		}
-		return x.dir(hdr, name)
-	case tar.TypeSymlink:
-		if err := checkSymlink(name, hdr.Linkname, x.opts.ExternalSymlinks); err != nil {
-			return err
-		}
-		if err := x.parents(name, true); err != nil {
-			return err
-		}
+	case isDir:
+		return x.dir(hdr, name, s.old == isDir)
+	case isSymlink:
 		if err := exists(x.root.Symlink(hdr.Linkname, name)); err != nil {
 			return err
 		}
 		return x.chown(name, hdr)
-	case tar.TypeLink:
-		return x.link(hdr, name)
-	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		if !x.opts.Devices {
-			return unsafeError("device nodes and named pipes are not allowed")
-		}
-		if err := x.parents(name, true); err != nil {
-			return err
-		}
+	default:
 		if err := exists(mknod(x.root, name, hdr.Typeflag, x.mode(hdr), hdr.Devmajor, hdr.Devminor)); err != nil {
 			return err
 		}
@@ -289,8 +329,6 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 			return err
 		}
 		return x.root.Chtimes(name, atime(hdr), hdr.ModTime)
-	default:
-		return fmt.Errorf("unsupported entry type %q", hdr.Typeflag)
 	}
 }
 
@@ -377,19 +415,16 @@ func isSparse(hdr *tar.Header) bool {
 	return false
 }
 
-// dir creates a directory entry, or accepts it again if Extract already
-// created that directory. It is created accessible to the owner; its own
-// mode and time are applied by finishDirs.
-func (x *extractor) dir(hdr *tar.Header, name string) error {
-	err := x.root.Mkdir(name, 0o700)
-	if errors.Is(err, fs.ErrExist) && !x.known[name] {
-		return unsafeError("path already exists and is not a directory")
+// dir creates a directory entry, unless an earlier entry made it (again).
+// It is created accessible to the owner; its own mode and time are applied
+// by finishDirs.
+func (x *extractor) dir(hdr *tar.Header, name string, again bool) error {
+	if !again {
+		if err := exists(x.root.Mkdir(name, 0o700)); err != nil {
+			return err
+		}
 	}
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	x.known[name] = true
-	x.dirs = append(x.dirs, dirMeta{name: name, mode: x.mode(hdr), atime: atime(hdr), mtime: hdr.ModTime})
+	x.dirs[name] = dirMeta{mode: x.mode(hdr), atime: atime(hdr), mtime: hdr.ModTime}
 	return x.chown(name, hdr)
 }
 
@@ -400,75 +435,6 @@ func (x *extractor) chown(name string, hdr *tar.Header) error {
 		return nil
 	}
 	return x.root.Lchown(name, hdr.Uid, hdr.Gid)
-}
-
-// link creates a hard link to a regular file extracted earlier.
-func (x *extractor) link(hdr *tar.Header, name string) error {
-	target, err := cleanName(hdr.Linkname)
-	if err != nil {
-		return unsafeError(fmt.Sprintf("hard link target %q: %v", hdr.Linkname, err))
-	}
-	if err := x.parents(target, false); err != nil {
-		return fmt.Errorf("hard link target %q: %w", hdr.Linkname, err)
-	}
-	fi, err := x.root.Lstat(target)
-	if errors.Is(err, fs.ErrNotExist) {
-		return unsafeError(fmt.Sprintf("hard link target %q does not exist", hdr.Linkname))
-	}
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return unsafeError(fmt.Sprintf("hard link target %q is not a regular file", hdr.Linkname))
-	}
-	if err := x.parents(name, true); err != nil {
-		return err
-	}
-	return exists(x.root.Link(target, name))
-}
-
-// parents checks that every parent directory of name is a real directory,
-// not a symlink or another kind of file. Missing parents are created if
-// create is set, otherwise they are an error.
-func (x *extractor) parents(name string, create bool) error {
-	dir := path.Dir(name)
-	if x.known[dir] {
-		return nil
-	}
-	// Walk down from the top so each component is checked before a deeper
-	// lookup passes through it.
-	for i := 0; ; {
-		j := strings.IndexByte(dir[i:], '/')
-		p := dir
-		if j >= 0 {
-			p = dir[:i+j]
-		}
-		if !x.known[p] {
-			fi, err := x.root.Lstat(p)
-			switch {
-			case err == nil && fi.Mode()&fs.ModeSymlink != 0:
-				return unsafeError(fmt.Sprintf("path goes through symlink %q", p))
-			case err == nil && !fi.IsDir():
-				return unsafeError(fmt.Sprintf("parent %q is not a directory", p))
-			case err == nil:
-				// A directory Extract did not create; dest was empty, so
-				// someone else made it meanwhile. It is not a symlink: use it.
-			case errors.Is(err, fs.ErrNotExist) && create:
-				if err := x.root.Mkdir(p, 0o755); err != nil {
-					return err
-				}
-			case errors.Is(err, fs.ErrNotExist):
-				return unsafeError(fmt.Sprintf("parent %q does not exist", p))
-			default:
-				return err
-			}
-			x.known[p] = true
-		}
-		if j < 0 {
-			return nil
-		}
-		i += j + 1
-	}
 }
 
 // mode returns the mode to give the entry: permission and sticky bits, and
@@ -499,7 +465,8 @@ func atime(hdr *tar.Header) time.Time {
 }
 
 // exists turns the error of creating something where something already is
-// into a refusal: an archive never replaces what an earlier entry created.
+// into a refusal. The rules removed what earlier entries left there, so
+// whatever is there was made by someone else meanwhile: it is not replaced.
 func exists(err error) error {
 	if errors.Is(err, fs.ErrExist) {
 		return unsafeError("path already exists")

@@ -40,7 +40,6 @@ var hostileCases = []struct {
 	{"file through symlink to dot", []tentry{symlink("a", "."), reg("a/x", "x")}, "a/x", `through symlink "a"`},
 	{"file through symlink to dir", []tentry{dir("sub/"), symlink("a", "sub"), reg("a/x", "x")}, "a/x", `through symlink "a"`},
 	{"dir through symlink", []tentry{dir("sub/"), symlink("a", "sub"), dir("a/d/")}, "a/d/", `through symlink "a"`},
-	{"dir over symlink", []tentry{symlink("a", "."), dir("a/")}, "a/", "already exists"},
 	{"dotdot after a name", []tentry{dir("a/"), symlink("x", "a/..")}, "x", `".." after a name`},
 	{"dotdot through symlink chain", []tentry{dir("a/b/"), symlink("a/b/c", "../.."), symlink("x", "a/b/c/..")}, "x", `".." after a name`},
 	{"hard link outside", []tentry{hardlink("h", "../x")}, "h", "escapes destination"},
@@ -52,12 +51,12 @@ var hostileCases = []struct {
 	{"char device", []tentry{special("dev", tar.TypeChar)}, "dev", "not allowed"},
 	{"block device", []tentry{special("blk", tar.TypeBlock)}, "blk", "not allowed"},
 	{"fifo", []tentry{special("fifo", tar.TypeFifo)}, "fifo", "not allowed"},
-	{"file replaces directory", []tentry{dir("d/"), reg("d", "x")}, "d", "already exists"},
-	{"directory replaces file", []tentry{reg("f", "x"), dir("f/")}, "f/", "not a directory"},
-	{"file replaces file", []tentry{reg("f", "x"), reg("f", "y")}, "f", "already exists"},
-	{"file replaces file after cleaning", []tentry{reg("f", "x"), reg("d/../f", "y")}, "d/../f", "already exists"},
-	{"symlink replaces file", []tentry{reg("f", "x"), symlink("f", "g")}, "f", "already exists"},
 	{"file under file", []tentry{reg("f", "x"), reg("f/x", "y")}, "f/x", "not a directory"},
+	{"file replaces full directory", []tentry{dir("d/"), reg("d/f", "x"), reg("d", "y")}, "d", "not empty"},
+	{"symlink replaces implicit directory", []tentry{reg("d/f", "x"), symlink("d", "x")}, "d", "not empty"},
+	{"hard link replaces full directory", []tentry{reg("f", "x"), reg("d/g", "y"), hardlink("d", "f")}, "d", "not empty"},
+	{"file through symlink that replaced a directory", []tentry{dir("sub/"), dir("a/"), symlink("a", "sub"), reg("a/x", "x")}, "a/x", `through symlink "a"`},
+	{"hard link to a replaced file", []tentry{reg("f", "x"), symlink("f", "g"), hardlink("h", "f")}, "h", "not a regular file"},
 	{"file names destination", []tentry{reg(".", "x")}, ".", "destination itself"},
 }
 
@@ -69,9 +68,13 @@ func TestExtractHostile(t *testing.T) {
 			if err := os.WriteFile(secret, []byte("secret"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			err := extractBytes(t, buildTar(t, tc.entries...), dest, ExtractOptions{})
+			data := buildTar(t, tc.entries...)
+			err := extractBytes(t, data, dest, ExtractOptions{})
 			if err == nil {
 				t.Fatal("Extract succeeded")
+			}
+			if cerr := Check(context.Background(), bytes.NewReader(data), ExtractOptions{}); cerr == nil || cerr.Error() != err.Error() {
+				t.Errorf("Check: %v, want Extract's %v", cerr, err)
 			}
 			wantPrefix := fmt.Sprintf("archive: entry %q: ", tc.bad)
 			if !strings.HasPrefix(err.Error(), wantPrefix) || !strings.Contains(err.Error(), tc.reason) {
@@ -79,6 +82,9 @@ func TestExtractHostile(t *testing.T) {
 			}
 			if !errors.Is(err, ErrUnsafe) {
 				t.Errorf("err = %v does not match ErrUnsafe", err)
+			}
+			if device := tc.reason == "not allowed"; errors.Is(err, ErrDevice) != device {
+				t.Errorf("err = %v: matches ErrDevice %v, want %v", err, !device, device)
 			}
 			if got := parentEntries(t, parent); !slices.Equal(got, []string{"dest", "x"}) {
 				t.Errorf("parent directory holds %q, want only dest and x", got)
@@ -355,12 +361,114 @@ func TestExtractCancel(t *testing.T) {
 }
 
 func TestExtractUnsupportedType(t *testing.T) {
-	e := reg("v", "")
-	e.hdr.Typeflag = 'V'
+	e := reg("m", "")
+	e.hdr.Typeflag = 'M' // GNU multi-volume continuation
+	data := buildTar(t, e)
 	dest, _ := newDest(t)
-	err := extractBytes(t, buildTar(t, e), dest, ExtractOptions{})
-	if err == nil || !strings.Contains(err.Error(), `entry "v": unsupported entry type`) {
+	err := extractBytes(t, data, dest, ExtractOptions{})
+	if err == nil || !strings.Contains(err.Error(), `entry "m": unsupported entry type`) {
 		t.Errorf("err = %v", err)
+	}
+	if cerr := Check(context.Background(), bytes.NewReader(data), ExtractOptions{}); cerr == nil || cerr.Error() != err.Error() {
+		t.Errorf("Check: %v, want Extract's %v", cerr, err)
+	}
+}
+
+// TestExtractGNUTypes checks GNU tar's volume labels (skipped, whatever
+// their name) and incremental dumpdirs (directories, also naming the
+// destination itself).
+func TestExtractGNUTypes(t *testing.T) {
+	label := reg("/Label: not a path", "")
+	label.hdr.Typeflag = typeGNUVolume
+	dump := func(name, listing string) tentry {
+		e := reg(name, listing)
+		e.hdr.Typeflag = typeGNUDumpDir
+		e.hdr.Mode = 0o750
+		return e
+	}
+	data := buildTar(t, label, dump("./", "Dsub\x00Yf\x00\x00"), dump("./sub/", ""), reg("./f", "x"), reg("./sub/g", "y"))
+	if err := Check(context.Background(), bytes.NewReader(data), ExtractOptions{}); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	dest, _ := newDest(t)
+	if err := extractBytes(t, data, dest, ExtractOptions{}); err != nil {
+		t.Fatalf("Extract: %v", err)
+	}
+	diffSnapshots(t, map[string]string{
+		"f":     "file -rw-r--r-- len=1 sha=2d711642b726b044 mtime=1700000000",
+		"sub":   "dir -rwxr-x--- mtime=1700000000",
+		"sub/g": "file -rw-r--r-- len=1 sha=a1fce4363854ff88 mtime=1700000000",
+	}, snapshot(t, dest))
+}
+
+// TestExtractReplaces checks that a later entry replaces an earlier one
+// as GNU tar does, and that Check agrees.
+func TestExtractReplaces(t *testing.T) {
+	outside := t.TempDir()
+	roDir := dir("d/")
+	roDir.hdr.Mode = 0o500
+	for _, tc := range []struct {
+		name    string
+		entries []tentry
+		opts    ExtractOptions
+		want    map[string]string // path → content, "->target" for a symlink, "/" for a directory
+	}{
+		{"file replaces file", []tentry{reg("f", "x"), reg("f", "y")}, ExtractOptions{}, map[string]string{"f": "y"}},
+		{"after cleaning", []tentry{reg("f", "x"), reg("d/../f", "y")}, ExtractOptions{}, map[string]string{"f": "y"}},
+		{"symlink replaces file", []tentry{reg("f", "x"), symlink("f", "g")}, ExtractOptions{}, map[string]string{"f": "->g"}},
+		{"file replaces symlink, not its target", []tentry{reg("t", "t"), symlink("l", "t"), reg("l", "new")}, ExtractOptions{},
+			map[string]string{"t": "t", "l": "new"}},
+		{"file replaces external symlink", []tentry{symlink("l", outside), reg("l", "new")}, ExtractOptions{ExternalSymlinks: true},
+			map[string]string{"l": "new"}},
+		{"directory replaces symlink", []tentry{symlink("a", "."), dir("a/"), reg("a/x", "x")}, ExtractOptions{},
+			map[string]string{"a": "/", "a/x": "x"}},
+		{"file replaces empty directory", []tentry{roDir, reg("d", "x")}, ExtractOptions{}, map[string]string{"d": "x"}},
+		{"directory replaces file", []tentry{reg("f", "x"), dir("f/"), reg("f/x", "y")}, ExtractOptions{},
+			map[string]string{"f": "/", "f/x": "y"}},
+		{"hard link to itself", []tentry{reg("f", "x"), hardlink("f", "f")}, ExtractOptions{}, map[string]string{"f": "x"}},
+		{"hard link repeated", []tentry{reg("f", "x"), dir("sub/"), hardlink("sub/h", "f"), hardlink("sub/h", "f")}, ExtractOptions{},
+			map[string]string{"f": "x", "sub": "/", "sub/h": "x"}},
+		{"file replaces hard link", []tentry{reg("f", "x"), hardlink("h", "f"), reg("h", "y")}, ExtractOptions{},
+			map[string]string{"f": "x", "h": "y"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := buildTar(t, tc.entries...)
+			if err := Check(context.Background(), bytes.NewReader(data), tc.opts); err != nil {
+				t.Errorf("Check: %v", err)
+			}
+			dest, _ := newDest(t)
+			if err := extractBytes(t, data, dest, tc.opts); err != nil {
+				t.Fatalf("Extract: %v", err)
+			}
+			got := map[string]string{}
+			filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
+				rel, _ := filepath.Rel(dest, p)
+				switch {
+				case err != nil || p == dest:
+				case d.Type()&fs.ModeSymlink != 0:
+					target, _ := os.Readlink(p)
+					got[filepath.ToSlash(rel)] = "->" + target
+				case d.IsDir():
+					got[filepath.ToSlash(rel)] = "/"
+				default:
+					data, _ := os.ReadFile(p)
+					got[filepath.ToSlash(rel)] = string(data)
+				}
+				return nil
+			})
+			diffSnapshots(t, tc.want, got)
+			if left, _ := os.ReadDir(outside); len(left) > 0 {
+				t.Errorf("wrote outside: %v", left)
+			}
+		})
+	}
+	// The directory's pending mode was dropped with it.
+	dest, _ := newDest(t)
+	if err := extractBytes(t, buildTar(t, roDir, reg("d", "x")), dest, ExtractOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshot(t, dest)["d"]; !strings.HasPrefix(got, "file -rw-r--r-- ") {
+		t.Errorf("d: %q, want a file with its own mode", got)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,14 +15,16 @@ import (
 )
 
 // FuzzExtract extracts arbitrary bytes and checks that nothing appears
-// outside the destination and that every path inside it, symlinks
-// resolved, stays inside.
+// outside the destination, that every path inside it, symlinks resolved,
+// stays inside, and that Check refuses what Extract refuses and accepts
+// what it extracts.
 func FuzzExtract(f *testing.F) {
 	f.Add(buildTar(f, dir("d/"), reg("d/f", "data"), symlink("l", "d/f"), hardlink("h", "d/f"), symlink("s", ".")))
 	f.Add(buildTar(f, reg("a/../b", "x"), symlink("up", "../up"), reg("./c", "c")))
 	long := reg(strings.Repeat("n", 200), "long")
 	long.hdr.Format = tar.FormatPAX
 	f.Add(buildTar(f, long, dir("x/"), symlink("x/y", "../n")))
+	f.Add(buildTar(f, reg("f", "x"), dir("d/"), reg("d/g", "y"), symlink("f", "d"), dir("f/"), reg("f/h", "z"), hardlink("f/h", "d/g"), reg("d", "w")))
 	for _, tc := range hostileCases {
 		f.Add(buildTar(f, tc.entries...))
 	}
@@ -53,7 +56,16 @@ func FuzzExtract(f *testing.F) {
 		// input; the deadline bounds them.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = Extract(ctx, bytes.NewReader(data), dest, ExtractOptions{})
+		xerr := Extract(ctx, bytes.NewReader(data), dest, ExtractOptions{})
+		cerr := Check(ctx, bytes.NewReader(data), ExtractOptions{})
+		if ctx.Err() == nil {
+			switch {
+			case xerr == nil && cerr != nil:
+				t.Errorf("Extract succeeded, Check: %v", cerr)
+			case errors.Is(xerr, ErrUnsafe) && (cerr == nil || cerr.Error() != xerr.Error()):
+				t.Errorf("Extract: %v\nCheck: %v", xerr, cerr)
+			}
+		}
 
 		if got := parentEntries(t, parent); !slices.Equal(got, []string{"dest"}) {
 			t.Fatalf("outside the destination: %q", got)

@@ -5,8 +5,10 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gnuTar returns the path of GNU tar, skipping the test if there is none
@@ -97,4 +99,92 @@ func TestExtractReadsGNUTar(t *testing.T) {
 			diffSnapshots(t, want, snapshot(t, dest))
 		})
 	}
+}
+
+// TestExtractGNUTarRepeats extracts archives in which GNU tar itself
+// stores a path more than once, or uses its own entry types, and compares
+// the result with GNU tar's own extraction of the same archive.
+func TestExtractGNUTarRepeats(t *testing.T) {
+	tarPath := gnuTar(t)
+	// src: orig, sub/hard2 (a hard link to orig), sub/file, a symlink.
+	newSrc := func(t *testing.T) string {
+		src := makeTree(t, t.TempDir(), []node{
+			{path: "orig", kind: 'f', data: "v1\n"},
+			{path: "sub/file", kind: 'f', data: "file\n"},
+			{path: "link", kind: 'l', target: "orig"},
+		})
+		if err := os.Link(filepath.Join(src, "orig"), filepath.Join(src, "sub", "hard2")); err != nil {
+			t.Fatal(err)
+		}
+		return src
+	}
+	// rewrite gives src/orig new content and a later modification time.
+	rewrite := func(t *testing.T, src string) {
+		p := filepath.Join(src, "orig")
+		if err := os.WriteFile(p, []byte("version two\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		later := time.Date(2022, 1, 2, 3, 4, 5, 0, time.UTC)
+		if err := os.Chtimes(p, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		orig string // the content orig ends up with
+		make func(t *testing.T, src, work string) []byte
+	}{
+		{"path given twice", "v1\n", func(t *testing.T, src, work string) []byte {
+			return runTar(t, tarPath, nil, "-C", src, "-cf", "-", "orig", "sub", "sub/hard2", "orig")
+		}},
+		{"append", "version two\n", func(t *testing.T, src, work string) []byte {
+			a := filepath.Join(work, "a.tar")
+			runTar(t, tarPath, nil, "-C", src, "-cf", a, ".")
+			rewrite(t, src)
+			runTar(t, tarPath, nil, "-C", src, "-rf", a, "./orig", "./sub")
+			return readFile(t, a)
+		}},
+		{"update", "version two\n", func(t *testing.T, src, work string) []byte {
+			a := filepath.Join(work, "a.tar")
+			runTar(t, tarPath, nil, "-C", src, "-cf", a, ".")
+			rewrite(t, src)
+			runTar(t, tarPath, nil, "-C", src, "-uf", a, ".")
+			return readFile(t, a)
+		}},
+		{"incremental", "v1\n", func(t *testing.T, src, work string) []byte {
+			return runTar(t, tarPath, nil, "-g", filepath.Join(work, "snap"), "-C", src, "-cf", "-", "sub", "orig", "link")
+		}},
+		{"incremental of dot", "v1\n", func(t *testing.T, src, work string) []byte {
+			return runTar(t, tarPath, nil, "-g", filepath.Join(work, "snap"), "-C", src, "-cf", "-", ".")
+		}},
+		{"volume label", "v1\n", func(t *testing.T, src, work string) []byte {
+			return runTar(t, tarPath, nil, "-V", "Backup 1", "-C", src, "-cf", "-", ".")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			archive := tc.make(t, newSrc(t), t.TempDir())
+			if err := Check(context.Background(), bytes.NewReader(archive), ExtractOptions{}); err != nil {
+				t.Errorf("Check: %v", err)
+			}
+			dest, _ := newDest(t)
+			if err := Extract(context.Background(), bytes.NewReader(archive), dest, ExtractOptions{}); err != nil {
+				t.Fatalf("Extract: %v", err)
+			}
+			want, _ := newDest(t)
+			runTar(t, tarPath, archive, "-x", "-p", "--no-same-owner", "-C", want, "-f", "-")
+			diffSnapshots(t, snapshot(t, want), snapshot(t, dest))
+			if got := string(readFile(t, filepath.Join(dest, "orig"))); got != tc.orig {
+				t.Errorf("orig holds %q, want %q", got, tc.orig)
+			}
+		})
+	}
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

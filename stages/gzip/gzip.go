@@ -3,7 +3,9 @@
 package gzip
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -57,12 +59,77 @@ func (s *Stage) Encode(ctx context.Context, src io.Reader) (io.ReadCloser, error
 }
 
 // Decode decompresses src, reading concatenated members as one stream.
+// Zero bytes after the last member, which tape and dd blocking leave, are
+// ignored as gzip -d ignores them; any other bytes after a member must
+// start another member.
 func (s *Stage) Decode(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
 	return pipeline.DecodeReader(ctx, Name, src, func(r io.Reader) (io.Reader, func(), error) {
-		z, err := gzip.NewReader(r)
+		// gzip.Reader reads a flate.Reader such as br byte by byte, so br
+		// is left just after each member's trailer.
+		br := bufio.NewReader(r)
+		z, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, nil, err
 		}
-		return z, func() { z.Close() }, nil
+		z.Multistream(false)
+		return &members{br: br, z: z}, func() { z.Close() }, nil
 	})
+}
+
+// members reads the gzip members of br one after another: klauspost's own
+// multistream reading takes zero padding for a broken member header.
+type members struct {
+	br *bufio.Reader
+	z  *gzip.Reader
+}
+
+func (m *members) Read(p []byte) (int, error) {
+	for {
+		n, err := m.z.Read(p)
+		if err != io.EOF {
+			return n, err
+		}
+		if n > 0 {
+			// The member's end is seen again on the next Read.
+			return n, nil
+		}
+		if err := m.next(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// next starts the member that follows the one that ended, or returns
+// io.EOF at the end of the input, zero padding included.
+func (m *members) next() error {
+	b, err := m.br.Peek(1)
+	if len(b) == 0 {
+		return err
+	}
+	if b[0] != 0 {
+		if err := m.z.Reset(m.br); err != nil {
+			return err
+		}
+		m.z.Multistream(false)
+		return nil
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, err := m.br.Read(buf)
+		if !isZero(buf[:n]) {
+			return errors.New("gzip: data after the zero padding that follows the last member")
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
