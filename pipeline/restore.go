@@ -459,12 +459,16 @@ func stageList(stages []string) string {
 	return strings.Join(stages, ",")
 }
 
-// checkNamedStages fails with [ErrIntegrity] unless detected (backup
-// order) ends with the stages name's extensions promise. Detection may
-// find more than the name says ("x.gz" holding a tar), never less.
+// checkNamedStages fails with [ErrIntegrity] unless every stage name's
+// extensions promise was detected, in the same order (backup order).
+// Detection may find more than the name says, never less: "x.gz" holding
+// a tar, or a gzip'd tar named "backup.tar", restores; "x.tar.zst" whose
+// content shows no tar, or shows gzip instead of zstd, does not. It
+// serves objects without a manifest or metadata (foreign ones), whose
+// names nothing else checks.
 func checkNamedStages(reg *Registry, url, name string, detected []string) error {
 	named := StagesFromName(reg, name)
-	if len(named) <= len(detected) && slices.Equal(named, detected[len(detected)-len(named):]) {
+	if isSubsequence(named, detected) {
 		return nil
 	}
 	found := strings.Join(detected, ",")
@@ -477,23 +481,35 @@ func checkNamedStages(reg *Registry, url, name string, detected []string) error 
 
 // restoredName is the name a single stream restored into a directory
 // gets: object name without the extensions of stages, the stages that
-// were decoded (backup order), read from the end of the name. Extensions
-// the backup did not add stay: "dump.sql.gz.zst.age" decoded with zstd
-// and age is "dump.sql.gz", "arch.tar" stored with no stage is
-// "arch.tar".
+// were decoded (backup order), read from the end of the name, each
+// matching a decoded stage earlier than the one before (detection may
+// find stages the name does not tell). Extensions the backup did not add
+// stay: "dump.sql.gz.zst.age" decoded with zstd and age is
+// "dump.sql.gz", "arch.tar" stored with no stage is "arch.tar".
 func restoredName(reg *Registry, name string, stages []string) string {
-	for i := len(stages) - 1; i >= 0; i-- {
+	left := stages
+	for {
 		ext := filepath.Ext(name)
 		if ext == "" || ext == name {
-			break
+			return name
 		}
 		spec, ok := reg.StageByExtension(ext)
-		if !ok || spec.Name != stages[i] {
-			break
+		if !ok {
+			return name
 		}
+		i := -1
+		for j := len(left) - 1; j >= 0; j-- {
+			if left[j] == spec.Name {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			return name
+		}
+		left = left[:i]
 		name = strings.TrimSuffix(name, ext)
 	}
-	return name
 }
 
 func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive.ExtractOptions) error {
@@ -699,4 +715,16 @@ func removeEmptyDirs(dirs []string) {
 			return
 		}
 	}
+}
+
+// isSubsequence reports whether every element of sub appears in list, in
+// the same order.
+func isSubsequence(sub, list []string) bool {
+	i := 0
+	for _, x := range list {
+		if i < len(sub) && x == sub[i] {
+			i++
+		}
+	}
+	return i == len(sub)
 }
