@@ -321,7 +321,7 @@ func (s *Stage) noMatch(stanzaTypes []string) error {
 	gotPassphrase := slices.Contains(have, kindPassphrase)
 	switch {
 	case forPassphrase && gotPassphrase:
-		return fmt.Errorf("%w: wrong passphrase: the object is passphrase-encrypted and the passphrase given does not open it", pipeline.ErrNoIdentity)
+		return fmt.Errorf("%w: incorrect passphrase: the object is passphrase-encrypted and the passphrase given does not open it", pipeline.ErrNoIdentity)
 	case forPassphrase:
 		return fmt.Errorf("%w: the object is passphrase-encrypted, but only identity files were given (%s); give its passphrase (--passphrase-env or --passphrase-file)", pipeline.ErrNoIdentity, strings.Join(have, ", "))
 	case gotPassphrase && len(have) == 1:

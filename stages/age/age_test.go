@@ -193,7 +193,7 @@ func TestWrongKindOfKey(t *testing.T) {
 		want   string
 	}{
 		{"identity for passphrase", toPass, map[string]any{"identity_file": idFile}, "passphrase-encrypted, but only identity files were given (age X25519 keys)"},
-		{"wrong passphrase", toPass, map[string]any{"passphrase_env": "P2"}, "wrong passphrase"},
+		{"wrong passphrase", toPass, map[string]any{"passphrase_env": "P2"}, "incorrect passphrase"},
 		{"passphrase for key", toKey, map[string]any{"passphrase_env": "P2"}, "encrypted to age X25519 keys, not with a passphrase"},
 		{"wrong identity", toKey, map[string]any{"identity_file": otherID}, "none of the given keys opens this object (it is encrypted to age X25519 keys; the keys given are age X25519 keys)"},
 	} {
