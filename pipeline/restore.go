@@ -297,14 +297,30 @@ func (o *Decoded) Close() error {
 }
 
 // RestoreTo decodes object name on t to dest: an archive is extracted into
-// directory dest, a single stream is written to file dest (or, when dest
-// is an existing directory, to a file inside it named after the object
-// without its extensions), and "-" writes the decoded stream to stdout.
+// directory dest, a single stream is written to file dest, and "-" writes
+// the decoded stream to stdout.
+//
+// When dest is an existing directory, or ends in a path separator (a
+// directory, created with its parents if missing), a single stream is
+// written to a file inside it named after the object without the
+// extensions of the stages that were decoded ("dump.sql.gz.zst.age" →
+// "dump.sql.gz"), and an archive is extracted into it (an existing one
+// must be empty). When dest is a character device or a named pipe
+// (/dev/null, a FIFO), the decoded stream is written to it as to stdout,
+// archive or not. The destination is checked before the object is read.
 //
 // Nothing appears at dest unless the whole object decoded and verified:
-// output goes to a temporary name beside dest and is renamed at the end.
-// It returns the final path written ("-" for stdout).
+// output goes to a temporary name and is moved into place at the end. An
+// existing empty directory is never replaced: the archive is extracted
+// into a temporary folder inside it, so it keeps its inode, mode and
+// owner and stays on its filesystem (a mount point), and it is left empty
+// if the restore fails. It returns the final path written ("-" for
+// stdout).
 func (d *Decoder) RestoreTo(ctx context.Context, t *Target, name, dest string, stdout io.Writer) (string, error) {
+	kind, err := destKind(dest)
+	if err != nil {
+		return "", err
+	}
 	obj, err := d.Open(ctx, t, name)
 	if err != nil {
 		return "", err
@@ -313,19 +329,79 @@ func (d *Decoder) RestoreTo(ctx context.Context, t *Target, name, dest string, s
 	if d.Opened != nil {
 		d.Opened(obj)
 	}
-	if dest == "-" {
+	switch kind {
+	case destStdout:
 		if _, err := CopyContext(ctx, stdout, obj); err != nil {
 			return "", err
 		}
 		return "-", obj.Verify()
+	case destStream:
+		return dest, restoreStream(ctx, obj, dest)
 	}
 	if obj.Archive {
 		return dest, restoreArchive(ctx, obj, dest, d.Extract)
 	}
-	if st, err := os.Stat(dest); err == nil && st.IsDir() {
-		dest = filepath.Join(dest, StripExtensions(d.registry(), filepath.Base(name)))
+	if kind == destDir {
+		dest = filepath.Join(dest, restoredName(d.registry(), filepath.Base(name), obj.Stages))
 	}
 	return dest, restoreFile(ctx, obj, dest)
+}
+
+// What a restore destination is, as far as it can be told before the
+// object is read.
+const (
+	destPath   = iota // a new path, file or directory as the object needs
+	destDir           // a directory, existing or to be created
+	destStdout        // "-"
+	destStream        // a character device or named pipe, written in place
+)
+
+// destKind tells what dest is, failing for an existing destination that
+// no object could be restored to: a file, or a trailing separator on
+// something that is not a directory.
+func destKind(dest string) (int, error) {
+	if dest == "-" {
+		return destStdout, nil
+	}
+	slash := strings.HasSuffix(dest, "/") || strings.HasSuffix(dest, string(filepath.Separator))
+	st, err := os.Stat(dest)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, err := os.Lstat(dest); err == nil {
+			return 0, fmt.Errorf("destination %s is a symlink to a missing path; restore never overwrites, choose another path", dest)
+		}
+		if slash {
+			return destDir, nil
+		}
+		return destPath, nil
+	case err != nil:
+		return 0, fmt.Errorf("destination: %w", err)
+	case st.IsDir():
+		return destDir, nil
+	case st.Mode()&(fs.ModeCharDevice|fs.ModeNamedPipe) != 0:
+		return destStream, nil
+	case slash:
+		return 0, fmt.Errorf("destination %s is not a directory", dest)
+	}
+	return 0, fmt.Errorf("destination %s already exists; restore never overwrites, choose another path", dest)
+}
+
+// restoreStream writes obj's decoded stream to dest, a character device
+// or named pipe, which is opened for writing as it is: nothing is created
+// or truncated.
+func restoreStream(ctx context.Context, obj *Decoded, dest string) error {
+	f, err := os.OpenFile(dest, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	if _, err := CopyContext(ctx, f, obj); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	return obj.Verify()
 }
 
 func (d *Decoder) registry() *Registry {
@@ -383,12 +459,16 @@ func stageList(stages []string) string {
 	return strings.Join(stages, ",")
 }
 
-// checkNamedStages fails with [ErrIntegrity] unless detected (backup
-// order) ends with the stages name's extensions promise. Detection may
-// find more than the name says ("x.gz" holding a tar), never less.
+// checkNamedStages fails with [ErrIntegrity] unless every stage name's
+// extensions promise was detected, in the same order (backup order).
+// Detection may find more than the name says, never less: "x.gz" holding
+// a tar, or a gzip'd tar named "backup.tar", restores; "x.tar.zst" whose
+// content shows no tar, or shows gzip instead of zstd, does not. It
+// serves objects without a manifest or metadata (foreign ones), whose
+// names nothing else checks.
 func checkNamedStages(reg *Registry, url, name string, detected []string) error {
 	named := StagesFromName(reg, name)
-	if len(named) <= len(detected) && slices.Equal(named, detected[len(detected)-len(named):]) {
+	if isSubsequence(named, detected) {
 		return nil
 	}
 	found := strings.Join(detected, ",")
@@ -399,24 +479,41 @@ func checkNamedStages(reg *Registry, url, name string, detected []string) error 
 		url, ErrIntegrity, strings.Join(named, ","), found)
 }
 
-// StripExtensions removes known stage extensions (and .tar) from the end
-// of an object name: "db-20261129T042500Z.sql.zst.age" → "db-….sql".
-func StripExtensions(reg *Registry, name string) string {
+// restoredName is the name a single stream restored into a directory
+// gets: object name without the extensions of stages, the stages that
+// were decoded (backup order), read from the end of the name, each
+// matching a decoded stage earlier than the one before (detection may
+// find stages the name does not tell). Extensions the backup did not add
+// stay: "dump.sql.gz.zst.age" decoded with zstd and age is
+// "dump.sql.gz", "arch.tar" stored with no stage is "arch.tar".
+func restoredName(reg *Registry, name string, stages []string) string {
+	left := stages
 	for {
 		ext := filepath.Ext(name)
 		if ext == "" || ext == name {
 			return name
 		}
-		if _, ok := reg.StageByExtension(ext); !ok && ext != ".tar" {
+		spec, ok := reg.StageByExtension(ext)
+		if !ok {
 			return name
 		}
+		i := -1
+		for j := len(left) - 1; j >= 0; j-- {
+			if left[j] == spec.Name {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			return name
+		}
+		left = left[:i]
 		name = strings.TrimSuffix(name, ext)
 	}
 }
 
 func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive.ExtractOptions) error {
 	dest = filepath.Clean(dest)
-	replaceEmpty := false
 	if st, err := os.Lstat(dest); err == nil {
 		if !st.IsDir() {
 			return fmt.Errorf("destination %s exists and is not a directory", dest)
@@ -428,7 +525,7 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 		if len(entries) > 0 {
 			return fmt.Errorf("destination %s exists and is not empty; restore into a new or empty directory", dest)
 		}
-		replaceEmpty = true
+		return restoreIntoEmpty(ctx, obj, dest, opts)
 	}
 	parent := filepath.Dir(dest)
 	made, err := mkdirParents(parent)
@@ -456,11 +553,6 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 	if err := obj.Verify(); err != nil {
 		return err
 	}
-	if replaceEmpty {
-		if err := os.Remove(dest); err != nil {
-			return fmt.Errorf("destination: %w", err)
-		}
-	}
 	// MkdirTemp made it 0700; give it the mode mkdir would have.
 	if err := os.Chmod(tmp, 0o777&^processUmask()); err != nil {
 		return fmt.Errorf("destination: %w", err)
@@ -472,9 +564,62 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 	return nil
 }
 
+// restoreIntoEmpty extracts obj into dest, an existing empty directory,
+// without replacing it: into a temporary folder inside dest (same
+// filesystem, so moves are renames, and no write to dest's parent), whose
+// entries move up into dest once the object verified. dest keeps its
+// inode, mode and owner, which matters for a mount point or a directory
+// made for someone else. On failure dest is left empty, as it was.
+func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest string, opts archive.ExtractOptions) error {
+	tmp, err := os.MkdirTemp(dest, ".sluice-tmp-")
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	defer os.RemoveAll(tmp) // empty once committed
+	if err := archive.Extract(ctx, obj, tmp, opts); err != nil {
+		return err
+	}
+	if err := obj.Verify(); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	var moved []string
+	undo := func() {
+		for _, name := range moved {
+			os.Rename(filepath.Join(dest, name), filepath.Join(tmp, name))
+		}
+	}
+	for _, e := range entries {
+		name := e.Name()
+		to := filepath.Join(dest, name)
+		// The temporary folder's random name is chosen after the archive
+		// was made, so an entry can only share it by chance; it cannot
+		// move onto its own parent.
+		if name == filepath.Base(tmp) {
+			undo()
+			return fmt.Errorf("destination %s: the archive has an entry named %s, the name of the temporary folder; restore again", dest, name)
+		}
+		// Nothing is replaced: dest was empty, so an entry there now was
+		// put there by someone else during the restore.
+		if _, err := os.Lstat(to); err == nil {
+			undo()
+			return fmt.Errorf("destination %s: %s appeared during the restore; left untouched", dest, to)
+		}
+		if err := os.Rename(filepath.Join(tmp, name), to); err != nil {
+			undo()
+			return fmt.Errorf("destination: %w", err)
+		}
+		moved = append(moved, name)
+	}
+	return nil
+}
+
 func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
 	if _, err := os.Lstat(dest); err == nil {
-		return fmt.Errorf("destination %s already exists; remove it or choose another path", dest)
+		return fmt.Errorf("destination %s already exists; restore never overwrites, choose another path", dest)
 	}
 	dir := filepath.Dir(dest)
 	made, err := mkdirParents(dir)
@@ -570,4 +715,16 @@ func removeEmptyDirs(dirs []string) {
 			return
 		}
 	}
+}
+
+// isSubsequence reports whether every element of sub appears in list, in
+// the same order.
+func isSubsequence(sub, list []string) bool {
+	i := 0
+	for _, x := range list {
+		if i < len(sub) && x == sub[i] {
+			i++
+		}
+	}
+	return i == len(sub)
 }

@@ -1,9 +1,16 @@
 package pipeline_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
@@ -60,4 +67,77 @@ func TestOpenChecksNamedStages(t *testing.T) {
 		t.Fatalf("Open(raw.bin): %v", err)
 	}
 	obj.Close()
+}
+
+// TestOpenAllowsMoreThanNamed: without metadata or manifest, content may
+// show more stages than the name promises ("backup.tar" holding a gzip'd
+// tar, "data.gz" holding zstd over gzip), in the name's order, but not
+// other ones ("x.zst" holding gzip). A single stream restored into a
+// directory loses the extensions of the stages decoded.
+func TestOpenAllowsMoreThanNamed(t *testing.T) {
+	reg := testRegistry()
+	ctx := t.Context()
+	tg, err := backends.OpenTarget(ctx, reg, "mem://named-more/p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	if err := tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte("hi"))
+	tw.Close()
+	gz := func(b []byte) []byte {
+		var out bytes.Buffer
+		w := gzip.NewWriter(&out)
+		w.Write(b)
+		w.Close()
+		return out.Bytes()
+	}
+	zst := func(b []byte) []byte {
+		w, err := zstd.NewWriter(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		return w.EncodeAll(b, nil)
+	}
+	objects := map[string][]byte{
+		"backup.tar": gz(tarball.Bytes()),
+		"data.gz":    zst(gz([]byte("data"))),
+		"x.zst":      gz([]byte("data")),
+	}
+	for name, b := range objects {
+		if err := tg.Bucket.WriteAll(ctx, tg.Key(name), b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &pipeline.Decoder{Registry: reg}
+	for name, want := range map[string][]string{"backup.tar": {"tar", "gzip"}, "data.gz": {"gzip", "zstd"}} {
+		obj, err := d.Open(ctx, tg, name)
+		if err != nil {
+			t.Errorf("Open(%q): %v", name, err)
+			continue
+		}
+		if !slices.Equal(obj.Stages, want) {
+			t.Errorf("Open(%q) found %q, want %q", name, obj.Stages, want)
+		}
+		obj.Close()
+	}
+	if obj, err := d.Open(ctx, tg, "x.zst"); !errors.Is(err, pipeline.ErrIntegrity) {
+		t.Errorf("Open(x.zst) holding gzip = %v, want ErrIntegrity", err)
+		if obj != nil {
+			obj.Close()
+		}
+	}
+	dir := t.TempDir()
+	out, err := d.RestoreTo(ctx, tg, "data.gz", dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "data")); err != nil || string(b) != "data" || out != filepath.Join(dir, "data") {
+		t.Errorf("restored data.gz to %s: %q, %v; want %s holding data", out, b, err, filepath.Join(dir, "data"))
+	}
 }

@@ -30,9 +30,12 @@ SCHEME://bucket/path/to/object; for file:// the absolute path of the file).
 The stages are read from the object's metadata, else detected from its
 content, so objects made by other tools (tar | zstd | age, gzip) restore too.
 An archive is extracted into directory PATH (new or empty); a single stream
-is written to file PATH (or into PATH when it is an existing directory);
-- writes the decoded stream to stdout. Nothing appears at PATH unless the
-whole object decoded and verified.`,
+is written to file PATH, or into PATH when it is an existing directory or
+ends in / (named after the object less the extensions of the stages
+decoded); - writes the decoded stream to stdout, and so does a PATH that
+is a character device or named pipe (/dev/null, a FIFO). Nothing appears
+at PATH unless the whole object decoded and verified; an existing file is
+never overwritten.`,
 		Example: `  sluice restore s3://my-backups/photos/photos-20261129T042500Z.tar.zst.age --to ./photos -i key.txt`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,6 +69,9 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	if err != nil {
 		return err
 	}
+	if err := buildKeyStages(e.reg(), keys); err != nil {
+		return err
+	}
 	t, name, err := backends.OpenObject(ctx, e.reg(), objectURL)
 	if err != nil {
 		return targetOpenError(err)
@@ -86,6 +92,19 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 			return fmt.Errorf("restore %s: %w (to create such links as they are, restore with --allow-external-symlinks)", t.ObjectURL(name), err)
 		}
 		return fmt.Errorf("restore %s: %w", t.ObjectURL(name), err)
+	}
+	return nil
+}
+
+// buildKeyStages builds every stage that key flags or -o give options
+// for, so a missing identity file, an unset passphrase variable or an
+// unreadable Fernet key is a usage error naming it before anything is
+// read, whatever stages the object turns out to have.
+func buildKeyStages(reg *pipeline.Registry, keys pipeline.Keys) error {
+	for stage, opts := range keys {
+		if _, err := reg.NewStage(stage, opts); err != nil {
+			return usageError(err)
+		}
 	}
 	return nil
 }

@@ -144,3 +144,32 @@ func TestRestoreTamperedManifest(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreKeyFlagsCheckedFirst: a key flag naming a missing file or an
+// unset variable is a usage error naming it, before the object is read,
+// whether or not the object needs that key (a plain one used to restore
+// and exit 0, an age one to fail with exit 1 after opening it).
+func TestRestoreKeyFlagsCheckedFirst(t *testing.T) {
+	_, rec := keypair(t)
+	store := "file://" + t.TempDir()
+	sealed := singleURL(t, mustCLI(t, strings.NewReader("data"), "backup", "-", "--to", store, "-r", rec, "--name", "sealed.txt"))
+	plain := singleURL(t, mustCLI(t, strings.NewReader("data"), "backup", "-", "--to", store, "--encrypt", "none", "--name", "plain.txt"))
+	missing := filepath.Join(t.TempDir(), "missing-key.txt")
+	for _, flags := range [][]string{
+		{"-i", missing},
+		{"--passphrase-env", "SLUICE_TEST_UNSET_PASSPHRASE"},
+		{"--passphrase-file", missing},
+		{"--fernet-key", missing},
+	} {
+		for _, url := range []string{sealed, plain} {
+			t.Run(flags[0]+" "+filepath.Base(url), func(t *testing.T) {
+				dest := filepath.Join(t.TempDir(), "out")
+				_, errs, code := cli(t, nil, append([]string{"restore", url, "--to", dest}, flags...)...)
+				if code != exitUsage || !strings.Contains(errs, flags[1]) {
+					t.Fatalf("exit %d, stderr %q; want exit %d naming %s", code, errs, exitUsage, flags[1])
+				}
+				assertNothingAt(t, dest)
+			})
+		}
+	}
+}

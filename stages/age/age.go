@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"filippo.io/age"
@@ -228,9 +229,26 @@ func ReadIdentityFile(path string) ([]age.Identity, error) {
 	}
 	ids, err := age.ParseIdentities(bytes.NewReader(b))
 	if err != nil {
+		if holdsRecipients(b) {
+			return nil, fmt.Errorf("identity file %s is a recipients file (public keys), not an identity; give the file with the private key (AGE-SECRET-KEY-…) that `sluice keygen -o` or age-keygen wrote", path)
+		}
 		return nil, fmt.Errorf("identity file %s: %w", path, err)
 	}
 	return ids, nil
+}
+
+// holdsRecipients reports whether the first line of b that is not blank
+// or a # comment is a public key: a recipient given where an identity
+// belongs.
+func holdsRecipients(b []byte) bool {
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		return strings.HasPrefix(line, "age1") || strings.HasPrefix(line, "ssh-")
+	}
+	return false
 }
 
 // CheckEncode reports a stage with no one to encrypt to, naming the
@@ -274,10 +292,73 @@ func (s *Stage) Decode(ctx context.Context, src io.Reader) (io.ReadCloser, error
 		if err != nil {
 			var nomatch *age.NoIdentityMatchError
 			if errors.As(err, &nomatch) {
-				return nil, nil, fmt.Errorf("%w: none of the given keys opens this object", pipeline.ErrNoIdentity)
+				return nil, nil, s.noMatch(nomatch.StanzaTypes)
 			}
 			return nil, nil, err
 		}
 		return d, nil, nil
 	})
+}
+
+// noMatch explains why none of the stage's identities opened an object
+// whose header holds recipient stanzas of stanzaTypes: what kind of key
+// the object was encrypted for against what kind was given, as age's own
+// "file is passphrase-encrypted but identities were specified". It wraps
+// [pipeline.ErrNoIdentity].
+func (s *Stage) noMatch(stanzaTypes []string) error {
+	var want, have []string
+	for _, t := range stanzaTypes {
+		if k := stanzaKind(t); !slices.Contains(want, k) {
+			want = append(want, k)
+		}
+	}
+	for _, id := range s.identities {
+		if k := identityKind(id); !slices.Contains(have, k) {
+			have = append(have, k)
+		}
+	}
+	forPassphrase := slices.Contains(stanzaTypes, "scrypt")
+	gotPassphrase := slices.Contains(have, kindPassphrase)
+	switch {
+	case forPassphrase && gotPassphrase:
+		return fmt.Errorf("%w: incorrect passphrase: the object is passphrase-encrypted and the passphrase given does not open it", pipeline.ErrNoIdentity)
+	case forPassphrase:
+		return fmt.Errorf("%w: the object is passphrase-encrypted, but only identity files were given (%s); give its passphrase (--passphrase-env or --passphrase-file)", pipeline.ErrNoIdentity, strings.Join(have, ", "))
+	case gotPassphrase && len(have) == 1:
+		return fmt.Errorf("%w: the object is encrypted to %s, not with a passphrase; give the identity file (-i) of one of its recipients", pipeline.ErrNoIdentity, strings.Join(want, ", "))
+	}
+	return fmt.Errorf("%w: none of the given keys opens this object (it is encrypted to %s; the keys given are %s)", pipeline.ErrNoIdentity, strings.Join(want, ", "), strings.Join(have, ", "))
+}
+
+const kindPassphrase = "a passphrase"
+
+// stanzaKind names the kind of key an age header's recipient stanza of
+// type t was written for.
+func stanzaKind(t string) string {
+	switch t {
+	case "scrypt":
+		return kindPassphrase
+	case "X25519":
+		return "age X25519 keys"
+	case "mlkem768x25519":
+		return "age post-quantum keys"
+	case "ssh-ed25519", "ssh-rsa":
+		return "SSH keys"
+	}
+	return fmt.Sprintf("recipients of type %q", t)
+}
+
+// identityKind names the kind of key id is, in stanzaKind's terms.
+func identityKind(id age.Identity) string {
+	switch id.(type) {
+	case *age.ScryptIdentity:
+		return kindPassphrase
+	case *age.X25519Identity:
+		return "age X25519 keys"
+	case *age.HybridIdentity:
+		return "age post-quantum keys"
+	case *agessh.Ed25519Identity, *agessh.RSAIdentity:
+		return "SSH keys"
+	}
+	return "other keys"
 }

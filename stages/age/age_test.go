@@ -174,3 +174,51 @@ func TestArmoredInput(t *testing.T) {
 		t.Fatalf("armored decode: %q %v", got, err)
 	}
 }
+
+// TestWrongKindOfKey: when no key opens an object, the error says what
+// kind of key the object was encrypted for and what kind was given, so a
+// passphrase object given an identity file (or the reverse) is told
+// apart from a wrong key of the right kind.
+func TestWrongKindOfKey(t *testing.T) {
+	idFile, rec := x25519(t)
+	otherID, _ := x25519(t)
+	t.Setenv("P1", "first-Passphrase-x9")
+	t.Setenv("P2", "second-Passphrase-y8")
+	toKey := stagetest.Encode(t, newStage(t, map[string]any{"recipient": rec}), []byte("secret"))
+	toPass := stagetest.Encode(t, newStage(t, map[string]any{"passphrase_env": "P1", "work_factor": 10}), []byte("secret"))
+	for _, c := range []struct {
+		name   string
+		object []byte
+		keys   map[string]any
+		want   string
+	}{
+		{"identity for passphrase", toPass, map[string]any{"identity_file": idFile}, "passphrase-encrypted, but only identity files were given (age X25519 keys)"},
+		{"wrong passphrase", toPass, map[string]any{"passphrase_env": "P2"}, "incorrect passphrase"},
+		{"passphrase for key", toKey, map[string]any{"passphrase_env": "P2"}, "encrypted to age X25519 keys, not with a passphrase"},
+		{"wrong identity", toKey, map[string]any{"identity_file": otherID}, "none of the given keys opens this object (it is encrypted to age X25519 keys; the keys given are age X25519 keys)"},
+	} {
+		_, err := stagetest.Decode(newStage(t, c.keys), c.object)
+		if !errors.Is(err, pipeline.ErrNoIdentity) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want ErrNoIdentity saying %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestRecipientsFileAsIdentity: a recipients file given as an identity
+// file is named as such, not reported as an unknown identity type.
+func TestRecipientsFileAsIdentity(t *testing.T) {
+	_, rec := x25519(t)
+	for name, content := range map[string]string{
+		"age": "# recipients\n" + rec + "\n",
+		"ssh": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEIOsmFKFX2dD8s4MhkeTQRRmMuZXnM1yPJtrbaE5sTs me@host\n",
+	} {
+		o, err := pipeline.ParseOptions(agestage.Spec.Options, map[string]any{"identity_file": writeFile(t, "rcpt.txt", content)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = agestage.New(o)
+		if err == nil || !strings.Contains(err.Error(), "is a recipients file (public keys), not an identity") {
+			t.Errorf("%s recipients as identity: %v", name, err)
+		}
+	}
+}
