@@ -303,8 +303,11 @@ func (o *Decoded) Close() error {
 //
 // Nothing appears at dest unless the whole object decoded and verified:
 // output goes to a temporary name beside dest and is renamed at the end.
-// It returns the final path written ("-" for stdout).
-func (d *Decoder) RestoreTo(ctx context.Context, t *Target, name, dest string, stdout io.Writer) (string, error) {
+// It returns the final path written ("-" for stdout). An [ErrNoIdentity]
+// error tells, for an object with a manifest, how to check whether the
+// object is damaged rather than the key wrong.
+func (d *Decoder) RestoreTo(ctx context.Context, t *Target, name, dest string, stdout io.Writer) (_ string, err error) {
+	defer func() { err = hintDamage(ctx, t, name, err) }()
 	obj, err := d.Open(ctx, t, name)
 	if err != nil {
 		return "", err
