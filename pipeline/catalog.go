@@ -14,7 +14,7 @@ import (
 )
 
 // An Entry is one backup found on a target: an object with a sluice
-// manifest beside it.
+// manifest beside it, or a manifest whose object is gone.
 type Entry struct {
 	Target   *Target
 	Name     string    // object name relative to the target's prefix
@@ -25,6 +25,10 @@ type Entry struct {
 	// retention; it is listed only so it can be reported, and nothing
 	// may remove it.
 	ManifestErr error
+	// Missing is set when the manifest is there but its object is not
+	// (deleted by hand, lost): the backup is lost, and its manifest is
+	// all that says it existed.
+	Missing bool
 }
 
 // URL returns the object's URL.
@@ -39,13 +43,42 @@ func (e Entry) Created() time.Time {
 	return e.Manifest.Created
 }
 
-// Catalog lists the backups on t: objects under its prefix that have a
-// sluice manifest beside them. When pipeline is not empty, only backups
-// whose manifest names that pipeline are returned. Objects without a
-// manifest — other tools' files, sluice objects whose manifest is gone —
-// are never returned, so nothing acting on a catalog touches them. A
-// manifest whose object is missing is skipped as well. Entries are sorted
-// newest first, then by name.
+// A Listing is what [ListBackups] found on a target.
+type Listing struct {
+	// Entries are the backups, sorted newest first, then by name.
+	Entries []Entry
+	// Elsewhere counts the backups (of the pipeline, when one was given)
+	// whose manifest lies under the target's prefix but records the
+	// object relative to another prefix: written to a target whose prefix
+	// is longer (a backup to s3://bkt/photos seen from s3://bkt) or
+	// shorter (a name template with a "/" seen from the folder it made).
+	// They belong to that other target and are not entries here, so that
+	// nothing acting on this target (prune) touches them.
+	Elsewhere int
+	// ElsewhereURLs are the URLs of the targets those backups were
+	// written to, sorted, each once.
+	ElsewhereURLs []string
+}
+
+// Catalog returns [ListBackups]'s entries.
+func Catalog(ctx context.Context, t *Target, pipeline string) ([]Entry, error) {
+	l, err := ListBackups(ctx, t, pipeline)
+	if err != nil {
+		return nil, err
+	}
+	return l.Entries, nil
+}
+
+// ListBackups lists the backups on t: objects under its prefix that have a
+// sluice manifest beside them, and manifests whose object is missing
+// ([Entry.Missing]), so a lost backup is reported rather than forgotten.
+// When pipeline is not empty, only backups whose manifest names that
+// pipeline are returned. Objects without a manifest — other tools' files,
+// sluice objects whose manifest is gone — are never returned, so nothing
+// acting on a listing touches them. A manifest that records another
+// object name is not this target's: it was written under another prefix
+// and is counted in [Listing.Elsewhere], or it was copied or renamed by
+// hand and is ignored.
 //
 // A manifest that cannot be read or parsed does not stop the listing: its
 // object is returned with [Entry.ManifestErr] set, after all the readable
@@ -54,7 +87,7 @@ func (e Entry) Created() time.Time {
 // backend keeps it, names another pipeline or marks a backup made outside
 // any pipeline. The error is non-nil only when listing the target fails
 // or ctx ends.
-func Catalog(ctx context.Context, t *Target, pipeline string) ([]Entry, error) {
+func ListBackups(ctx context.Context, t *Target, pipeline string) (*Listing, error) {
 	keys := map[string]bool{}
 	var manifests []string
 	it := t.Bucket.List(&blob.ListOptions{Prefix: t.Prefix})
@@ -75,34 +108,57 @@ func Catalog(ctx context.Context, t *Target, pipeline string) ([]Entry, error) {
 			manifests = append(manifests, name)
 		}
 	}
-	var out []Entry
+	l := &Listing{}
+	elsewhere := map[string]bool{}
 	for _, mname := range manifests {
 		name := strings.TrimSuffix(mname, ManifestSuffix)
-		if !keys[name] {
-			continue
-		}
 		m, err := ReadManifest(ctx, t, name)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("list %s: %w", t.URL, ctx.Err())
 			}
 			if pipeline == "" || mayBelongTo(ctx, t, name, pipeline) {
-				out = append(out, Entry{Target: t, Name: name, ManifestErr: err})
+				l.Entries = append(l.Entries, Entry{Target: t, Name: name, ManifestErr: err, Missing: !keys[name]})
 			}
 			continue
 		}
-		if m == nil || m.Object != name {
-			// A manifest for another name (copied or renamed by hand)
-			// does not describe this object.
+		if m == nil || (pipeline != "" && m.Pipeline != pipeline) {
 			continue
 		}
-		if pipeline != "" && m.Pipeline != pipeline {
+		if m.Object != name {
+			if u, ok := writtenTo(t, name, m.Object); ok {
+				l.Elsewhere++
+				elsewhere[u] = true
+			}
 			continue
 		}
-		out = append(out, Entry{Target: t, Name: name, Manifest: m})
+		l.Entries = append(l.Entries, Entry{Target: t, Name: name, Manifest: m, Missing: !keys[name]})
 	}
-	SortEntries(out)
-	return out, nil
+	SortEntries(l.Entries)
+	for u := range elsewhere {
+		l.ElsewhereURLs = append(l.ElsewhereURLs, u)
+	}
+	sort.Strings(l.ElsewhereURLs)
+	return l, nil
+}
+
+// writtenTo returns the URL of the target a backup was written to whose
+// manifest is at name's place on t but records its object as object: t
+// with a longer prefix when name ends in "/"+object, a shorter one when
+// object ends in "/"+name. ok is false for any other name (a manifest
+// copied or renamed by hand).
+func writtenTo(t *Target, name, object string) (url string, ok bool) {
+	if dir, found := strings.CutSuffix(name, "/"+object); found {
+		return t.ObjectURL(dir), true
+	}
+	if dir, found := strings.CutSuffix(object, "/"+name); found {
+		base := strings.TrimSuffix(t.URL, "/")
+		// t's URL ends in dir, escaped as ObjectURL escapes it.
+		if u, found := strings.CutSuffix(base, strings.TrimPrefix(t.ObjectURL(dir), base)); found && !strings.HasSuffix(u, "/") {
+			return u, true
+		}
+	}
+	return "", false
 }
 
 // mayBelongTo reports whether object name on t, whose manifest cannot be
@@ -131,8 +187,9 @@ func SortEntries(es []Entry) {
 
 // Remove deletes a backup: the object first, then its manifest, so an
 // interrupted removal leaves at worst a manifest without an object (which
-// [Catalog] ignores), never an object that looks foreign. An object or
-// manifest already gone is not an error.
+// [ListBackups] reports as missing, and the next prune removes), never an
+// object that looks foreign. An object or manifest already gone is not an
+// error.
 func Remove(ctx context.Context, e Entry) error {
 	if err := e.Target.Bucket.Delete(ctx, e.Target.Key(e.Name)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return fmt.Errorf("remove %s: %w", e.URL(), err)
@@ -157,13 +214,21 @@ func (it PruneItem) Skipped() bool { return it.ManifestErr != nil }
 // Prune applies r to the backups of pipeline on t and removes the ones it
 // does not keep, unless dryRun. Retention applies to each source's
 // backups separately (see [RetentionGroups]): the newest backup of every
-// source is kept, and Within counts from it. Every backup is returned with its decision, in
-// catalog order. A backup whose manifest cannot be read is never removed:
-// it is returned with Keep set and [PruneItem.Skipped] true, and the
-// others are judged without it. A removal that fails (for example under
-// S3 Object Lock) is recorded in its item and the others go on. The error
-// is non-nil when listing failed, a manifest could not be read or a
-// removal failed; the items are returned in the last two cases.
+// source is kept, and Within counts from it. Every backup is returned with
+// its decision, in catalog order. A backup whose manifest cannot be read
+// is never removed: it is returned with Keep set and [PruneItem.Skipped]
+// true, and the others are judged without it.
+//
+// A backup whose object is missing ([Entry.Missing]) takes no place in
+// retention, so a lost backup never costs a stored one its place: the
+// stored backups are judged among themselves. Its manifest, the record of
+// the loss, is kept as long as the policy applied to all backups, lost
+// ones included, keeps it, and removed after that.
+//
+// A removal that fails (for example under S3 Object Lock) is recorded in
+// its item and the others go on. The error is non-nil when listing
+// failed, a manifest could not be read or a removal failed; the items are
+// returned in the last two cases.
 func Prune(ctx context.Context, t *Target, pipeline string, r Retention, dryRun bool) ([]PruneItem, error) {
 	if pipeline == "" {
 		return nil, errors.New("prune: a pipeline name is required")
@@ -173,7 +238,6 @@ func Prune(ctx context.Context, t *Target, pipeline string, r Retention, dryRun 
 		return nil, err
 	}
 	items := make([]PruneItem, len(entries))
-	groups := map[string][]int{} // retention group → indexes into entries
 	var readable []Entry
 	var where []int
 	skipped := 0
@@ -187,17 +251,19 @@ func Prune(ctx context.Context, t *Target, pipeline string, r Retention, dryRun 
 		readable = append(readable, e)
 		where = append(where, i)
 	}
+	groups := map[string][]int{} // retention group → indexes into entries
 	for j, g := range RetentionGroups(readable) {
 		groups[g] = append(groups[g], where[j])
 	}
 	for _, idx := range groups {
-		times := make([]time.Time, len(idx))
-		for k, i := range idx {
-			times[k] = entries[i].Manifest.Created
+		var stored []int
+		for _, i := range idx {
+			if !entries[i].Missing {
+				stored = append(stored, i)
+			}
 		}
-		for k, d := range r.Apply(times) {
-			items[idx[k]].Decision = d
-		}
+		decide(items, stored, r, func(it *PruneItem) bool { return !it.Missing })
+		decide(items, idx, r, func(it *PruneItem) bool { return it.Missing })
 	}
 	failed := 0
 	for i := range items {
@@ -220,4 +286,18 @@ func Prune(ctx context.Context, t *Target, pipeline string, r Retention, dryRun 
 		return items, fmt.Errorf("prune %s: %s", t.URL, strings.Join(problems, "; "))
 	}
 	return items, nil
+}
+
+// decide applies r to the items at idx (in catalog order) and sets the
+// decision of those among them for which set is true.
+func decide(items []PruneItem, idx []int, r Retention, set func(*PruneItem) bool) {
+	times := make([]time.Time, len(idx))
+	for k, i := range idx {
+		times[k] = items[i].Manifest.Created
+	}
+	for k, d := range r.Apply(times) {
+		if it := &items[idx[k]]; set(it) {
+			it.Decision = d
+		}
+	}
 }

@@ -12,9 +12,11 @@ import (
 type DecoderFunc func(src io.Reader) (dec io.Reader, release func(), err error)
 
 // DecodeReader wraps a reader-based decoder so that it keeps the [Stage]
-// contract: errors from src and ctx pass through unchanged, every other
-// decoding error (and an empty input, which no format here encodes to)
-// wraps [ErrIntegrity], and errors are sticky. name prefixes error messages.
+// contract: errors from src and ctx pass through unchanged, a decoder's
+// own local failures (wrapping [ErrLocal]) are passed on as they are,
+// every other decoding error (and an empty input, which no format here
+// encodes to) wraps [ErrIntegrity], and errors are sticky. name prefixes
+// error messages.
 func DecodeReader(ctx context.Context, name string, src io.Reader, newDecoder DecoderFunc) (io.ReadCloser, error) {
 	t := &trackedReader{r: ContextReader(ctx, src)}
 	dec, release, err := newDecoder(t)
@@ -48,7 +50,7 @@ func (t *trackedReader) classify(name string, err error) error {
 		// The source failed (network, ctx): whatever the decoder made of
 		// that, it is not corruption.
 		return t.err
-	case errors.Is(err, ErrIntegrity), errors.Is(err, ErrNoIdentity):
+	case errors.Is(err, ErrIntegrity), errors.Is(err, ErrNoIdentity), errors.Is(err, ErrLocal):
 		return fmt.Errorf("%s: %w", name, err)
 	case err == io.EOF && t.n == 0:
 		return fmt.Errorf("%s: %w: empty stream", name, ErrIntegrity)

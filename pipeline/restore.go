@@ -315,8 +315,10 @@ func (o *Decoded) Close() error {
 // into a temporary folder inside it, so it keeps its inode, mode and
 // owner and stays on its filesystem (a mount point), and it is left empty
 // if the restore fails. It returns the final path written ("-" for
-// stdout).
-func (d *Decoder) RestoreTo(ctx context.Context, t *Target, name, dest string, stdout io.Writer) (string, error) {
+// stdout). An [ErrNoIdentity] error tells, for an object with a manifest,
+// how to check whether the object is damaged rather than the key wrong.
+func (d *Decoder) RestoreTo(ctx context.Context, t *Target, name, dest string, stdout io.Writer) (_ string, err error) {
+	defer func() { err = hintDamage(ctx, t, name, err) }()
 	kind, err := destKind(dest)
 	if err != nil {
 		return "", err

@@ -209,7 +209,6 @@ func TestPruneNeverTouchesForeignObjects(t *testing.T) {
 	foreign := map[string]string{
 		"p/a-foreign":             "not sluice's",
 		"p/a-2026-01-04":          "no manifest: looks like ours by name only",
-		"p/a-orphan.sluice.json":  `{"format":"sluice/1","object":"a-orphan","pipeline":"a","created":"2020-01-01T00:00:00Z"}`,
 		"p/a-renamed":             "manifest names another object",
 		"p/a-renamed.sluice.json": `{"format":"sluice/1","object":"a-other","pipeline":"a","created":"2020-01-01T00:00:00Z"}`,
 		"elsewhere/a-2026-01-01":  "outside the prefix",

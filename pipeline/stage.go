@@ -96,6 +96,10 @@ var (
 	ErrIntegrity = errors.New("integrity check failed")
 	// ErrNoIdentity marks an encrypted stream none of the given keys opens.
 	ErrNoIdentity = errors.New("no matching identity")
+	// ErrLocal marks a decoder's failure on this machine rather than in
+	// the data: a temporary file it cannot create or write (a missing or
+	// full $TMPDIR). It says nothing about the stored object.
+	ErrLocal = errors.New("local I/O error")
 	// ErrNoRecipient marks an encryption stage built without anyone to
 	// encrypt to.
 	ErrNoRecipient = errors.New("no recipient")

@@ -18,6 +18,9 @@ import (
 // therefore have no recorded checksum to check.
 var ErrNoManifest = errors.New("no manifest records its checksum")
 
+// errDamaged marks stored bytes that do not match their manifest.
+var errDamaged = errors.New("damaged or replaced")
+
 // VerifyStored re-reads object name on t and checks its size and SHA-256
 // against its manifest (read from t when m is nil). It needs no keys and
 // decodes nothing. A mismatch wraps [ErrIntegrity]; an object that does
@@ -51,10 +54,10 @@ func VerifyStored(ctx context.Context, t *Target, name string, m *Manifest) erro
 		return fmt.Errorf("read %s: %w", t.ObjectURL(name), err)
 	}
 	if n != m.Size {
-		return fmt.Errorf("%s: %w: stored size %d, manifest says %d", name, ErrIntegrity, n, m.Size)
+		return fmt.Errorf("%s: %w: it is %d bytes, its manifest records %d: %w", name, ErrIntegrity, n, m.Size, errDamaged)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != m.SHA256 {
-		return fmt.Errorf("%s: %w: SHA-256 %s, manifest says %s", name, ErrIntegrity, got, m.SHA256)
+		return fmt.Errorf("%s: %w: it does not match the SHA-256 its manifest records: %w (SHA-256 %s, manifest says %s)", name, ErrIntegrity, errDamaged, got, m.SHA256)
 	}
 	return nil
 }
@@ -69,14 +72,31 @@ func VerifyStored(ctx context.Context, t *Target, name string, m *Manifest) erro
 // fails here too, with the error restore would give. A refusal that a
 // restore flag lifts (an external symlink, a device node) names that flag:
 // the archive is intact, yet a plain restore of it fails.
+//
+// When decoding fails on the data (an integrity error, or no key opening
+// the object) and a manifest records the object's checksum, the stored
+// bytes are checked against it: if they do not match, the object was
+// damaged or replaced after the backup, and that is the error returned
+// (wrapping [ErrIntegrity], never [ErrNoIdentity]), so a damaged header is
+// not taken for a wrong key.
 func VerifyDecoded(ctx context.Context, d *Decoder, t *Target, name string) error {
 	obj, err := d.Open(ctx, t, name)
 	if err != nil {
-		return err
+		return blameStored(ctx, t, name, err)
+	}
+	if err := decodeAll(ctx, obj, name, d.Extract); err != nil {
+		obj.Close()
+		return blameStored(ctx, t, name, err)
 	}
 	defer obj.Close()
+	return obj.Verify()
+}
+
+// decodeAll reads obj's decoded stream to its end, every tar entry of an
+// archive included, checked with the rules of extraction under extract.
+func decodeAll(ctx context.Context, obj *Decoded, name string, extract archive.ExtractOptions) error {
 	if obj.Archive {
-		if err := archive.Check(ctx, obj, d.Extract); err != nil {
+		if err := archive.Check(ctx, obj, extract); err != nil {
 			return fmt.Errorf("%s: %w", name, asIntegrity(withRestoreFlag(err)))
 		}
 	}
@@ -85,7 +105,23 @@ func VerifyDecoded(ctx context.Context, d *Decoder, t *Target, name string) erro
 	if _, err := CopyContext(ctx, io.Discard, obj); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	return obj.Verify()
+	return nil
+}
+
+// blameStored returns, for decodeErr from decoding object name on t, the
+// stored bytes' mismatch with the manifest when there is one, followed by
+// decodeErr; otherwise decodeErr. Only errors about the data (integrity,
+// no matching identity) are checked: a failed read, a local problem or an
+// ended ctx says nothing about the stored copy.
+func blameStored(ctx context.Context, t *Target, name string, decodeErr error) error {
+	if !errors.Is(decodeErr, ErrIntegrity) && !errors.Is(decodeErr, ErrNoIdentity) || ctx.Err() != nil {
+		return decodeErr
+	}
+	err := VerifyStored(ctx, t, name, nil)
+	if !errors.Is(err, errDamaged) {
+		return decodeErr
+	}
+	return fmt.Errorf("%w; decoding it failed: %v", err, decodeErr)
 }
 
 // withRestoreFlag adds to an archive refusal the restore flag that lifts it.
@@ -109,4 +145,20 @@ func asIntegrity(err error) error {
 		return fmt.Errorf("%w: %v", ErrIntegrity, err)
 	}
 	return err
+}
+
+// hintDamage adds to an [ErrNoIdentity] error from restoring object name
+// on t, when a manifest records the object's checksum, that a damaged
+// object looks the same as a wrong key and how to tell them apart. Restore
+// does not check the stored bytes itself: after a wrong key that would
+// read the whole object again only to say what the error already says.
+// Other errors are returned as they are.
+func hintDamage(ctx context.Context, t *Target, name string, err error) error {
+	if !errors.Is(err, ErrNoIdentity) || ctx.Err() != nil {
+		return err
+	}
+	if m, merr := ReadManifest(ctx, t, name); merr != nil || m == nil || m.SHA256 == "" {
+		return err
+	}
+	return fmt.Errorf("%w (if that is the right key, the object may be damaged instead: verify %s without keys checks it against its manifest)", err, t.ObjectURL(name))
 }

@@ -153,7 +153,7 @@ type restoreFailedEvent struct {
 
 // event is the JSON line of the commands other than backup (run, verify,
 // prune): "pipeline_failed", "target_failed", "verified", "verify_failed",
-// "prune_keep", "prune_remove"…. Fields not set for an event are omitted.
+// "verify_error", "prune_keep", "prune_remove"…. Fields not set for an event are omitted.
 type event struct {
 	Event    string    `json:"event"`
 	Time     time.Time `json:"time"`
@@ -161,6 +161,8 @@ type event struct {
 	Error    string    `json:"error,omitempty"`
 	Reasons  []string  `json:"reasons,omitempty"`
 	Object   string    `json:"object,omitempty"`
+	Target   string    `json:"target,omitempty"`  // target_failed: the target's URL
+	Missing  bool      `json:"missing,omitempty"` // prune: only the manifest is left, the object is gone
 }
 
 type targetEvent struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,14 +26,16 @@ type scope struct {
 	pipeline string // "" for a bare target: every sluice backup there
 	cfg      *pipeline.PipelineConfig
 	targets  []*pipeline.Target
-	openErrs []error
+	// unavailable are the pipeline's targets that could not be opened,
+	// each with its error in Unavailable.
+	unavailable []*pipeline.Target
 }
 
 func (s *scope) Close() { closeTargets(s.targets) }
 
 // openScope resolves arg: a URL is one target; anything else names a
 // pipeline of the config file, whose targets are opened (those that fail
-// are in openErrs).
+// are in unavailable).
 func openScope(ctx context.Context, e *env, g *globalFlags, arg string) (*scope, error) {
 	if isURLArg(arg) {
 		t, err := backends.OpenExisting(ctx, e.reg(), arg, nil)
@@ -51,7 +54,7 @@ func openScope(ctx context.Context, e *env, g *globalFlags, arg string) (*scope,
 		return nil, usageErrorf("no pipeline %q in %s (declared: %s); for a target, give its URL (s3://bucket/prefix)", arg, path, strings.Join(cfg.Names(), ", "))
 	}
 	s := &scope{pipeline: name, cfg: p}
-	s.targets, s.openErrs = openConfigTargets(ctx, e.reg(), p)
+	s.targets, s.unavailable = openConfigTargets(ctx, e.reg(), p)
 	return s, nil
 }
 
@@ -63,6 +66,7 @@ type listEntry struct {
 	Size     int64     `json:"size"`
 	Stages   []string  `json:"stages"`
 	URL      string    `json:"url"`
+	Missing  bool      `json:"missing,omitempty"` // only the manifest is left: the object is gone
 	Target   string    `json:"target"`
 	Pipeline string    `json:"pipeline,omitempty"`
 	Source   string    `json:"source,omitempty"`
@@ -80,11 +84,17 @@ at a target URL. Only objects sluice made are listed: those with a
 NAME.sluice.json manifest beside them (for a pipeline, one naming it).
 
 Each line: creation time (UTC), stored size, stages, object URL. --json
-prints a JSON array instead.
+prints a JSON array instead. A backup whose object is gone but whose
+manifest is left is listed with "(object missing)" ("missing": true).
+Backups whose manifest lies here but records another prefix (written to
+s3://bkt/photos, listed as s3://bkt) are left out, and stderr says where
+to list them.
 
 A backup whose manifest cannot be read (damaged, or not a sluice
 manifest) is named on stderr and left out; the others are still listed
-and the exit status is 1, as when a target cannot be listed.`,
+and the exit status is 1. A target that cannot be opened or listed is
+named on stderr; the exit status is then 3 when other targets were
+listed, 1 when none was.`,
 		Example: `  sluice list photos
   sluice list s3://my-backups/photos --json`,
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -107,20 +117,25 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 		return err
 	}
 	defer s.Close()
-	errs := s.openErrs
+	var unreadable, failed []error // manifests, targets
+	for _, t := range s.unavailable {
+		failed = append(failed, t.Unavailable)
+	}
 	var all []pipeline.Entry
+	var elsewhere elsewhereCount
 	for _, t := range s.targets {
-		entries, err := pipeline.Catalog(ctx, t, s.pipeline)
+		l, err := pipeline.ListBackups(ctx, t, s.pipeline)
 		if err != nil {
-			errs = append(errs, err)
+			failed = append(failed, err)
 			continue
 		}
-		for _, en := range entries {
+		elsewhere.add(l)
+		for _, en := range l.Entries {
 			// A backup whose manifest cannot be read has no time, size or
 			// stages to show; it is named in the error instead, and the
 			// others are listed.
 			if en.ManifestErr != nil {
-				errs = append(errs, fmt.Errorf("%s: not listed: %w", en.URL(), en.ManifestErr))
+				unreadable = append(unreadable, fmt.Errorf("%s: not listed: %w", en.URL(), en.ManifestErr))
 				continue
 			}
 			all = append(all, en)
@@ -131,7 +146,7 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 		out := make([]listEntry, 0, len(all))
 		for _, en := range all {
 			m := en.Manifest
-			out = append(out, listEntry{Time: m.Created, Size: m.Size, Stages: m.Stages, URL: en.URL(),
+			out = append(out, listEntry{Time: m.Created, Size: m.Size, Stages: m.Stages, URL: en.URL(), Missing: en.Missing,
 				Target: en.Target.URL, Pipeline: m.Pipeline, Source: m.Source, SHA256: m.SHA256, BytesIn: m.BytesIn})
 		}
 		enc := json.NewEncoder(e.stdout)
@@ -140,16 +155,81 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 			return err
 		}
 	} else {
-		if len(all) == 0 && len(errs) == 0 {
+		if len(all) == 0 && len(unreadable)+len(failed) == 0 && elsewhere.n == 0 {
 			fmt.Fprintln(e.stderr, "list: no backups found")
 		}
 		for _, en := range all {
 			m := en.Manifest
-			fmt.Fprintf(e.stdout, "%s  %10s  %-14s  %s\n", m.Created.UTC().Format(time.RFC3339), fmtBytes(m.Size), strings.Join(m.Stages, ","), en.URL())
+			line := fmt.Sprintf("%s  %10s  %-14s  %s", m.Created.UTC().Format(time.RFC3339), fmtBytes(m.Size), strings.Join(m.Stages, ","), en.URL())
+			if en.Missing {
+				line += "  (object missing)"
+			}
+			fmt.Fprintln(e.stdout, line)
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("list: %w", errors.Join(errs...))
+	if note := elsewhere.note(len(all) == 0); note != "" {
+		fmt.Fprintf(e.stderr, "list: %s\n", note)
+	}
+	if err := errors.Join(append(unreadable, failed...)...); err != nil {
+		return partialTargets(fmt.Errorf("list: %w", err), len(unreadable) == 0 && len(failed) < len(s.targets)+len(s.unavailable))
 	}
 	return nil
+}
+
+// partialTargets returns err with exit status 3 when partial is true —
+// some targets failed while the others succeeded — and as it is (exit 1)
+// otherwise.
+func partialTargets(err error, partial bool) error {
+	if partial {
+		return &exitError{code: exitPartial, err: err}
+	}
+	return err
+}
+
+// reportTargetFailed reports a target that list, verify or prune could
+// not read (not opened, or not listed): a "target_failed" event with
+// asJSON, otherwise a FAILED line on stderr.
+func reportTargetFailed(e *env, asJSON bool, pipelineName, target string, err error) {
+	if asJSON {
+		writeJSONEvent(e.stderr, event{Event: "target_failed", Time: time.Now().UTC(), Pipeline: pipelineName, Target: target, Error: err.Error()})
+		return
+	}
+	fmt.Fprintf(e.stderr, "FAILED target %s: %v\n", target, err)
+}
+
+// elsewhereCount adds up [pipeline.Listing.Elsewhere] over targets.
+type elsewhereCount struct {
+	n    int
+	urls []string
+}
+
+func (c *elsewhereCount) add(l *pipeline.Listing) {
+	c.n += l.Elsewhere
+	for _, u := range l.ElsewhereURLs {
+		if !slices.Contains(c.urls, u) {
+			c.urls = append(c.urls, u)
+		}
+	}
+}
+
+// note says how many backups were left out because they were written
+// under another prefix, and where to list them; "" when none were. With
+// none, it starts by saying that nothing else was found.
+func (c *elsewhereCount) note(none bool) string {
+	if c.n == 0 {
+		return ""
+	}
+	urls := c.urls
+	more := ""
+	if len(urls) > 3 {
+		urls, more = urls[:3], ", …"
+	}
+	what := fmt.Sprintf("%d backups stored under other prefixes were", c.n)
+	if c.n == 1 {
+		what = "1 backup stored under another prefix was"
+	}
+	if none {
+		what = "no backups found here; " + what
+	}
+	return fmt.Sprintf("%s left out; list %s%s", what, strings.Join(urls, ", "), more)
 }

@@ -653,8 +653,9 @@ func TestPipelinesGCSAndAzure(t *testing.T) {
 }
 
 // TestPruneJSONTargetFailed checks prune --json when a target does not
-// open: a target_failed event naming it, the other target pruned, an
-// error event last, and no line that is not JSON.
+// open: a target_failed event naming it in "target", the other target
+// pruned, an error event last, no line that is not JSON, and exit 3 (some
+// targets failed, the others succeeded).
 func TestPruneJSONTargetFailed(t *testing.T) {
 	notDir := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
@@ -670,8 +671,8 @@ func TestPruneJSONTargetFailed(t *testing.T) {
 `, t.TempDir(), notDir, t.TempDir()))
 	_, stderr, code := cli(t, nil, "--config", cfg, "prune", "logs", "--json")
 	evs := jsonEvents(t, stderr)
-	if code != exitFailure || len(evs) != 2 || evs[0]["event"] != "target_failed" || !strings.Contains(evs[0]["error"].(string), notDir) ||
-		evs[1]["event"] != "error" {
+	if code != exitPartial || len(evs) != 2 || evs[0]["event"] != "target_failed" || !strings.Contains(evs[0]["error"].(string), notDir) ||
+		evs[0]["target"] != "file://"+notDir+"/x" || evs[1]["event"] != "error" {
 		t.Fatalf("prune --json with a target that does not open: exit %d\n%s", code, stderr)
 	}
 }

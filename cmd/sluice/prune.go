@@ -41,6 +41,16 @@ A backup whose manifest cannot be read (damaged, or not a sluice manifest)
 is never removed: it is reported as SKIPPED, the others are judged without
 it, and the exit status is 1.
 
+A backup whose object is missing (only its manifest is left) takes no
+stored backup's place: the stored backups are judged among themselves.
+Its manifest is kept, and reported with "object missing", while the
+policy applied to all backups keeps it, and removed after that.
+
+A target that cannot be opened or listed is reported as FAILED (--json: a
+target_failed event with "target"); the exit status is then 3 when the
+other targets were pruned without failures, 1 when no target could be
+read.
+
 --dry-run lists what would be removed and removes nothing.`,
 		Example: `  sluice prune photos --dry-run
   sluice prune photos`,
@@ -70,17 +80,13 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 	if s.cfg.Retention == nil || s.cfg.Retention.IsZero() {
 		return usageErrorf("prune %s: the pipeline has no retention policy; nothing would be removed (set retention: {keep_last: N, ...})", s.pipeline)
 	}
-	failed := 0
-	fail := func(err error) {
-		failed++
-		if f.json {
-			reportTargetError(e, true, s.pipeline, err)
-			return
-		}
-		fmt.Fprintf(e.stderr, "prune %s: %v\n", s.pipeline, err)
+	failed, targetsFailed := 0, 0
+	failTarget := func(url string, err error) {
+		targetsFailed++
+		reportTargetFailed(e, f.json, s.pipeline, url, err)
 	}
-	for _, err := range s.openErrs {
-		fail(err)
+	for _, t := range s.unavailable {
+		failTarget(t.URL, t.Unavailable)
 	}
 	verb := "remove"
 	if f.dryRun {
@@ -89,7 +95,7 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 	for _, t := range s.targets {
 		items, err := pipeline.Prune(ctx, t, s.pipeline, *s.cfg.Retention, f.dryRun)
 		if err != nil && items == nil {
-			fail(err)
+			failTarget(t.URL, err)
 			continue
 		}
 		kept, removed, bad, skipped := 0, 0, 0, 0
@@ -109,7 +115,7 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 				action = verb
 			}
 			if f.json {
-				ev := event{Event: "prune", Time: time.Now().UTC(), Pipeline: s.pipeline, Object: it.URL(), Reasons: it.Reasons}
+				ev := event{Event: "prune", Time: time.Now().UTC(), Pipeline: s.pipeline, Object: it.URL(), Reasons: it.Reasons, Missing: it.Missing}
 				ev.Event = "prune_" + strings.ReplaceAll(strings.ToLower(action), " ", "_")
 				if it.Err != nil {
 					ev.Error = it.Err.Error()
@@ -125,8 +131,15 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 				continue
 			}
 			line := fmt.Sprintf("%-12s %s  %s", action, it.Created().UTC().Format(time.RFC3339), it.URL())
+			var notes []string
 			if it.Keep {
-				line += "  (" + strings.Join(it.Reasons, ", ") + ")"
+				notes = append(notes, it.Reasons...)
+			}
+			if it.Missing {
+				notes = append(notes, "object missing, only its manifest is left")
+			}
+			if len(notes) > 0 {
+				line += "  (" + strings.Join(notes, ", ") + ")"
 			}
 			if it.Err != nil {
 				line += ": " + it.Err.Error()
@@ -149,8 +162,16 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 			fmt.Fprintln(e.stderr)
 		}
 	}
+	var problems []string
 	if failed > 0 {
-		return fmt.Errorf("prune %s: %d failures", s.pipeline, failed)
+		problems = append(problems, fmt.Sprintf("%d failures", failed))
 	}
-	return nil
+	if targetsFailed > 0 {
+		problems = append(problems, fmt.Sprintf("%d of %d targets could not be read", targetsFailed, len(s.targets)+len(s.unavailable)))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	err = fmt.Errorf("prune %s: %s", s.pipeline, strings.Join(problems, "; "))
+	return partialTargets(err, failed == 0 && targetsFailed < len(s.targets)+len(s.unavailable))
 }

@@ -69,20 +69,19 @@ func targetOpenError(err error) error {
 }
 
 // openConfigTargets opens a pipeline's targets with their options, to read
-// them (list, verify, prune). Those that fail are returned as errors, so
-// the others can still be read.
-func openConfigTargets(ctx context.Context, reg *pipeline.Registry, p *pipeline.PipelineConfig) ([]*pipeline.Target, []error) {
-	var targets []*pipeline.Target
-	var errs []error
+// them (list, verify, prune). Those that fail are returned apart, as
+// unavailable targets with their error (see [pipeline.UnavailableTarget]),
+// so the others can still be read.
+func openConfigTargets(ctx context.Context, reg *pipeline.Registry, p *pipeline.PipelineConfig) (targets, unavailable []*pipeline.Target) {
 	for _, tc := range p.Targets {
 		t, err := backends.OpenExisting(ctx, reg, tc.URL, tc.Options)
 		if err != nil {
-			errs = append(errs, err)
+			unavailable = append(unavailable, pipeline.UnavailableTarget(backends.Redact(tc.URL), err))
 			continue
 		}
 		targets = append(targets, t)
 	}
-	return targets, errs
+	return targets, unavailable
 }
 
 func closeTargets(ts []*pipeline.Target) {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,16 +27,27 @@ func newVerifyCmd(e *env, g *globalFlags) *cobra.Command {
 OBJECT_URL.
 
 Without keys, each object is read back and its size and SHA-256 compared
-with its manifest. With keys (-i, --passphrase-env, --passphrase-file), each
-object is also decoded completely: every encrypted chunk authenticated, the
-stream decompressed and, for archives, every tar entry read to its end.
-Nothing is written anywhere.
+with its manifest; an object without a manifest (made by another tool) is
+decoded completely instead, which needs no key unless it is encrypted.
+With keys (-i, --passphrase-env, --passphrase-file, --fernet-key), each
+object is also decoded completely: every encrypted chunk authenticated,
+the stream decompressed and, for archives, every tar entry read to its
+end. Nothing is written anywhere. When decoding fails and the manifest
+records the object's SHA-256, the stored bytes are checked against it, so
+a damaged object is reported as damaged, not as a key that does not fit.
 
 Each object is reported OK or BAD on stderr (--json: one JSON event each);
-an object whose manifest cannot be read is BAD, and the others are still
-checked. Exit status 1 when any object is bad or cannot be read, or when a
-pipeline has no backups at all: a verification that checked nothing is no
-success.`,
+an object whose manifest cannot be read is BAD, as is a backup whose
+object is missing (only its manifest is left), and the others are still
+checked. An object that could not be checked because of a problem on
+this machine (a missing or full $TMPDIR for a Fernet token's spool) is
+reported as ERROR, not BAD. A target that cannot be opened or listed is
+reported as FAILED.
+
+Exit status 1 when any object is bad or could not be checked, or when
+nothing was verified (no backups at all: a verification that checked
+nothing is no success); otherwise 3 when some targets could not be read
+while the backups on the others verified; 0 when everything verified.`,
 		Example: `  sluice verify photos
   sluice verify photos -i ~/.config/sluice/key.txt
   sluice verify s3://my-backups/photos/photos-nas-20261129T042500Z.tar.zst.age`,
@@ -70,11 +83,15 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 	if len(keys) > 0 {
 		dec = &pipeline.Decoder{Registry: e.reg(), Keys: keys}
 	}
-	var bad, good int
+	var bad, good, unchecked, targetsFailed int
 	report := func(url string, err error) {
-		if err != nil {
+		local := errors.Is(err, pipeline.ErrLocal)
+		switch {
+		case local:
+			unchecked++
+		case err != nil:
 			bad++
-		} else {
+		default:
 			good++
 		}
 		if f.json {
@@ -82,21 +99,40 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			if err != nil {
 				ev.Event, ev.Error = "verify_failed", err.Error()
 			}
+			if local {
+				ev.Event = "verify_error"
+			}
 			writeJSONEvent(e.stderr, ev)
 			return
 		}
-		if err != nil {
+		switch {
+		case local:
+			fmt.Fprintf(e.stderr, "ERROR %s: not checked, a problem on this machine: %v\n", url, err)
+		case err != nil:
 			fmt.Fprintf(e.stderr, "BAD  %s: %v\n", url, err)
-		} else {
+		default:
 			fmt.Fprintf(e.stderr, "OK   %s\n", url)
 		}
+	}
+	failTarget := func(pipelineName, url string, err error) {
+		targetsFailed++
+		reportTargetFailed(e, f.json, pipelineName, url, err)
 	}
 	check := func(t *pipeline.Target, name string, m *pipeline.Manifest) error {
 		if dec != nil {
 			return pipeline.VerifyDecoded(ctx, dec, t, name)
 		}
-		return pipeline.VerifyStored(ctx, t, name, m)
+		err := pipeline.VerifyStored(ctx, t, name, m)
+		if errors.Is(err, pipeline.ErrNoManifest) {
+			// No checksum is recorded, so decoding is the only check
+			// there is; it needs no key unless the object is encrypted,
+			// and then says which key to give.
+			return pipeline.VerifyDecoded(ctx, &pipeline.Decoder{Registry: e.reg()}, t, name)
+		}
+		return err
 	}
+	var elsewhere elsewhereCount
+	targets := 1
 	if isURLArg(arg) {
 		t, name, err := backends.OpenObject(ctx, e.reg(), arg)
 		if err != nil {
@@ -110,32 +146,64 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			return err
 		}
 		defer s.Close()
-		for _, err := range s.openErrs {
-			report("", err)
+		targets = len(s.targets) + len(s.unavailable)
+		for _, t := range s.unavailable {
+			failTarget(s.pipeline, t.URL, t.Unavailable)
 		}
 		for _, t := range s.targets {
-			entries, err := pipeline.Catalog(ctx, t, s.pipeline)
+			l, err := pipeline.ListBackups(ctx, t, s.pipeline)
 			if err != nil {
-				report(t.URL, err)
+				failTarget(s.pipeline, t.URL, err)
 				continue
 			}
-			for _, en := range entries {
-				if en.ManifestErr != nil {
+			elsewhere.add(l)
+			for _, en := range l.Entries {
+				switch {
+				case en.ManifestErr != nil:
 					report(en.URL(), en.ManifestErr)
-					continue
+				case en.Missing:
+					report(en.URL(), fmt.Errorf("%w: its manifest is left, the object is gone (deleted or lost)", errObjectMissing))
+				default:
+					report(en.URL(), check(t, en.Name, en.Manifest))
 				}
-				report(en.URL(), check(t, en.Name, en.Manifest))
 			}
 		}
 	}
+	checked := bad + good + unchecked
 	if !f.json {
-		fmt.Fprintf(e.stderr, "verify: %d OK, %d bad\n", good, bad)
+		line := fmt.Sprintf("verify: %d OK, %d bad", good, bad)
+		if unchecked > 0 {
+			line += fmt.Sprintf(", %d not checked", unchecked)
+		}
+		if targetsFailed > 0 {
+			line += fmt.Sprintf("; %d of %d targets could not be read", targetsFailed, targets)
+		}
+		fmt.Fprintln(e.stderr, line)
 	}
-	if bad+good == 0 {
-		return fmt.Errorf("verify %s: no backups found", arg)
-	}
+	var problems []string
 	if bad > 0 {
-		return fmt.Errorf("verify: %d of %d objects failed verification", bad, bad+good)
+		problems = append(problems, fmt.Sprintf("%d of %d objects failed verification", bad, checked))
 	}
-	return nil
+	if unchecked > 0 {
+		problems = append(problems, fmt.Sprintf("%d of %d objects could not be checked because of a local error", unchecked, checked))
+	}
+	if targetsFailed > 0 {
+		problems = append(problems, fmt.Sprintf("%d of %d targets could not be read", targetsFailed, targets))
+	}
+	if checked == 0 {
+		msg := "no backups found"
+		if note := elsewhere.note(false); note != "" {
+			msg += "; " + note
+		}
+		problems = append(problems, msg)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	err = fmt.Errorf("verify %s: %s", arg, strings.Join(problems, "; "))
+	return partialTargets(err, bad+unchecked == 0 && good > 0)
 }
+
+// errObjectMissing marks a backup whose manifest is left but whose object
+// is gone.
+var errObjectMissing = errors.New("object missing")

@@ -31,7 +31,9 @@
 // HMAC. That error wraps both [pipeline.ErrNoIdentity] and
 // [pipeline.ErrIntegrity] and says so. A token that is malformed in any
 // other way (bad base64, wrong version byte, truncated) wraps
-// ErrIntegrity only.
+// ErrIntegrity only. A spool file that cannot be created, written or read
+// back (a missing or full $TMPDIR) wraps [pipeline.ErrLocal] instead and
+// names the folder: it says nothing about the token.
 package fernet
 
 import (
@@ -293,7 +295,7 @@ func (d *decoder) verify() error {
 	}
 	f, err := os.CreateTemp("", "sluice-fernet-*")
 	if err != nil {
-		return fmt.Errorf("spool token: %w", err)
+		return spoolError(err)
 	}
 	d.spool = f
 	// Unlink at once so nothing is left behind even if the process dies;
@@ -302,7 +304,7 @@ func (d *decoder) verify() error {
 
 	mac := hmac.New(sha256.New, d.key.sign[:])
 	mac.Write(header[:])
-	tw := &tailWriter{w: io.MultiWriter(mac, f)}
+	tw := &tailWriter{w: io.MultiWriter(mac, spoolWriter{f})}
 	n, err := pipeline.CopyContext(d.ctx, tw, raw)
 	if err != nil {
 		return err
@@ -315,7 +317,7 @@ func (d *decoder) verify() error {
 		return fmt.Errorf("%w: %w: the token's HMAC does not verify: wrong key, or the object is damaged", pipeline.ErrNoIdentity, pipeline.ErrIntegrity)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("spool token: %w", err)
+		return spoolError(err)
 	}
 	block, err := aes.NewCipher(d.key.enc[:])
 	if err != nil {
@@ -328,6 +330,23 @@ func (d *decoder) verify() error {
 		buf:  make([]byte, chunkBytes),
 	}
 	return nil
+}
+
+// spoolError marks a failure of the spool file as local ([pipeline.ErrLocal]),
+// naming the folder it lives in: it is no fault of the token.
+func spoolError(err error) error {
+	return fmt.Errorf("spool the token in %s (set TMPDIR to a folder with space for it): %w: %w", os.TempDir(), pipeline.ErrLocal, err)
+}
+
+// spoolWriter writes to the spool file; its errors are local ones.
+type spoolWriter struct{ f *os.File }
+
+func (w spoolWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		err = spoolError(err)
+	}
+	return n, err
 }
 
 // tailWriter writes everything but the last macLen bytes it is given to
@@ -374,7 +393,7 @@ func (c *cbcReader) Read(p []byte) (int, error) {
 		}
 		n, err := io.ReadFull(c.src, c.buf[:min(int64(len(c.buf)), c.left)])
 		if err != nil {
-			return 0, fmt.Errorf("read spool: %w", err)
+			return 0, spoolError(err)
 		}
 		c.left -= int64(n)
 		chunk := c.buf[:n]

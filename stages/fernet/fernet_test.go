@@ -130,3 +130,18 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestSpoolFailureIsLocal decodes a good token with $TMPDIR pointing
+// nowhere: the spool cannot be made, which is this machine's problem, not
+// the token's, and the error says where it looked.
+func TestSpoolFailureIsLocal(t *testing.T) {
+	st := newStage(t, fernet.GenerateKey())
+	enc := stagetest.Encode(t, st, []byte("secret data"))
+	dir := filepath.Join(t.TempDir(), "missing")
+	t.Setenv("TMPDIR", dir)
+	_, err := stagetest.Decode(st, enc)
+	if !errors.Is(err, pipeline.ErrLocal) || errors.Is(err, pipeline.ErrIntegrity) || errors.Is(err, pipeline.ErrNoIdentity) ||
+		!strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "TMPDIR") {
+		t.Fatalf("spool in a missing folder: %v, want ErrLocal naming %s", err, dir)
+	}
+}
