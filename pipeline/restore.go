@@ -42,6 +42,12 @@ type Decoder struct {
 	// keeps the object to poll its counters. It must return quickly and
 	// must not read from the object.
 	Opened func(*Decoded)
+	// Lifted, if set, makes VerifyDecoded accept an archive entry that a
+	// restore under Extract refuses only because a restore flag is off (an
+	// external symlink, a device node), and is called with the refusal,
+	// which names the entry and the flag: the archive is intact, and a
+	// restore with that flag restores it.
+	Lifted func(error)
 }
 
 // Decoded is an object's decoded stream. Read it to the end, then call

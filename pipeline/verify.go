@@ -70,8 +70,8 @@ func VerifyStored(ctx context.Context, t *Target, name string, m *Manifest) erro
 // An archive's entries are checked with the rules restore applies under
 // d.Extract ([archive.Check]), so an archive that restore would refuse
 // fails here too, with the error restore would give. A refusal that a
-// restore flag lifts (an external symlink, a device node) names that flag:
-// the archive is intact, yet a plain restore of it fails.
+// restore flag lifts (an external symlink, a device node) names that flag;
+// with d.Lifted set it goes to d.Lifted instead and the entry is accepted.
 //
 // When decoding fails on the data (an integrity error, or no key opening
 // the object) and a manifest records the object's checksum, the stored
@@ -84,7 +84,7 @@ func VerifyDecoded(ctx context.Context, d *Decoder, t *Target, name string) erro
 	if err != nil {
 		return blameStored(ctx, t, name, err)
 	}
-	if err := decodeAll(ctx, obj, name, d.Extract); err != nil {
+	if err := decodeAll(ctx, obj, name, d.Extract, d.Lifted); err != nil {
 		obj.Close()
 		return blameStored(ctx, t, name, err)
 	}
@@ -93,10 +93,15 @@ func VerifyDecoded(ctx context.Context, d *Decoder, t *Target, name string) erro
 }
 
 // decodeAll reads obj's decoded stream to its end, every tar entry of an
-// archive included, checked with the rules of extraction under extract.
-func decodeAll(ctx context.Context, obj *Decoded, name string, extract archive.ExtractOptions) error {
+// archive included, checked with the rules of extraction under extract
+// (refusals a flag lifts go to lifted, if set, named with the flag).
+func decodeAll(ctx context.Context, obj *Decoded, name string, extract archive.ExtractOptions, lifted func(error)) error {
 	if obj.Archive {
-		if err := archive.Check(ctx, obj, extract); err != nil {
+		var liftedFlag func(error)
+		if lifted != nil {
+			liftedFlag = func(err error) { lifted(withRestoreFlag(err)) }
+		}
+		if err := archive.Check(ctx, obj, extract, liftedFlag); err != nil {
 			return fmt.Errorf("%s: %w", name, asIntegrity(withRestoreFlag(err)))
 		}
 	}

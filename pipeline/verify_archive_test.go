@@ -44,7 +44,8 @@ func tarOf(t *testing.T, unfinished bool, hdrs ...tar.Header) []byte {
 // TestVerifyAppliesRestoreRules: verify with keys checks an archive's
 // entries with the rules restore applies, so an archive it passes
 // restores, and one restore refuses fails verify with restore's reason
-// (and the restore flag that lifts it, if any).
+// (and the restore flag that lifts it, if any); with Decoder.Lifted set,
+// a refusal only a flag lifts is reported to it instead.
 func TestVerifyAppliesRestoreRules(t *testing.T) {
 	reg := testRegistry()
 	file := func(name string) tar.Header { return tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644} }
@@ -108,6 +109,19 @@ func TestVerifyAppliesRestoreRules(t *testing.T) {
 			}
 			if tc.flag != "" && !strings.Contains(verr.Error(), "restore needs "+tc.flag) {
 				t.Errorf("verify: %v, want it to name %s", verr, tc.flag)
+			}
+			// With Lifted set, what only a flag refuses is accepted and
+			// reported, naming the entry and the flag.
+			var lifted []error
+			d.Lifted = func(err error) { lifted = append(lifted, err) }
+			verr = pipeline.VerifyDecoded(t.Context(), d, tg, name)
+			switch {
+			case tc.flag == "" && verr == nil:
+				t.Errorf("verify with Lifted passed an archive no flag restores")
+			case tc.flag == "":
+			case verr != nil || len(lifted) != 1 || !errors.Is(lifted[0], tc.match) ||
+				!strings.Contains(lifted[0].Error(), "restore needs "+tc.flag) || !strings.Contains(lifted[0].Error(), tc.want[0]):
+				t.Errorf("verify with Lifted: %v, lifted %v; want success and the refusal naming %s", verr, lifted, tc.flag)
 			}
 		})
 	}

@@ -163,6 +163,7 @@ type event struct {
 	Object   string    `json:"object,omitempty"`
 	Target   string    `json:"target,omitempty"`  // target_failed: the target's URL
 	Missing  bool      `json:"missing,omitempty"` // prune: only the manifest is left, the object is gone
+	Notes    []string  `json:"notes,omitempty"`   // verified: entries only a restore flag restores
 }
 
 type targetEvent struct {

@@ -79,12 +79,22 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			return usageError(err)
 		}
 	}
+	// notes are the archive entries of the object being checked that
+	// only a restore flag restores (external symlinks, devices): the
+	// object is intact, so it is OK, with the flag named.
+	var notes []string
+	lifted := func(err error) { notes = append(notes, err.Error()) }
 	var dec *pipeline.Decoder
 	if len(keys) > 0 {
-		dec = &pipeline.Decoder{Registry: e.reg(), Keys: keys}
+		dec = &pipeline.Decoder{Registry: e.reg(), Keys: keys, Lifted: lifted}
 	}
 	var bad, good, unchecked, targetsFailed int
 	report := func(url string, err error) {
+		objNotes := notes
+		notes = nil
+		if err != nil {
+			objNotes = nil
+		}
 		local := errors.Is(err, pipeline.ErrLocal)
 		switch {
 		case local:
@@ -95,7 +105,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			good++
 		}
 		if f.json {
-			ev := event{Event: "verified", Time: time.Now().UTC(), Object: url}
+			ev := event{Event: "verified", Time: time.Now().UTC(), Object: url, Notes: objNotes}
 			if err != nil {
 				ev.Event, ev.Error = "verify_failed", err.Error()
 			}
@@ -110,6 +120,12 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			fmt.Fprintf(e.stderr, "ERROR %s: not checked, a problem on this machine: %v\n", url, err)
 		case err != nil:
 			fmt.Fprintf(e.stderr, "BAD  %s: %v\n", url, err)
+		case len(objNotes) > 0:
+			more := ""
+			if len(objNotes) > 1 {
+				more = fmt.Sprintf(" (and %d more entries)", len(objNotes)-1)
+			}
+			fmt.Fprintf(e.stderr, "OK   %s; note: %s%s\n", url, objNotes[0], more)
 		default:
 			fmt.Fprintf(e.stderr, "OK   %s\n", url)
 		}
@@ -127,7 +143,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			// No checksum is recorded, so decoding is the only check
 			// there is; it needs no key unless the object is encrypted,
 			// and then says which key to give.
-			return pipeline.VerifyDecoded(ctx, &pipeline.Decoder{Registry: e.reg()}, t, name)
+			return pipeline.VerifyDecoded(ctx, &pipeline.Decoder{Registry: e.reg(), Lifted: lifted}, t, name)
 		}
 		return err
 	}

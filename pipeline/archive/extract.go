@@ -138,10 +138,23 @@ func Extract(ctx context.Context, r io.Reader, dest string, opts ExtractOptions)
 // the filesystem can refuse (space, permissions, owners without
 // privileges) is not predicted. Like Extract, Check reads r to EOF and
 // returns ctx.Err() when ctx is done.
-func Check(ctx context.Context, r io.Reader, opts ExtractOptions) error {
+//
+// If lifted is not nil, an entry that Extract under opts refuses only
+// because an option is off (an external symlink without ExternalSymlinks,
+// a device node or pipe without Devices: the errors matching
+// [ErrExternalSymlink] and [ErrDevice]) is passed to lifted, as the error
+// Extract would return for it, and then checked as if the option were on.
+func Check(ctx context.Context, r io.Reader, opts ExtractOptions, lifted func(error)) error {
 	rl := newRules(opts)
 	err := walk(ctx, r, func(_ *tar.Reader, hdr *tar.Header) error {
 		_, err := rl.next(hdr)
+		var optIn optInError
+		if err != nil && lifted != nil && errors.As(err, &optIn) {
+			lifted(fmt.Errorf("archive: entry %q: %w", hdr.Name, err))
+			rl.opts.ExternalSymlinks, rl.opts.Devices = true, true
+			_, err = rl.next(hdr)
+			rl.opts.ExternalSymlinks, rl.opts.Devices = opts.ExternalSymlinks, opts.Devices
+		}
 		return err
 	})
 	if err != nil && ctx.Err() != nil {

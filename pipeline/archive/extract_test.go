@@ -73,7 +73,7 @@ func TestExtractHostile(t *testing.T) {
 			if err == nil {
 				t.Fatal("Extract succeeded")
 			}
-			if cerr := Check(context.Background(), bytes.NewReader(data), ExtractOptions{}); cerr == nil || cerr.Error() != err.Error() {
+			if cerr := Check(context.Background(), bytes.NewReader(data), ExtractOptions{}, nil); cerr == nil || cerr.Error() != err.Error() {
 				t.Errorf("Check: %v, want Extract's %v", cerr, err)
 			}
 			wantPrefix := fmt.Sprintf("archive: entry %q: ", tc.bad)
@@ -369,7 +369,7 @@ func TestExtractUnsupportedType(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `entry "m": unsupported entry type`) {
 		t.Errorf("err = %v", err)
 	}
-	if cerr := Check(context.Background(), bytes.NewReader(data), ExtractOptions{}); cerr == nil || cerr.Error() != err.Error() {
+	if cerr := Check(context.Background(), bytes.NewReader(data), ExtractOptions{}, nil); cerr == nil || cerr.Error() != err.Error() {
 		t.Errorf("Check: %v, want Extract's %v", cerr, err)
 	}
 }
@@ -387,7 +387,7 @@ func TestExtractGNUTypes(t *testing.T) {
 		return e
 	}
 	data := buildTar(t, label, dump("./", "Dsub\x00Yf\x00\x00"), dump("./sub/", ""), reg("./f", "x"), reg("./sub/g", "y"))
-	if err := Check(context.Background(), bytes.NewReader(data), ExtractOptions{}); err != nil {
+	if err := Check(context.Background(), bytes.NewReader(data), ExtractOptions{}, nil); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
 	dest, _ := newDest(t)
@@ -433,7 +433,7 @@ func TestExtractReplaces(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := buildTar(t, tc.entries...)
-			if err := Check(context.Background(), bytes.NewReader(data), tc.opts); err != nil {
+			if err := Check(context.Background(), bytes.NewReader(data), tc.opts, nil); err != nil {
 				t.Errorf("Check: %v", err)
 			}
 			dest, _ := newDest(t)

@@ -57,7 +57,7 @@ func FuzzExtract(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		xerr := Extract(ctx, bytes.NewReader(data), dest, ExtractOptions{})
-		cerr := Check(ctx, bytes.NewReader(data), ExtractOptions{})
+		cerr := Check(ctx, bytes.NewReader(data), ExtractOptions{}, nil)
 		if ctx.Err() == nil {
 			switch {
 			case xerr == nil && cerr != nil:

@@ -163,7 +163,7 @@ func TestExtractGNUTarRepeats(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			archive := tc.make(t, newSrc(t), t.TempDir())
-			if err := Check(context.Background(), bytes.NewReader(archive), ExtractOptions{}); err != nil {
+			if err := Check(context.Background(), bytes.NewReader(archive), ExtractOptions{}, nil); err != nil {
 				t.Errorf("Check: %v", err)
 			}
 			dest, _ := newDest(t)
