@@ -14,7 +14,6 @@ import (
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
-	"github.com/sluice-backup/sluice/pipeline/archive"
 )
 
 type backupFlags struct {
@@ -148,9 +147,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		return printDryRun(ctx, e, f.json, b, nil)
 	}
 	_, err = storeBackup(ctx, e, g, f.json, f.progress, b)
-	if errors.Is(err, archive.ErrChanged) {
-		err = fmt.Errorf("%w (--allow-changing-files archives such a file as read, with a warning)", err)
-	}
+	err = withSourceHint(err, "--allow-changing-files", "--exclude")
 	if errors.Is(err, pipeline.ErrPartial) {
 		return &exitError{code: exitPartial, err: err}
 	}

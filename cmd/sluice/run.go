@@ -15,7 +15,6 @@ import (
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
-	"github.com/sluice-backup/sluice/pipeline/archive"
 )
 
 type runFlags struct {
@@ -268,9 +267,7 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		} else if err != nil {
 			out.failed++
 		}
-		if errors.Is(err, archive.ErrChanged) {
-			err = fmt.Errorf("%w (allow_changing_files: true archives such a file as read, with a warning)", err)
-		}
+		err = withSourceHint(err, "allow_changing_files: true", "the pipeline's exclude")
 		if err != nil && !errors.Is(err, pipeline.ErrPartial) {
 			errs = append(errs, err)
 		}

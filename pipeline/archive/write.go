@@ -146,8 +146,18 @@ func (t *treeWriter) osPath(rel string) string {
 }
 
 func (t *treeWriter) errorf(rel string, err error) error {
-	return fmt.Errorf("archive: %q: %w", t.osPath(rel), err)
+	return &EntryError{Path: t.osPath(rel), Err: err}
 }
+
+// EntryError is an error of [Write] about one entry of the tree: reading
+// it failed (it cannot be read, it changed while it was read, ...).
+type EntryError struct {
+	Path string // the entry's filesystem path
+	Err  error
+}
+
+func (e *EntryError) Error() string { return fmt.Sprintf("archive: %q: %v", e.Path, e.Err) }
+func (e *EntryError) Unwrap() error { return e.Err }
 
 // readErr is Write's result for an error reading the entry rel: an entry
 // that vanished since its directory was listed is reported and skipped;

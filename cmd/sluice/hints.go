@@ -1,0 +1,27 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/sluice-backup/sluice/pipeline/archive"
+)
+
+// withSourceHint adds to the error of a backup what would let it go on,
+// named as the command sets it: allowChanging is the flag or config key
+// that archives a changing file as read, exclude the one that leaves an
+// entry out. A directory backup stops at an entry it cannot read (as
+// restic does, where tar goes on and exits 2), since a backup silently
+// missing a file is worse than none; the hint says how to choose
+// otherwise.
+func withSourceHint(err error, allowChanging, exclude string) error {
+	var entry *archive.EntryError
+	switch {
+	case errors.Is(err, archive.ErrChanged):
+		return fmt.Errorf("%w (%s archives such a file as read, with a warning)", err, allowChanging)
+	case errors.As(err, &entry) && errors.Is(entry.Err, fs.ErrPermission):
+		return fmt.Errorf("%w (nothing was stored: run as a user who can read it, or leave it out with %s)", err, exclude)
+	}
+	return err
+}
