@@ -11,10 +11,9 @@ import (
 // withSourceHint adds to the error of a backup what would let it go on,
 // named as the command sets it: allowChanging is the flag or config key
 // that archives a changing file as read, exclude the one that leaves an
-// entry out. A directory backup stops at an entry it cannot read (as
-// restic does, where tar goes on and exits 2), since a backup silently
-// missing a file is worse than none; the hint says how to choose
-// otherwise.
+// entry out. A directory backup stops at an entry it cannot read (where
+// tar goes on and exits 2), since a backup that lacks a file nobody
+// notices is worse than a failure; the hint says how to choose otherwise.
 func withSourceHint(err error, allowChanging, exclude string) error {
 	var entry *archive.EntryError
 	switch {
