@@ -11,8 +11,15 @@ import (
 // A Target is an open place objects are stored: a bucket and a key prefix
 // inside it. Backends build targets from URLs; the run loop only sees this.
 type Target struct {
-	// URL is the target's display URL (scheme, bucket and prefix, without
-	// query parameters or credentials), e.g. "s3://backups/photos".
+	// URL is the target's URL as sluice prints it: scheme, bucket and
+	// prefix, then the query parameters needed to reach the target (the
+	// backend options marked [OptionSpec.Locates] that were given, in the
+	// URL or beside it in a config, and a backend's pass-through
+	// parameters), sorted by name, e.g.
+	// "s3://backups/photos?endpoint=http://127.0.0.1:9000&region=eu-west-1".
+	// It holds no credentials, no secret query values, no write-only
+	// settings and no trailing slash after the prefix; given back to
+	// sluice, it opens the same place.
 	URL string
 	// Bucket is the open bucket. The Target owns it.
 	Bucket *blob.Bucket
@@ -84,14 +91,23 @@ const (
 )
 
 // ObjectURL returns the URL of the object stored under name (relative to
-// the prefix), in the form restore accepts. Each path segment is escaped,
-// so names with "%", "?" or "#" still round-trip.
+// the prefix), in the form restore and verify accept: the target's URL
+// with name appended to its path and the target's query kept, so the
+// object is reached as the target was. Each path segment is escaped, so
+// names with "%", "?" or "#" still round-trip.
 func (t *Target) ObjectURL(name string) string {
 	segs := strings.Split(name, "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
 	}
-	return strings.TrimSuffix(t.URL, "/") + "/" + strings.Join(segs, "/")
+	// The path of a target URL is escaped, so its first "?" starts the
+	// query.
+	base, query, hasQuery := strings.Cut(t.URL, "?")
+	out := strings.TrimSuffix(base, "/") + "/" + strings.Join(segs, "/")
+	if hasQuery {
+		out += "?" + query
+	}
+	return out
 }
 
 // Key returns the full bucket key of name.
