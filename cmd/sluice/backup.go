@@ -119,6 +119,9 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	} else if src, err = pipeline.PathSource(source, f.exclude); err != nil {
 		return usageError(err)
 	}
+	if src.Name == "" && strings.Contains(f.name, "{source}") {
+		return usageErrorf("backup: source %s is a file descriptor, whose name says nothing of what it holds: give --name (the template %q uses {source})", source, f.name)
+	}
 	name, err := pipeline.ExpandName(f.name, pipeline.NameVars{Source: src.Name, Host: shortHost(), Time: time.Now()})
 	if err != nil {
 		return usageError(err)
