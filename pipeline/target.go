@@ -48,6 +48,16 @@ type Target struct {
 	// (IfNotExist), which is atomic on cloud stores but not in gocloud's
 	// fileblob (a check, then a rename).
 	WriteNew func(ctx context.Context, key string, body []byte) error
+	// Occupied, if set, replaces Bucket.Exists when a backup looks for a
+	// free object name: it reports whether anything at key would keep an
+	// object from being stored there, also what is no object (a folder
+	// of that name in a file:// target, which Exists does not see).
+	Occupied func(ctx context.Context, key string) (bool, error)
+	// CheckKey, if set, refuses keys the backend cannot store an object
+	// under, whatever is there (a file:// target keeps names ending in
+	// ".attrs" for gocloud's metadata sidecars). [Backup.Check] applies
+	// it to the backup's object before anything is read or written.
+	CheckKey func(key string) error
 }
 
 // UnavailableTarget is a target that could not be opened, because of err:
