@@ -78,10 +78,16 @@
 //
 // # Contracts
 //
-//   - A [pipeline.Target]'s URL is its display form, scheme://bucket/prefix,
-//     without query parameters, credentials or a trailing slash. Its Prefix is
-//     "" or ends in "/". [pipeline.Target.ObjectURL] gives a URL [OpenObject]
-//     resolves to the same bucket and key.
+//   - A [pipeline.Target]'s URL is the form sluice prints,
+//     scheme://bucket/prefix without credentials or a trailing slash, with
+//     the query parameters needed to reach the target: the options a
+//     backend marks [pipeline.OptionSpec.Locates] (S3's endpoint, region,
+//     profile and use_path_style), from the URL or the config alike, and
+//     every gs and azblob query parameter, sorted by name, without the
+//     secret ones ([Redact]'s rules). Write-only settings such as
+//     part_size or storage_class are left out. Its Prefix is "" or ends
+//     in "/". [pipeline.Target.ObjectURL] gives a URL [OpenObject]
+//     resolves to the same store, bucket and key.
 //   - Errors name the URL only in the form [Redact] returns, and never carry
 //     a credential.
 //   - Credentials never come from the URL: each cloud's standard chain
@@ -93,6 +99,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"regexp"
@@ -370,4 +377,56 @@ func displayURL(scheme, bucket, prefix string) string {
 		u.Path = ""
 	}
 	return u.String()
+}
+
+// targetURL is a target's printed URL ([pipeline.Target.URL]): its
+// [displayURL], then query, which holds what is needed to reach the
+// target and nothing secret, encoded by [encodeQuery].
+func targetURL(scheme, bucket, prefix string, query url.Values) string {
+	s := displayURL(scheme, bucket, prefix)
+	if q := encodeQuery(query); q != "" {
+		s += "?" + q
+	}
+	return s
+}
+
+// locatingQuery returns the options among specs that locate a target
+// ([pipeline.OptionSpec.Locates]) and are set in opts, from the URL or
+// from a config's target entry alike, as query values in the form a URL
+// gives them. Secret options, and options whose name [Redact] would
+// hide, are left out.
+func locatingQuery(specs []pipeline.OptionSpec, opts pipeline.Options) url.Values {
+	shown := opts.Display()
+	q := url.Values{}
+	for _, s := range specs {
+		if v, ok := shown[s.Name]; ok && s.Locates && !s.Secret && !secretParam(s.Name) {
+			q.Set(s.Name, v)
+		}
+	}
+	return q
+}
+
+// encodeQuery encodes q sorted by key, as [url.Values.Encode] does, but
+// leaves ":" and "/" unescaped (a query may hold both), so that an
+// endpoint reads as it was written: endpoint=http://127.0.0.1:9000.
+func encodeQuery(q url.Values) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		for _, v := range q[k] {
+			if b.Len() > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(readableEscape(k))
+			b.WriteByte('=')
+			b.WriteString(readableEscape(v))
+		}
+	}
+	return b.String()
+}
+
+// readableEscape is [url.QueryEscape] with ":" and "/" left as they are.
+// QueryEscape writes a literal "%" as "%25", so no "%3A" or "%2F" it
+// returns can stand for anything but ":" or "/".
+func readableEscape(s string) string {
+	return strings.NewReplacer("%3A", ":", "%2F", "/").Replace(url.QueryEscape(s))
 }

@@ -105,7 +105,30 @@ func fileTarget(u *url.URL) (string, *pipeline.Target) {
 		}
 		return writeNewFile(filepath.Join(dir, filepath.FromSlash(key)), body)
 	}
+	t.Occupied = func(ctx context.Context, key string) (bool, error) {
+		if !plainKey(key) {
+			return t.Bucket.Exists(ctx, key)
+		}
+		_, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(key)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	t.CheckKey = checkFileKey
 	return dir, t
+}
+
+// attrsSuffix ends the names of the metadata sidecars fileblob keeps
+// beside objects; it refuses to store an object under such a name.
+const attrsSuffix = ".attrs"
+
+// checkFileKey implements [pipeline.Target.CheckKey] for file targets.
+func checkFileKey(key string) error {
+	if strings.HasSuffix(key, attrsSuffix) {
+		return fmt.Errorf("object name %q ends in %s, which a file:// target keeps for metadata sidecars: choose another name", key, attrsSuffix)
+	}
+	return nil
 }
 
 // writeNewFile creates the file at path holding body, failing with an

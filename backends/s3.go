@@ -32,10 +32,10 @@ const (
 )
 
 var s3Options = append([]pipeline.OptionSpec{
-	{Name: "region", Help: "AWS region (default: the AWS config's, else us-east-1; with none configured, a bucket's own region is followed)"},
-	{Name: "endpoint", Help: "endpoint URL of an S3-compatible store (default: AWS, or AWS_ENDPOINT_URL_S3); an IP address or localhost implies path-style addressing"},
-	{Name: "profile", Help: "AWS shared-config profile (default: AWS_PROFILE, else default)"},
-	{Name: "use_path_style", Type: pipeline.Bool, Help: "address buckets as endpoint/bucket rather than bucket.endpoint"},
+	{Name: "region", Locates: true, Help: "AWS region (default: the AWS config's, else us-east-1; with none configured, a bucket's own region is followed)"},
+	{Name: "endpoint", Locates: true, Help: "endpoint URL of an S3-compatible store (default: AWS, or AWS_ENDPOINT_URL_S3); an IP address or localhost implies path-style addressing"},
+	{Name: "profile", Locates: true, Help: "AWS shared-config profile (default: AWS_PROFILE, else default)"},
+	{Name: "use_path_style", Locates: true, Type: pipeline.Bool, Help: "address buckets as endpoint/bucket rather than bucket.endpoint"},
 	{Name: "part_size", Type: pipeline.Int, Help: "multipart part size in bytes, 5 MiB to 5 GiB (default: from the object's size and the target's share of --upload-memory, at least 5 MiB and up to 16 MiB for a stream of unknown size; the part size caps an object at 10,000 parts)"},
 	{Name: "concurrency", Type: pipeline.Int, Default: "2", Help: "most parts in flight per upload; an upload buffers about part_size × (concurrency + 2) bytes, and sluice lowers concurrency (to no less than 1) to keep that within the target's share of --upload-memory"},
 }, append(s3ObjectOptions, s3ResilienceOptions...)...)
@@ -111,7 +111,7 @@ func openS3(ctx context.Context, u *url.URL, opts pipeline.Options) (*pipeline.T
 		return nil, err
 	}
 	return &pipeline.Target{
-		URL:     displayURL("s3", bucket, prefix),
+		URL:     targetURL("s3", bucket, prefix, locatingQuery(s3Options, opts)),
 		Bucket:  b,
 		Prefix:  prefix,
 		Prepare: tune.prepare,

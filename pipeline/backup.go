@@ -168,6 +168,32 @@ func Extensions(archived bool, stages []ChainStage) string {
 	return b.String()
 }
 
+// Check reports, without any I/O, what would make [Backup.Run] fail
+// before it reads anything: no target, a stage chain out of order, a bad
+// Name, an object name a target cannot store ([Target.CheckKey]). Those
+// are the caller's to fix; Run checks them first too.
+func (b *Backup) Check() error {
+	if len(b.Targets) == 0 {
+		return errors.New("backup: no target")
+	}
+	if err := CheckChain(b.Stages); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := CheckName(b.Name); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	name := b.Name + Extensions(b.Source.Archive, b.Stages)
+	for _, t := range b.Targets {
+		if t.CheckKey == nil {
+			continue
+		}
+		if err := t.CheckKey(t.Key(name)); err != nil {
+			return fmt.Errorf("backup: target %s: %w", t.URL, err)
+		}
+	}
+	return nil
+}
+
 // Run performs the backup. It returns a result describing every target,
 // and an error when nothing was stored (all targets failed, or the source
 // or an encoder failed) or, wrapping [ErrPartial], when some targets failed.
@@ -181,14 +207,8 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if len(b.Targets) == 0 {
-		return nil, errors.New("backup: no target")
-	}
-	if err := CheckChain(b.Stages); err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
-	}
-	if err := CheckName(b.Name); err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+	if err := b.Check(); err != nil {
+		return nil, err
 	}
 	res := &BackupResult{}
 	if b.Source.Archive {

@@ -33,12 +33,8 @@ const releaseTimeout = 30 * time.Second
 // answer within the stall timeout) is added to failed with the reason,
 // and the others go on. Only when every target fails is err set.
 func (b *Backup) claimName(ctx context.Context, name string, failed map[*Target]error) (claimed string, _ map[*Target]error, release func(), err error) {
-	base, ext := b.Name, strings.TrimPrefix(name, b.Name)
-	for i := 1; i <= 100; i++ {
-		candidate := name
-		if i > 1 {
-			candidate = base + "-" + strconv.Itoa(i) + ext
-		}
+	for i := 1; i <= maxVariant; i++ {
+		candidate := b.variant(name, i)
 		if b.taken(ctx, candidate, failed) {
 			continue
 		}
@@ -64,7 +60,48 @@ func (b *Backup) claimName(ctx context.Context, name string, failed map[*Target]
 	if len(failed) == len(b.Targets) {
 		return "", nil, nil, b.Targets[0].claimError(failed)
 	}
-	return "", nil, nil, fmt.Errorf("backup: %s and 99 numbered variants already exist or are being written: %w", name, ErrExists)
+	return "", nil, nil, errNoFreeName(name)
+}
+
+// maxVariant is the highest number a backup tries in an object's name
+// ("-100") before it gives up.
+const maxVariant = 100
+
+// variant returns the object name name (b.Name and the extensions) with
+// "-i" inserted before the extensions; i = 1 gives name itself.
+func (b *Backup) variant(name string, i int) string {
+	if i == 1 {
+		return name
+	}
+	return b.Name + "-" + strconv.Itoa(i) + strings.TrimPrefix(name, b.Name)
+}
+
+func errNoFreeName(name string) error {
+	return fmt.Errorf("backup: %s and %d numbered variants already exist or are being written: %w", name, maxVariant-1, ErrExists)
+}
+
+// PlanName returns the object name [Backup.Run] would store under if it
+// started now, for a dry run: b.Name with its extensions, or the first
+// numbered variant ("-2", "-3"…) that no target holds as an object, a
+// manifest or a running backup's claim. It only reads. Targets that are
+// unavailable, not created yet (nothing can be there) or that cannot
+// answer are left out. Another run may still take the name first. The
+// error is Run's when every variant is taken.
+func (b *Backup) PlanName(ctx context.Context) (string, error) {
+	name := b.Name + Extensions(b.Source.Archive, b.Stages)
+	skip := map[*Target]error{}
+	for _, t := range b.Targets {
+		if t.Unavailable != nil || t.Bucket == nil {
+			skip[t] = errors.New("not open")
+		}
+	}
+	for i := 1; i <= maxVariant; i++ {
+		candidate := b.variant(name, i)
+		if !b.taken(ctx, candidate, skip, ClaimSuffix) {
+			return candidate, nil
+		}
+	}
+	return "", errNoFreeName(name)
 }
 
 // readyTargets creates the targets' locations that need it
@@ -108,16 +145,23 @@ func (b *Backup) targetError(ctx, reqCtx context.Context, t *Target, what string
 	return fmt.Errorf("backup: target %s: %s: %w", t.URL, what, err)
 }
 
-// taken reports whether object name or its manifest exists on any target
-// not yet in failed. Targets that cannot answer are added to failed.
-func (b *Backup) taken(ctx context.Context, name string, failed map[*Target]error) bool {
+// taken reports whether object name or its manifest (or name with one of
+// more suffixes) exists on any target not yet in failed, by
+// [Target.Occupied] where a target has it. Targets that cannot answer
+// are added to failed.
+func (b *Backup) taken(ctx context.Context, name string, failed map[*Target]error, more ...string) bool {
 	for _, t := range b.Targets {
 		if failed[t] != nil {
 			continue
 		}
-		for _, key := range []string{t.Key(name), t.Key(name + ManifestSuffix)} {
+		exists := t.Bucket.Exists
+		if t.Occupied != nil {
+			exists = t.Occupied
+		}
+		for _, suffix := range append([]string{"", ManifestSuffix}, more...) {
+			key := t.Key(name + suffix)
 			reqCtx, cancel := b.targetContext(ctx)
-			ok, err := t.Bucket.Exists(reqCtx, key)
+			ok, err := exists(reqCtx, key)
 			if err != nil {
 				failed[t] = b.targetError(ctx, reqCtx, t, "check "+name, err)
 			}

@@ -17,7 +17,7 @@ const TimeFormat = "20060102T150405Z"
 // NameVars are the values name templates can refer to.
 type NameVars struct {
 	Pipeline string // {pipeline}; empty for one-off backups
-	Source   string // {source}: base name of the source, or "stdin"
+	Source   string // {source}: base name of the source, or "stdin"; "" refuses {source}
 	Host     string // {host}: the short host name
 	Time     time.Time
 }
@@ -26,7 +26,8 @@ type NameVars struct {
 // (UTC, 20261129T042500Z) and {date} (2026-11-29). The result is a relative
 // object name: it may contain "/" for sub-folders, but no empty, "." or
 // ".." segments, no leading "/" and no control characters. Unknown
-// placeholders are errors.
+// placeholders are errors, and so are {pipeline} and {source} without a
+// value.
 func ExpandName(tmpl string, v NameVars) (string, error) {
 	if tmpl == "" {
 		tmpl = DefaultNameTemplate
@@ -58,6 +59,9 @@ func ExpandName(tmpl string, v NameVars) (string, error) {
 		}
 		if key == "pipeline" && val == "" {
 			return "", fmt.Errorf("name template %q: {pipeline} is only set when running a declared pipeline", tmpl)
+		}
+		if key == "source" && val == "" {
+			return "", fmt.Errorf("name template %q: {source} is empty: the source's path (a file descriptor such as /dev/fd/63) has no name to use; use a template without {source}", tmpl)
 		}
 		b.WriteString(sanitizeSegment(val))
 		rest = rest[i+j+1:]

@@ -58,6 +58,13 @@ type OptionSpec struct {
 	Secret bool
 	// Required options must be given (or have a default).
 	Required bool
+	// Locates marks a backend option that is part of where the target's
+	// objects are, not of how they are written: an endpoint, a region, a
+	// profile. Printed target and object URLs carry the options that have
+	// it (see [Target.URL]), so that such a URL given back to sluice
+	// reaches the same objects; write-only settings (part sizes, storage
+	// class, encryption, tags) are left out. A Secret option never locates.
+	Locates bool
 }
 
 // ErrUnknownOption is wrapped by errors about option keys no plugin declares.

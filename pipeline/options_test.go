@@ -104,10 +104,13 @@ func TestExpandName(t *testing.T) {
 			t.Errorf("%q: got %q, %v; want %q", tmpl, got, err, want)
 		}
 	}
-	for _, bad := range []string{"{nope}", "{time", "/abs-{time}", "a/../b", "a//b", "{pipeline}x"} {
+	for _, bad := range []string{"{nope}", "{time", "/abs-{time}", "a/../b", "a//b", "{pipeline}x", "{source}-{time}"} {
 		vars := v
-		if bad == "{pipeline}x" {
+		switch bad {
+		case "{pipeline}x":
 			vars.Pipeline = ""
+		case "{source}-{time}":
+			vars.Source = "" // a /dev/fd/N source
 		}
 		if got, err := ExpandName(bad, vars); err == nil {
 			t.Errorf("%q accepted as %q", bad, got)

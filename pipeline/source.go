@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/sluice-backup/sluice/pipeline/archive"
@@ -16,7 +17,8 @@ import (
 // stream) or an arbitrary stream such as stdin.
 type Source struct {
 	// Name fills the {source} name placeholder: the base name of the path,
-	// or "stdin".
+	// or "stdin"; "" when the path's name means nothing, as for a
+	// process substitution's /dev/fd/N (see [PathSource]).
 	Name string
 	// Archive is true when the stream is a tar archive of a directory.
 	Archive bool
@@ -68,13 +70,18 @@ func (s *Source) Measure(ctx context.Context) (size archive.Size, ok bool, err e
 	return size, true, err
 }
 
-// PathSource returns a source for a file or a directory. A directory is
-// read as a tar archive built with exclude patterns (see
+// PathSource returns a source for a file, a directory or a named pipe. A
+// directory is read as a tar archive built with exclude patterns (see
 // [archive.Options]). Patterns given for a file are an error: they match
 // paths inside a directory, so the caller asked for something that cannot
 // apply. (A pipeline whose exclude list serves several sources reads its
-// files with [PipelineConfig.Source], which leaves them whole.) Errors
-// name the path.
+// files with [PipelineConfig.Source], which leaves them whole.) A named
+// pipe (a FIFO, or a process substitution such as <(pg_dump db)) is read
+// as a stream of unknown size, like stdin; opening it waits for a writer.
+// Other files (devices, sockets) are refused. The source's Name is the
+// path's base name, without leading dots, except for /dev/fd/N and
+// /proc/PID/fd/N, whose names mean nothing: it is "" there, so a name
+// template needs no {source}. Errors name the path.
 func PathSource(path string, exclude []string) (*Source, error) {
 	return pathSource(path, exclude, true)
 }
@@ -113,15 +120,26 @@ func pathSource(path string, exclude []string, strict bool) (*Source, error) {
 		if strict && len(exclude) > 0 {
 			return nil, fmt.Errorf("source %s: exclude patterns apply to directories only, and this is a file", path)
 		}
-		return &Source{Name: name, Size: st.Size(), open: func(ctx context.Context, _ ReadOptions) (io.ReadCloser, error) {
-			f, err := os.Open(path)
-			if err != nil {
-				return nil, fmt.Errorf("source: %w", err)
-			}
-			return f, nil
-		}}, nil
+		return &Source{Name: name, Size: st.Size(), open: openFile(path)}, nil
+	case st.Mode()&os.ModeNamedPipe != 0:
+		if strict && len(exclude) > 0 {
+			return nil, fmt.Errorf("source %s: exclude patterns apply to directories only, and this is a named pipe", path)
+		}
+		return &Source{Name: name, Size: -1, open: openFile(path)}, nil
 	}
-	return nil, fmt.Errorf("source %s: not a regular file or directory", path)
+	return nil, fmt.Errorf("source %s: not a regular file, directory or named pipe", path)
+}
+
+// openFile opens path for a source. The file is read directly: a pipe's
+// reads are cancelled by closing it, which the backup does on failure.
+func openFile(path string) func(context.Context, ReadOptions) (io.ReadCloser, error) {
+	return func(context.Context, ReadOptions) (io.ReadCloser, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("source: %w", err)
+		}
+		return f, nil
+	}
 }
 
 // StreamSource returns a source over r, such as stdin. size is the
@@ -132,14 +150,30 @@ func StreamSource(name string, r io.Reader, size int64) *Source {
 	}}
 }
 
+// fdPathRE matches the paths of open file descriptors, which a shell's
+// process substitution passes (<(cmd) is /dev/fd/63): their base names
+// are numbers that say nothing of what is read.
+var fdPathRE = regexp.MustCompile(`^(/dev/fd|/proc/(self|thread-self|[0-9]+)(/task/[0-9]+)?/fd)/[0-9]+$`)
+
+// sourceName is the {source} name of path (see [PathSource]): its base
+// name without leading dots, so that an object is not a hidden file;
+// "root" for "/"; "source" for a name of dots only ("..."), which would
+// otherwise leave "" or ".."; "" for a file descriptor's path.
 func sourceName(path string) string {
 	abs, err := filepath.Abs(path)
 	if err == nil {
 		path = abs
 	}
-	base := filepath.Base(filepath.Clean(path))
+	path = filepath.Clean(path)
+	if fdPathRE.MatchString(filepath.ToSlash(path)) {
+		return ""
+	}
+	base := filepath.Base(path)
 	if base == "/" || base == "." || base == "" {
 		return "root"
 	}
-	return strings.TrimPrefix(base, ".")
+	if name := strings.TrimLeft(base, "."); name != "" {
+		return name
+	}
+	return "source"
 }

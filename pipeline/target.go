@@ -11,8 +11,15 @@ import (
 // A Target is an open place objects are stored: a bucket and a key prefix
 // inside it. Backends build targets from URLs; the run loop only sees this.
 type Target struct {
-	// URL is the target's display URL (scheme, bucket and prefix, without
-	// query parameters or credentials), e.g. "s3://backups/photos".
+	// URL is the target's URL as sluice prints it: scheme, bucket and
+	// prefix, then the query parameters needed to reach the target (the
+	// backend options marked [OptionSpec.Locates] that were given, in the
+	// URL or beside it in a config, and a backend's pass-through
+	// parameters), sorted by name, e.g.
+	// "s3://backups/photos?endpoint=http://127.0.0.1:9000&region=eu-west-1".
+	// It holds no credentials, no secret query values, no write-only
+	// settings and no trailing slash after the prefix; given back to
+	// sluice, it opens the same place.
 	URL string
 	// Bucket is the open bucket. The Target owns it.
 	Bucket *blob.Bucket
@@ -41,6 +48,16 @@ type Target struct {
 	// (IfNotExist), which is atomic on cloud stores but not in gocloud's
 	// fileblob (a check, then a rename).
 	WriteNew func(ctx context.Context, key string, body []byte) error
+	// Occupied, if set, replaces Bucket.Exists when a backup looks for a
+	// free object name: it reports whether anything at key would keep an
+	// object from being stored there, also what is no object (a folder
+	// of that name in a file:// target, which Exists does not see).
+	Occupied func(ctx context.Context, key string) (bool, error)
+	// CheckKey, if set, refuses keys the backend cannot store an object
+	// under, whatever is there (a file:// target keeps names ending in
+	// ".attrs" for gocloud's metadata sidecars). [Backup.Check] applies
+	// it to the backup's object before anything is read or written.
+	CheckKey func(key string) error
 }
 
 // UnavailableTarget is a target that could not be opened, because of err:
@@ -84,14 +101,23 @@ const (
 )
 
 // ObjectURL returns the URL of the object stored under name (relative to
-// the prefix), in the form restore accepts. Each path segment is escaped,
-// so names with "%", "?" or "#" still round-trip.
+// the prefix), in the form restore and verify accept: the target's URL
+// with name appended to its path and the target's query kept, so the
+// object is reached as the target was. Each path segment is escaped, so
+// names with "%", "?" or "#" still round-trip.
 func (t *Target) ObjectURL(name string) string {
 	segs := strings.Split(name, "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
 	}
-	return strings.TrimSuffix(t.URL, "/") + "/" + strings.Join(segs, "/")
+	// The path of a target URL is escaped, so its first "?" starts the
+	// query.
+	base, query, hasQuery := strings.Cut(t.URL, "?")
+	out := strings.TrimSuffix(base, "/") + "/" + strings.Join(segs, "/")
+	if hasQuery {
+		out += "?" + query
+	}
+	return out
 }
 
 // Key returns the full bucket key of name.

@@ -117,6 +117,9 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	} else if src, err = pipeline.PathSource(source, f.exclude); err != nil {
 		return usageError(err)
 	}
+	if src.Name == "" && strings.Contains(f.name, "{source}") {
+		return usageErrorf("backup: source %s is a file descriptor, whose name says nothing of what it holds: give --name (the template %q uses {source})", source, f.name)
+	}
 	name, err := pipeline.ExpandName(f.name, pipeline.NameVars{Source: src.Name, Host: pipeline.ShortHost(), Time: time.Now()})
 	if err != nil {
 		return usageError(err)
@@ -142,6 +145,9 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		Source: src, Stages: chain, Targets: targets, Name: name,
 		ExpectedSize: expected, Log: log, Bandwidth: perf.bandwidth, UploadMemory: perf.uploadMemory,
 		StallTimeout: f.stallTimeout, AllOrNothing: f.allOrNothing, AllowChangingFiles: f.allowChanging,
+	}
+	if err := b.Check(); err != nil {
+		return usageError(err)
 	}
 	if f.dryRun {
 		return printDryRun(ctx, e, f.json, b, nil)
@@ -207,11 +213,19 @@ func dryRunLabel(pipelineName string) string {
 	return "dry run"
 }
 
-// planDryRun describes what b would store.
+// planDryRun describes what b would store, under the name a backup
+// started now would use, found by reading the targets.
 func planDryRun(ctx context.Context, b *pipeline.Backup, p *pipeline.PipelineConfig) (dryRunEvent, error) {
+	if err := b.Check(); err != nil {
+		return dryRunEvent{}, err
+	}
+	object, err := b.PlanName(ctx)
+	if err != nil {
+		return dryRunEvent{}, err
+	}
 	ev := dryRunEvent{
 		eventHeader: header("dry_run"), Pipeline: b.Pipeline,
-		Object: b.Name + pipeline.Extensions(b.Source.Archive, b.Stages), Stages: chainNames(b.Source.Archive, b.Stages),
+		Object: object, Stages: chainNames(b.Source.Archive, b.Stages),
 		Source: b.Source.Name, Targets: targetNames(b.Targets),
 		BWLimit: b.Bandwidth.Total, BWLimitTarget: b.Bandwidth.PerTarget, UploadMemory: b.UploadMemory,
 	}

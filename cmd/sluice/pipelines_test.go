@@ -439,7 +439,7 @@ func TestExamplesValidate(t *testing.T) {
 
 func TestPlugins(t *testing.T) {
 	out := mustCLI(t, nil, "plugins")
-	for _, want := range []string{"zstd", "recipients_file", "s3://", "part_size", "secret reference"} {
+	for _, want := range []string{"zstd", "recipients_file", "s3://", "part_size", "secret reference", "kept in printed URLs"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plugins lacks %q", want)
 		}

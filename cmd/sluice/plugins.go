@@ -20,6 +20,8 @@ type pluginOption struct {
 	Help     string `json:"help"`
 	Secret   bool   `json:"secret,omitempty"`
 	Required bool   `json:"required,omitempty"`
+	// Locates marks a backend option printed target and object URLs keep.
+	Locates bool `json:"locates,omitempty"`
 }
 
 type pluginStage struct {
@@ -77,7 +79,7 @@ func pluginRecords(reg *pipeline.Registry) ([]pluginStage, []pluginBackend) {
 func pluginOptions(specs []pipeline.OptionSpec) []pluginOption {
 	out := []pluginOption{}
 	for _, o := range specs {
-		out = append(out, pluginOption{Name: o.Name, Type: o.Type.String(), Default: o.Default, Help: o.Help, Secret: o.Secret, Required: o.Required})
+		out = append(out, pluginOption{Name: o.Name, Type: o.Type.String(), Default: o.Default, Help: o.Help, Secret: o.Secret, Required: o.Required, Locates: o.Locates})
 	}
 	return out
 }
@@ -95,6 +97,9 @@ func printPlugins(w io.Writer, stages []pluginStage, backends []pluginBackend) {
 			}
 			if o.Secret {
 				notes = append(notes, "secret reference")
+			}
+			if o.Locates {
+				notes = append(notes, "kept in printed URLs")
 			}
 			note := ""
 			if len(notes) > 0 {

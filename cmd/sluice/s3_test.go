@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -146,4 +148,66 @@ func TestRoundTripS3Moto(t *testing.T) {
 			t.Fatalf("restore: exit %d, stderr %q", code, errs)
 		}
 	})
+}
+
+// TestObjectURLCarriesEndpoint backs up to an S3 store reached only
+// through the target's endpoint option, with no AWS_ENDPOINT_URL_S3, and
+// checks that the printed URLs reach it again: restore, verify and list
+// take them as printed, and list prints the same URLs. Write-only
+// options (part_size) stay out of them; an endpoint given beside url in
+// a config's target entry goes into them as one in the URL does.
+func TestObjectURLCarriesEndpoint(t *testing.T) {
+	endpoint := s3test.StartGoFakeS3(t)
+	s3test.CreateBucket(t, endpoint, "ep-bucket")
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	os.Unsetenv("AWS_ENDPOINT_URL_S3")
+	key, rec := keypair(t)
+	data := "reached through the URL's endpoint"
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	query := "?endpoint=" + endpoint + "&use_path_style=true"
+	printed := singleURL(t, mustCLI(t, nil, "backup", src, "-r", rec, "--name", "f", "--progress", "never",
+		"--to", "s3://ep-bucket/ep?part_size=5242880&use_path_style=true&endpoint="+url.QueryEscape(endpoint)))
+	if want := "s3://ep-bucket/ep/f.zst.age" + query; printed != want {
+		t.Fatalf("printed %q, want %q", printed, want)
+	}
+	if got := mustCLI(t, nil, "restore", printed, "--to", "-", "-i", key); got != data {
+		t.Fatalf("restored %q, want %q", got, data)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	mustCLI(t, nil, "restore", printed, "--to", out, "-i", key)
+	if got, err := os.ReadFile(out); err != nil || string(got) != data {
+		t.Fatalf("restored to a file: %q, %v", got, err)
+	}
+	mustCLI(t, nil, "verify", printed, "-i", key)
+
+	listed := mustCLI(t, nil, "list", "s3://ep-bucket/ep"+query)
+	if fields := strings.Fields(listed); len(fields) == 0 || fields[len(fields)-1] != printed {
+		t.Errorf("list printed %q, want a line ending in %s", listed, printed)
+	}
+	var entries []listEntry
+	if err := json.Unmarshal([]byte(mustCLI(t, nil, "list", "--json", "s3://ep-bucket/ep"+query)), &entries); err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].URL != printed || entries[0].Target != "s3://ep-bucket/ep"+query {
+		t.Errorf("list --json: %+v, want url %s", entries, printed)
+	}
+
+	// Without the endpoint the URL would lead to AWS.
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`pipelines:
+  ep:
+    source: %s
+    name: cfg
+    stages: [zstd, {age: {recipient: %s}}]
+    targets: [{url: s3://ep-bucket/cfg, endpoint: %q, concurrency: 3}]
+`, src, rec, endpoint))
+	fromConfig := singleURL(t, mustCLI(t, nil, "run", "ep", "--config", cfg, "--progress", "never"))
+	if want := "s3://ep-bucket/cfg/cfg.zst.age?endpoint=" + endpoint; fromConfig != want {
+		t.Fatalf("run printed %q, want %q", fromConfig, want)
+	}
+	if got := mustCLI(t, nil, "restore", fromConfig, "--to", "-", "-i", key); got != data {
+		t.Fatalf("restored %q, want %q", got, data)
+	}
 }

@@ -33,7 +33,7 @@ func openBackupTargets(ctx context.Context, reg *pipeline.Registry, configs []pi
 			return nil, usageError(err)
 		}
 	}
-	seen := map[string]bool{}
+	seen := map[string]string{} // targetKey → the URL that gave it first
 	var reasons []error
 	for _, tc := range configs {
 		t, err := backends.OpenTarget(ctx, reg, tc.URL, tc.Options)
@@ -44,17 +44,45 @@ func openBackupTargets(ctx context.Context, reg *pipeline.Registry, configs []pi
 			reasons = append(reasons, err)
 			t = pipeline.UnavailableTarget(backends.Redact(tc.URL), err)
 		}
-		if seen[t.URL] {
+		key := targetKey(t)
+		if first, dup := seen[key]; dup {
 			t.Close()
+			if first != t.URL {
+				return fail(usageErrorf("target %s is given twice: it is the same folder as %s", t.URL, first))
+			}
 			return fail(usageErrorf("target %s is given twice", t.URL))
 		}
-		seen[t.URL] = true
+		seen[key] = t.URL
 		targets = append(targets, t)
 	}
 	if len(reasons) == len(targets) {
 		return fail(fmt.Errorf("no target could be opened: %w", errors.Join(reasons...)))
 	}
 	return targets, nil
+}
+
+// targetKey identifies the place t stores to, to find a target given
+// twice: its URL, except that a file:// folder is named by its real path,
+// so a folder reached through a symlink is the folder itself. A folder
+// not created yet is named by its nearest existing ancestor's real path
+// and the rest of its path.
+func targetKey(t *pipeline.Target) string {
+	u, err := url.Parse(t.URL)
+	if err != nil || u.Scheme != "file" {
+		return t.URL
+	}
+	dir, rest := filepath.FromSlash(u.Path), ""
+	for {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			return "file://" + filepath.ToSlash(filepath.Join(real, rest))
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return t.URL
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+		dir = parent
+	}
 }
 
 // targetOpenError classifies an error opening the target or object a

@@ -113,6 +113,45 @@ func TestBackupUnavailableTarget(t *testing.T) {
 	}
 }
 
+// TestBackupTargetGivenTwiceThroughSymlink: two file:// targets that are
+// one folder, one of them named through a symlink (to it or to a parent
+// of a folder not made yet), are a target given twice, as literal
+// duplicates are: a usage error before anything is stored.
+func TestBackupTargetGivenTwiceThroughSymlink(t *testing.T) {
+	_, rec := keypair(t)
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := t.TempDir()
+	real := filepath.Join(w, "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(w, "link")
+	if err := os.Symlink("real", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, pair := range [][2]string{
+		{real, link},
+		{link, real + "/"},
+		{real + "/new/sub", link + "/new/sub"},
+	} {
+		out, errs, code := cli(t, nil, "backup", src, "--name", "same", "-r", rec,
+			"--to", "file://"+pair[0], "--to", "file://"+pair[1])
+		if code != exitUsage || out != "" {
+			t.Fatalf("%v: exit %d, stdout %q, want 2 and nothing\n%s", pair, code, out, errs)
+		}
+		if !strings.Contains(errs, "given twice") || strings.Contains(errs, "numbered variants") {
+			t.Fatalf("%v: stderr does not say the target is given twice:\n%s", pair, errs)
+		}
+	}
+	assertEmptyDir(t, real)
+	// Two folders, one beside the other's symlink, stay two targets.
+	other := filepath.Join(w, "other")
+	mustCLI(t, nil, "backup", src, "--name", "two", "-r", rec, "--to", "file://"+link, "--to", "file://"+other)
+}
+
 // TestRunUnavailableTarget: a pipeline target that cannot be opened is
 // one failed target of the pipeline's backup: counted in its summary and
 // reported like a target that fails while writing.

@@ -1,0 +1,63 @@
+//go:build unix
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestBackupNamedPipeSource: a FIFO source is backed up as a stream named
+// after the FIFO, and a process substitution's /dev/fd/N path, whose name
+// means nothing, needs --name: without it the backup is a usage error
+// before anything is read or stored.
+func TestBackupNamedPipeSource(t *testing.T) {
+	key, rec := keypair(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(t.TempDir(), "db.sql")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		io.WriteString(w, "dump through a fifo")
+		w.Close()
+	}()
+	u := singleURL(t, mustCLI(t, nil, "backup", fifo, "--name", "{source}", "-r", rec, "--to", "file://"+dir, "--progress", "never"))
+	if want := "file://" + dir + "/db.sql.zst.age"; u != want {
+		t.Fatalf("stored %s, want %s", u, want)
+	}
+	if got := mustCLI(t, nil, "restore", u, "--to", "-", "-i", key); got != "dump through a fifo" {
+		t.Fatalf("restored %q", got)
+	}
+
+	if _, err := os.Stat("/dev/fd/0"); err != nil {
+		t.Skip("no /dev/fd here")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fdPath := fmt.Sprintf("/dev/fd/%d", r.Fd())
+	out, errs, code := cli(t, nil, "backup", fdPath, "-r", rec, "--to", "file://"+dir)
+	if code != exitUsage || out != "" || !strings.Contains(errs, "--name") {
+		t.Fatalf("exit %d, stdout %q, want 2 and a hint to give --name\n%s", code, out, errs)
+	}
+	go func() {
+		io.WriteString(w, "through /dev/fd")
+		w.Close()
+	}()
+	u = singleURL(t, mustCLI(t, nil, "backup", fdPath, "--name", "piped", "-r", rec, "--to", "file://"+dir, "--progress", "never"))
+	if got := mustCLI(t, nil, "restore", u, "--to", "-", "-i", key); got != "through /dev/fd" {
+		t.Fatalf("restored %q", got)
+	}
+}
