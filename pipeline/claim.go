@@ -77,7 +77,7 @@ func (b *Backup) variant(name string, i int) string {
 }
 
 func errNoFreeName(name string) error {
-	return fmt.Errorf("backup: %s and %d numbered variants already exist or are being written: %w", name, maxVariant-1, ErrExists)
+	return fmt.Errorf("backup: %s and %d numbered variants already exist or are being written (a name template without {time} reuses one name: add {time}, or prune): %w", name, maxVariant-1, ErrExists)
 }
 
 // PlanName returns the object name [Backup.Run] would store under if it
