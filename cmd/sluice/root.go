@@ -144,7 +144,7 @@ func applyEnv(cmd *cobra.Command) error {
 		if err != nil || f.Changed {
 			return
 		}
-		name := "SLUICE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := flagEnvName(f.Name)
 		v, ok := os.LookupEnv(name)
 		if !ok {
 			return
@@ -165,6 +165,24 @@ func applyEnv(cmd *cobra.Command) error {
 		f.Annotations[envAnnotation] = []string{name}
 	})
 	return err
+}
+
+// flagEnvName is the environment variable for the flag name:
+// SLUICE_ and the name in capitals with "-" as "_".
+func flagEnvName(name string) string {
+	return "SLUICE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// flagEnvOf names the variable that set f (see applyEnv), or "" when f
+// is nil, was typed or not given.
+func flagEnvOf(f *pflag.Flag) string {
+	if f == nil {
+		return ""
+	}
+	if v := f.Annotations[envAnnotation]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // blameEnv prefixes err with the environment variables that set flags its

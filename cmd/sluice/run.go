@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
@@ -28,6 +29,8 @@ type runFlags struct {
 	workers                int
 	uploadMemory           string
 	uploadBudget           int64 // uploadMemory parsed; 0 when not given
+
+	fs *pflag.FlagSet // the flags above, to tell typed values from the environment's
 }
 
 func newRunCmd(e *env, g *globalFlags) *cobra.Command {
@@ -56,6 +59,7 @@ such as a missing key file).
 		},
 	}
 	fs := cmd.Flags()
+	f.fs = fs
 	fs.BoolVar(&f.dryRun, "dry-run", false, "show what each pipeline would store, store nothing (still builds stages and opens targets)")
 	fs.BoolVar(&f.json, "json", false, "write JSON events to stderr instead of the human summary")
 	fs.StringVar(&f.progress, "progress", "auto", "progress display on stderr: auto (on a terminal), always or never")
@@ -94,7 +98,8 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 	if f.workers < 0 {
 		return usageErrorf("--workers %d: must not be negative", f.workers)
 	}
-	if err := checkWorkersOption(f.workers, f.options); err != nil {
+	merged, err := f.stageOptions(e.reg())
+	if err != nil {
 		return err
 	}
 	if f.uploadBudget, err = parseUploadMemory(f.uploadMemory); err != nil {
@@ -105,16 +110,7 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 		names[i] = strings.ToLower(a)
 	}
 	cfg, _, err := loadConfig(e, g, func(raw map[string]any, origins map[string]string) error {
-		if err := applyOptionFlags(raw, origins, names, f.options); err != nil {
-			return err
-		}
-		if f.workers == 0 {
-			return nil
-		}
-		if err := applyOptionFlags(raw, origins, names, []string{"zstd.concurrency=" + strconv.Itoa(f.workers)}); err != nil {
-			return usageErrorf("--workers: no selected pipeline compresses with zstd")
-		}
-		return nil
+		return applyOptionFlags(raw, origins, names, merged)
 	})
 	if err != nil {
 		return err
@@ -149,11 +145,29 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 	return runExit(outcomes)
 }
 
-// applyOptionFlags applies -o STAGE.OPTION=VALUE to the raw config of each
-// selected pipeline (all when names is empty) that uses the stage.
-// Relative *_file paths are taken relative to the working directory.
-func applyOptionFlags(raw map[string]any, origins map[string]string, names, options []string) error {
-	if len(options) == 0 {
+// stageOptions merges run's -o and --workers, typed and from the
+// environment, as backup does (see mergeSettings).
+func (f *runFlags) stageOptions(reg *pipeline.Registry) ([]mergedOption, error) {
+	k := &keyFlags{options: f.options, fs: f.fs}
+	if f.workers > 0 {
+		k.extra = append(k.extra, k.setting("workers", "zstd", "concurrency", strconv.Itoa(f.workers)))
+	}
+	settings, err := k.settings()
+	if err != nil {
+		return nil, err
+	}
+	return mergeSettings(reg, settings)
+}
+
+// applyOptionFlags applies the merged -o and --workers options to the raw
+// config of each selected pipeline (all when names is empty) that uses
+// the stage, replacing the file's value of that option. Relative *_file
+// paths are taken relative to the working directory. An option typed for
+// a stage no selected pipeline uses is a usage error; one from the
+// environment is left unused, since the variable may be exported for
+// every run.
+func applyOptionFlags(raw map[string]any, origins map[string]string, names []string, merged []mergedOption) error {
+	if len(merged) == 0 {
 		return nil
 	}
 	pm, _ := raw["pipelines"].(map[string]any)
@@ -163,34 +177,61 @@ func applyOptionFlags(raw map[string]any, origins map[string]string, names, opti
 		}
 		slices.Sort(names)
 	}
-	for _, o := range options {
-		kv, val, ok := strings.Cut(o, "=")
-		stage, key, ok2 := strings.Cut(kv, ".")
-		if !ok || !ok2 || stage == "" || key == "" {
-			return usageErrorf("--option %q: want STAGE.OPTION=VALUE", o)
-		}
-		if strings.HasSuffix(key, "_file") {
-			if abs, err := filepath.Abs(pipeline.ResolvePath(val, "", "")); err == nil {
-				val = abs
+	for _, m := range merged {
+		val := m.value
+		switch v := val.(type) {
+		case string:
+			if strings.HasSuffix(m.key, "_file") {
+				val = absPath(v)
 			}
+		case []string:
+			list := make([]any, len(v))
+			for i, e := range v {
+				if strings.HasSuffix(m.key, "_file") {
+					e = absPath(e)
+				}
+				list[i] = e
+			}
+			val = list
 		}
+		origin := optionOrigin(m.from)
 		applied := false
 		for _, n := range names {
 			if _, ok := pm[n]; !ok {
 				continue // reported as an unknown pipeline later
 			}
-			path, err := pipeline.SetStageOption(raw, "pipelines."+n, stage, key, val)
+			path, err := pipeline.SetStageOption(raw, "pipelines."+n, m.stage, m.key, val)
 			if err != nil {
 				continue
 			}
-			origins[path] = "--option " + kv
+			origins[path] = origin
 			applied = true
 		}
-		if !applied {
-			return usageErrorf("--option %s: no selected pipeline uses stage %q", kv, stage)
+		if !applied && !m.env {
+			return usageErrorf("%s: no selected pipeline uses stage %q", origin, m.stage)
 		}
 	}
 	return nil
+}
+
+// optionOrigin names what gave an option, without its value: "--option
+// zstd.level", "--workers" or the environment variable.
+func optionOrigin(from string) string {
+	if rest, ok := strings.CutPrefix(from, "--option "); ok {
+		kv, _, _ := strings.Cut(rest, "=")
+		return "--option " + kv
+	}
+	if i := strings.IndexAny(from, " ="); i >= 0 {
+		return from[:i]
+	}
+	return from
+}
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(pipeline.ResolvePath(p, "", "")); err == nil {
+		return abs
+	}
+	return p
 }
 
 // runOnePipeline builds and runs one pipeline: one backup per source.

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// decryptsWith reports, per identity file, whether restore of url
+// succeeds with it alone.
+func decryptsWith(t *testing.T, url string, keys ...string) []bool {
+	t.Helper()
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		_, _, code := cli(t, nil, "restore", url, "--to", "-", "-i", k)
+		out[i] = code == 0
+	}
+	return out
+}
+
+// TestRepeatableOptionsAccumulate: a list option (age.recipient) takes
+// every value the key flags and repeated -o give, on backup and run; per
+// option the command line replaces the environment, never the reverse;
+// -o age.recipient alone counts as a key given. Each case is checked by
+// decrypting with each key.
+func TestRepeatableOptionsAccumulate(t *testing.T) {
+	k1, r1 := keypair(t)
+	k2, r2 := keypair(t)
+	k3, r3 := keypair(t)
+	src := filepath.Join(t.TempDir(), "data.txt")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	cfg := writeConfig(t, "sluice.yaml", "pipelines:\n  docs:\n    source: "+src+"\n    stages: [zstd, {age: {recipient: "+r3+"}}]\n    targets: [file://"+store+"]\n    name: \"{time}-{source}\"\n")
+	backup := []string{"backup", src, "--to", "file://" + store}
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want [3]bool // k1, k2, k3 decrypt
+	}{
+		{"flag and -o", nil, append(backup, "-r", r3, "-o", "age.recipient="+r1), [3]bool{true, false, true}},
+		{"-o twice", nil, append(backup, "--encrypt", "age", "-o", "age.recipient="+r1, "-o", "age.recipient="+r2), [3]bool{true, true, false}},
+		{"-o alone is a key", nil, append(backup, "-o", "age.recipient="+r1), [3]bool{true, false, false}},
+		{"command line beats env -o", map[string]string{"SLUICE_OPTION": "age.recipient=" + r1}, append(backup, "-r", r3), [3]bool{false, false, true}},
+		{"-o beats env flag", map[string]string{"SLUICE_RECIPIENT": r1}, append(backup, "-o", "age.recipient="+r2), [3]bool{false, true, false}},
+		{"env -o and env flag", map[string]string{"SLUICE_RECIPIENT": r1, "SLUICE_OPTION": "age.recipient=" + r2}, backup, [3]bool{true, true, false}},
+		{"run -o twice", nil, []string{"--config", cfg, "run", "-o", "age.recipient=" + r1, "-o", "age.recipient=" + r2}, [3]bool{true, true, false}},
+		{"run env -o", map[string]string{"SLUICE_OPTION": "age.recipient=" + r1}, []string{"--config", cfg, "run"}, [3]bool{true, false, false}},
+		{"run -o beats env -o", map[string]string{"SLUICE_OPTION": "age.recipient=" + r1}, []string{"--config", cfg, "run", "-o", "age.recipient=" + r2}, [3]bool{false, true, false}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			url := singleURL(t, mustCLI(t, nil, c.args...))
+			for k := range c.env {
+				os.Unsetenv(k) // restore below must not see SLUICE_OPTION
+			}
+			got := decryptsWith(t, url, k1, k2, k3)
+			if [3]bool(got) != c.want {
+				t.Errorf("k1, k2, k3 decrypt: %v, want %v", got, c.want)
+			}
+		})
+	}
+
+	url := singleURL(t, mustCLI(t, nil, append(backup, "-r", r1)...))
+	for _, args := range [][]string{
+		{"-i", k2, "-o", "age.identity_file=" + k1},
+		{"-i", k1, "-o", "age.identity_file=" + k2},
+	} {
+		if out := mustCLI(t, nil, append([]string{"restore", url, "--to", "-"}, args...)...); out != "data" {
+			t.Errorf("restore %v: got %q", args, out)
+		}
+	}
+}
+
+// TestSingleOptionGivenTwice: --compress zstd:LEVEL and -o zstd.level
+// typed together are a usage error; from the environment, the level is
+// replaced by the typed one. --workers from the environment is left
+// unused where it does not apply; typed, it is an error there.
+func TestSingleOptionGivenTwice(t *testing.T) {
+	_, rec := keypair(t)
+	src := filepath.Join(t.TempDir(), "data.txt")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	backup := []string{"backup", src, "--to", "mem://", "-r", rec, "--dry-run"}
+	const want = "--compress zstd:19 and --option zstd.level=1 both set zstd.level: give one"
+	stdout, stderr, code := cli(t, nil, append(backup, "--compress", "zstd:19", "-o", "zstd.level=1")...)
+	if code != exitUsage || !strings.Contains(stderr, want) || stdout != "" {
+		t.Errorf("typed twice: exit %d, want 2 and %q\n%s", code, want, stderr)
+	}
+	stdout, stderr, code = cli(t, nil, append(backup, "-o", "zstd.level=1", "-o", "zstd.level=2")...)
+	if code != exitUsage || !strings.Contains(stderr, "both set zstd.level") || stdout != "" {
+		t.Errorf("-o twice: exit %d, want 2\n%s", code, stderr)
+	}
+	t.Run("env", func(t *testing.T) {
+		t.Setenv("SLUICE_COMPRESS", "zstd:99") // out of range: only an error if used
+		mustCLI(t, nil, append(backup, "-o", "zstd.level=1")...)
+		t.Setenv("SLUICE_COMPRESS", "gzip")
+		t.Setenv("SLUICE_WORKERS", "2")
+		mustCLI(t, nil, backup...)
+	})
+	cfg := writeConfig(t, "sluice.yaml", "pipelines:\n  docs:\n    source: "+src+"\n    stages: [gzip, {age: {recipient: "+rec+"}}]\n    targets: [mem://x]\n")
+	t.Run("run env workers", func(t *testing.T) {
+		t.Setenv("SLUICE_WORKERS", "2")
+		mustCLI(t, nil, "--config", cfg, "run")
+	})
+	if _, stderr, code := cli(t, nil, "--config", cfg, "run", "--workers", "2"); code != exitUsage || !strings.Contains(stderr, "--workers") {
+		t.Errorf("run --workers for gzip: exit %d, want 2\n%s", code, stderr)
+	}
+}
+
+// TestRestoreUnknownOption: -o naming an unknown stage or option is a
+// usage error on restore and verify, before anything is read.
+func TestRestoreUnknownOption(t *testing.T) {
+	for _, c := range []struct{ opt, want string }{
+		{"zstd.concurency=1", `stage "zstd": concurency: unknown option (known: level, concurrency, frame_size)`},
+		{"bogus.x=1", `unknown stage "bogus"`},
+	} {
+		for _, cmd := range []string{"restore", "verify"} {
+			_, stderr, code := cli(t, nil, cmd, "mem://nowhere/obj.zst", "--to", "-", "-o", c.opt)
+			if cmd == "verify" {
+				_, stderr, code = cli(t, nil, cmd, "mem://nowhere/obj.zst", "-o", c.opt)
+			}
+			if code != exitUsage || !strings.Contains(stderr, c.want) {
+				t.Errorf("%s -o %s: exit %d, want 2 and %q\n%s", cmd, c.opt, code, c.want, stderr)
+			}
+		}
+	}
+}
