@@ -398,6 +398,44 @@ func TestEnvOverrides(t *testing.T) {
 	}
 }
 
+// TestEnvRetentionMergesDefaults: one retention key from the environment
+// changes that key of the retention a pipeline inherits from the
+// defaults, as it does of a pipeline's own, instead of replacing the
+// whole policy (which made prune delete the monthly backups).
+func TestEnvRetentionMergesDefaults(t *testing.T) {
+	doc := briefDoc()
+	pm := doc["pipelines"].(map[string]any)
+	delete(pm["photos"].(map[string]any), "retention")
+	pm["own"] = map[string]any{
+		"source": "/x", "stages": []any{"zstd", map[string]any{"age": map[string]any{"recipients_file": "/r.txt"}}}, "targets": []any{"mem://x"},
+		"retention": map[string]any{"keep_daily": 5},
+	}
+	doc["defaults"] = map[string]any{"retention": map[string]any{"keep_last": 7, "keep_monthly": 12}}
+	reg := testRegistry()
+	origins, err := pipeline.ApplyEnv(reg, doc, []string{
+		"SLUICE_PIPELINES_PHOTOS_RETENTION_KEEP_LAST=3",
+		"SLUICE_PIPELINES_OWN_RETENTION_KEEP_LAST=3",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pipeline.DecodeConfig(reg, doc, pipeline.DecodeOptions{Origins: origins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]pipeline.Retention{
+		"photos": {Last: 3, Monthly: 12},
+		"own":    {Last: 3, Daily: 5},
+	} {
+		if got := cfg.Pipelines[name].Retention; got == nil || *got != want {
+			t.Errorf("%s: retention %+v, want %+v", name, got, want)
+		}
+	}
+	if got := doc["defaults"].(map[string]any)["retention"].(map[string]any)["keep_last"]; got != 7 {
+		t.Errorf("the defaults' retention changed: keep_last %v", got)
+	}
+}
+
 func TestEnvNameCollision(t *testing.T) {
 	doc := briefDoc()
 	pm := doc["pipelines"].(map[string]any)
