@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sluice-backup/sluice/pipeline/archive"
 )
 
 // A Config is a decoded, validated config file: the pipelines it declares,
@@ -355,6 +357,13 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		if err != nil {
 			return nil, err
 		}
+		for i, pat := range list {
+			// A malformed pattern is wrong whatever the sources are, so
+			// it is a config error here rather than a failed run later.
+			if err := archive.CheckPatterns([]string{pat}); err != nil {
+				return nil, d.wrap(fmt.Sprintf("%s.exclude[%d]", path, i), err)
+			}
+		}
 		p.Exclude = append([]string{}, list...)
 	}
 	if v, ok := m["name"]; ok {
@@ -386,6 +395,9 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		p.AllowChangingFiles = &b
 	}
 	if v, ok := m["stall_timeout"]; ok {
+		if isZeroNumber(v) {
+			v = "0s" // 0 waits forever; YAML, TOML and JSON give it as a number
+		}
 		dur, err := convert(OptionSpec{Type: Duration}, v)
 		if err != nil {
 			return nil, d.wrap(join(path, "stall_timeout"), err)
@@ -440,6 +452,20 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		p.Retention = r
 	}
 	return p, nil
+}
+
+// isZeroNumber reports whether v is the number 0 as a config reader
+// gives it.
+func isZeroNumber(v any) bool {
+	switch x := v.(type) {
+	case int:
+		return x == 0
+	case int64:
+		return x == 0
+	case float64:
+		return x == 0
+	}
+	return false
 }
 
 // finish applies the defaults to p and checks what only the effective

@@ -133,3 +133,34 @@ func TestRestoreUnknownOption(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigExcludeAndStallTimeout: a malformed exclude pattern is a
+// config error (exit 2) from validate and run, naming the pipeline and
+// the pattern; stall_timeout: 0 as a number is accepted in YAML, TOML
+// and JSON (0 waits forever).
+func TestConfigExcludeAndStallTimeout(t *testing.T) {
+	_, rec := keypair(t)
+	src := filepath.Join(t.TempDir(), "data.txt")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "sluice.yaml", "pipelines:\n  docs:\n    source: "+src+"\n    exclude: [\"[abc\"]\n    stages: [zstd, {age: {recipient: "+rec+"}}]\n    targets: [mem://x]\n")
+	const want = `pipelines.docs.exclude[0]: archive: exclude pattern "[abc": syntax error in pattern`
+	for _, cmd := range [][]string{{"config", "validate"}, {"run"}} {
+		stdout, stderr, code := cli(t, nil, append([]string{"--config", cfg}, cmd...)...)
+		if code != exitUsage || !strings.Contains(stderr, want) || stdout != "" {
+			t.Errorf("%v: exit %d, want 2 and %q\n%s", cmd, code, want, stderr)
+		}
+	}
+	for name, text := range map[string]string{
+		"sluice.yaml": "pipelines:\n  docs:\n    source: " + src + "\n    stall_timeout: 0\n    stages: [zstd, {age: {recipient: " + rec + "}}]\n    targets: [mem://x]\n",
+		"sluice.toml": "[pipelines.docs]\nsource = \"" + src + "\"\nstall_timeout = 0\nstages = [\"zstd\", {age = {recipient = \"" + rec + "\"}}]\ntargets = [\"mem://x\"]\n",
+		"sluice.json": `{"pipelines": {"docs": {"source": "` + src + `", "stall_timeout": 0, "stages": ["zstd", {"age": {"recipient": "` + rec + `"}}], "targets": ["mem://x"]}}}`,
+	} {
+		cfg := writeConfig(t, name, text)
+		mustCLI(t, nil, "--config", cfg, "config", "validate")
+		if out := mustCLI(t, nil, "--config", cfg, "config", "show"); !strings.Contains(out, "stall_timeout: 0s") {
+			t.Errorf("%s: config show:\n%s", name, out)
+		}
+	}
+}
