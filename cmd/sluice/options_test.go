@@ -164,3 +164,45 @@ func TestConfigExcludeAndStallTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigShowRoundTrips: config show prints lists as lists and option
+// values with their types, so its output (YAML or JSON) is a config that
+// validates and shows the same again.
+func TestConfigShowRoundTrips(t *testing.T) {
+	_, rec := keypair(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "data.txt")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "sluice.yaml", `
+defaults:
+  retention: {keep_daily: 7}
+pipelines:
+  beta:
+    source: `+src+`
+    stall_timeout: 90s
+    stages:
+      - gzip: {level: 1}
+      - age: {recipient: [`+rec+`, `+rec+`], work_factor: 15}
+    targets:
+      - {url: "s3://bkt1/beta", storage_class: STANDARD_IA, tags: ["env=prod", "team=ops"], sse: AES256}
+`)
+	shown := mustCLI(t, nil, "--config", cfg, "config", "show")
+	for _, want := range []string{"level: 1\n", "work_factor: 15\n", "- env=prod\n", "- team=ops\n"} {
+		if !strings.Contains(shown, want) {
+			t.Errorf("config show lacks %q:\n%s", want, shown)
+		}
+	}
+	for _, format := range []string{"yaml", "json"} {
+		args := []string{"config", "show"}
+		if format == "json" {
+			args = append(args, "--json")
+		}
+		again := writeConfig(t, "shown."+format, mustCLI(t, nil, append([]string{"--config", cfg}, args...)...))
+		mustCLI(t, nil, "--config", again, "config", "validate")
+		if got := mustCLI(t, nil, "--config", again, "config", "show"); got != shown {
+			t.Errorf("%s: config show of the shown config differs:\n%s\nwant:\n%s", format, got, shown)
+		}
+	}
+}
