@@ -454,6 +454,17 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 	return p, nil
 }
 
+// targetKey is what makes two target entries the same target: the URL
+// (a bare bucket/prefix is S3's, a trailing "/" does not count) and the
+// options beside it.
+func targetKey(tc TargetConfig) string {
+	u := strings.TrimRight(strings.TrimSpace(tc.URL), "/")
+	if !strings.Contains(u, "://") {
+		u = "s3://" + u
+	}
+	return u + " " + fmt.Sprint(tc.Options) // fmt prints maps sorted by key
+}
+
 // isZeroNumber reports whether v is the number 0 as a config reader
 // gives it.
 func isZeroNumber(v any) bool {
@@ -496,6 +507,16 @@ func (d *decoder) finish(p *PipelineConfig, def *PipelineConfig) error {
 	}
 	if len(p.Targets) == 0 {
 		return d.errf(p.path, "no targets: give targets: [URL, ...] here or in defaults")
+	}
+	// A backup refuses a target given twice when it opens them; the
+	// same URL with the same options is caught here, before any run.
+	seen := map[string]string{}
+	for _, tc := range p.Targets {
+		k := targetKey(tc)
+		if prev, ok := seen[k]; ok {
+			return d.errf(tc.Path, "the same target as %s: give each target once", prev)
+		}
+		seen[k] = tc.Path
 	}
 	chain := make([]ChainStage, len(p.Stages))
 	encrypted := false

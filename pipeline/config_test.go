@@ -117,6 +117,9 @@ func TestDecodeErrors(t *testing.T) {
 			`pipelines.photos.all_or_nothing: want true or false, got "perhaps"`},
 		{"wrong type", func(p map[string]any) { p["retention"] = map[string]any{"keep_last": "many"} },
 			`pipelines.photos.retention.keep_last: want an integer, got "many"`},
+		{"target given twice", func(p map[string]any) {
+			p["targets"] = []any{"mem://x", "s3://b/p", "b/p/"}
+		}, "pipelines.photos.targets[2]: the same target as pipelines.photos.targets[1]: give each target once"},
 		{"malformed exclude pattern", func(p map[string]any) { p["exclude"] = []any{"*.tmp", "[abc"} },
 			`pipelines.photos.exclude[1]: archive: exclude pattern "[abc": syntax error in pattern`},
 		{"stall_timeout number", func(p map[string]any) { p["stall_timeout"] = 5 },

@@ -206,3 +206,22 @@ pipelines:
 		}
 	}
 }
+
+// TestConfigValidateDuplicateTarget: a target listed twice in a pipeline
+// is refused by config validate, as run refuses it.
+func TestConfigValidateDuplicateTarget(t *testing.T) {
+	_, rec := keypair(t)
+	store := t.TempDir()
+	src := filepath.Join(store, "data.txt")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "sluice.yaml", "pipelines:\n  docs:\n    source: "+src+"\n    stages: [zstd, {age: {recipient: "+rec+"}}]\n    targets: [file://"+store+", file://"+store+"/]\n")
+	const want = "pipelines.docs.targets[1]: the same target as pipelines.docs.targets[0]: give each target once"
+	for _, cmd := range [][]string{{"config", "validate"}, {"run"}} {
+		stdout, stderr, code := cli(t, nil, append([]string{"--config", cfg}, cmd...)...)
+		if code != exitUsage || !strings.Contains(stderr, want) || stdout != "" {
+			t.Errorf("%v: exit %d, want 2 and %q\n%s", cmd, code, want, stderr)
+		}
+	}
+}
