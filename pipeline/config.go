@@ -105,6 +105,9 @@ type StageConfig struct {
 	// Path is the key path of the entry ("pipelines.photos.stages[1]"),
 	// for error messages.
 	Path string
+	// From names the environment variables or flags that gave options
+	// of the stage, comma-separated; empty when all came from the file.
+	From string
 }
 
 // TargetConfig is one target of a pipeline.
@@ -609,7 +612,15 @@ func (d *decoder) stages(path string, v any) ([]StageConfig, error) {
 		if err != nil {
 			return nil, d.prefixOptionError(op, err)
 		}
-		out = append(out, StageConfig{Spec: spec, Options: opts, Path: ep})
+		// What gave options from outside the file (a variable, a flag
+		// of run), for errors building the stage.
+		var from []string
+		for _, k := range sortedKeys(raw) {
+			if o := d.opts.Origins[op+"."+k]; o != "" && !slices.Contains(from, o) {
+				from = append(from, o)
+			}
+		}
+		out = append(out, StageConfig{Spec: spec, Options: opts, Path: ep, From: strings.Join(from, ", ")})
 	}
 	return out, nil
 }
@@ -1015,7 +1026,7 @@ func (p *PipelineConfig) BuildStages() ([]ChainStage, error) {
 			err = CheckEncode(st)
 		}
 		if err != nil {
-			return nil, &ConfigError{Path: s.Path + "." + s.Spec.Name, Err: err}
+			return nil, &ConfigError{Path: s.Path + "." + s.Spec.Name, From: s.From, Err: err}
 		}
 		chain = append(chain, ChainStage{Spec: s.Spec, Stage: st})
 	}

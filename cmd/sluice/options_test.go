@@ -225,3 +225,73 @@ func TestConfigValidateDuplicateTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvErrorsNameTheVariable: an error in a value from the environment
+// names the variable, whatever check finds it; an exported
+// SLUICE_EXCLUDE is left unused for a file source it cannot apply to.
+func TestEnvErrorsNameTheVariable(t *testing.T) {
+	_, rec := keypair(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "data.txt")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree := makeTree(t)
+	for _, c := range []struct {
+		name, value string
+		source      string
+		key         bool // give -r
+	}{
+		{"SLUICE_NAME", "{bogus}", src, true},
+		{"SLUICE_EXCLUDE", "[abc", tree, true},
+		{"SLUICE_TO", "ftp://x", src, true},
+		{"SLUICE_OPTION", "zstd.bogus=1", src, true},
+		{"SLUICE_OPTION", "zstd.level=40", src, true},
+		{"SLUICE_COMPRESS", "zstd:30", src, true},
+		{"SLUICE_RECIPIENT", "age1bogus", src, false},
+	} {
+		t.Run(c.name+"="+c.value, func(t *testing.T) {
+			t.Setenv(c.name, c.value)
+			args := []string{"backup", c.source, "--dry-run"}
+			if c.name != "SLUICE_TO" {
+				args = append(args, "--to", "mem://")
+			}
+			if c.key {
+				args = append(args, "-r", rec)
+			}
+			stdout, stderr, code := cli(t, nil, args...)
+			if code != exitUsage || !strings.Contains(stderr, "environment "+c.name) || stdout != "" {
+				t.Errorf("exit %d, want 2 and a message naming %s\n%s", code, c.name, stderr)
+			}
+		})
+	}
+	t.Run("exclude for a file", func(t *testing.T) {
+		t.Setenv("SLUICE_EXCLUDE", "*.tmp")
+		mustCLI(t, nil, "backup", src, "--to", "mem://", "-r", rec, "--dry-run")
+		if _, stderr, code := cli(t, nil, "backup", src, "--to", "mem://", "-r", rec, "--exclude", "*.x", "--dry-run"); code != exitUsage {
+			t.Errorf("typed --exclude for a file: exit %d, want 2\n%s", code, stderr)
+		}
+	})
+	cfg := writeConfig(t, "sluice.yaml", "pipelines:\n  docs:\n    source: "+src+"\n    stages: [zstd, {age: {recipient: "+rec+"}}]\n    targets: [mem://x]\n")
+	t.Run("run", func(t *testing.T) {
+		t.Setenv("SLUICE_OPTION", "zstd.level=40")
+		_, stderr, code := cli(t, nil, "--config", cfg, "run")
+		if want := "pipelines.docs.stages[0].zstd (from SLUICE_OPTION): level 40"; code != exitUsage || !strings.Contains(stderr, want) {
+			t.Errorf("run: exit %d, want 2 and %q\n%s", code, want, stderr)
+		}
+	})
+}
+
+// TestRunNamedTwice: a pipeline named twice (in any case) runs once.
+func TestRunNamedTwice(t *testing.T) {
+	_, rec := keypair(t)
+	src := filepath.Join(t.TempDir(), "data.txt")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "sluice.yaml", "pipelines:\n  good:\n    source: "+src+"\n    stages: [zstd, {age: {recipient: "+rec+"}}]\n    targets: [file://"+t.TempDir()+"]\n")
+	for _, args := range [][]string{{"good", "GOOD"}, {"good", "good"}} {
+		out := mustCLI(t, nil, append([]string{"--config", cfg, "run"}, args...)...)
+		singleURL(t, out)
+	}
+}

@@ -105,9 +105,12 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 	if f.uploadBudget, err = parseUploadMemory(f.uploadMemory); err != nil {
 		return err
 	}
-	names := make([]string, len(args))
-	for i, a := range args {
-		names[i] = strings.ToLower(a)
+	// Names are case-insensitive; one named twice runs once.
+	var names []string
+	for _, a := range args {
+		if n := strings.ToLower(a); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
 	}
 	cfg, _, err := loadConfig(e, g, func(raw map[string]any, origins map[string]string) error {
 		return applyOptionFlags(raw, origins, names, merged)
@@ -194,7 +197,7 @@ func applyOptionFlags(raw map[string]any, origins map[string]string, names []str
 			}
 			val = list
 		}
-		origin := optionOrigin(m.from)
+		origin := optionOrigin(m.name)
 		applied := false
 		for _, n := range names {
 			if _, ok := pm[n]; !ok {
@@ -214,17 +217,14 @@ func applyOptionFlags(raw map[string]any, origins map[string]string, names []str
 	return nil
 }
 
-// optionOrigin names what gave an option, without its value: "--option
-// zstd.level", "--workers" or the environment variable.
-func optionOrigin(from string) string {
-	if rest, ok := strings.CutPrefix(from, "--option "); ok {
-		kv, _, _ := strings.Cut(rest, "=")
-		return "--option " + kv
+// optionOrigin names what gave an option as a config error's origin:
+// "--option zstd.level", "--workers" or the environment variable.
+func optionOrigin(name string) string {
+	if rest, ok := strings.CutPrefix(name, "environment "); ok {
+		env, _, _ := strings.Cut(rest, " ")
+		return env
 	}
-	if i := strings.IndexAny(from, " ="); i >= 0 {
-		return from[:i]
-	}
-	return from
+	return name
 }
 
 func absPath(p string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 
@@ -59,11 +60,24 @@ func (k *keyFlags) flagEnv(name string) string {
 // setting returns the option setting flag gives, described for messages
 // as the flag with its value, or as the variable that set it.
 func (k *keyFlags) setting(flag, stage, key string, values ...string) optionSetting {
-	s := optionSetting{stage: stage, key: key, values: values, from: "--" + flag + " " + strings.Join(values, " ")}
+	s := optionSetting{stage: stage, key: key, values: values, name: "--" + flag, from: "--" + flag + " " + showValues(values, " ")}
 	if env := k.flagEnv(flag); env != "" {
-		s.env, s.from = env, env+"="+strings.Join(values, ",")
+		s.env, s.name, s.from = env, "environment "+env, "environment "+env+"="+showValues(values, ",")
 	}
 	return s
+}
+
+// showValues joins values for a message; one that looks like a key is
+// not shown (a secret typed where a name belongs).
+func showValues(values []string, sep string) string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = v
+		if pipeline.LooksSecret(v) {
+			out[i] = "(a secret, not shown)"
+		}
+	}
+	return strings.Join(out, sep)
 }
 
 // settings lists the options the key flags, the extra settings and -o
@@ -116,24 +130,27 @@ func (k *keyFlags) settings() ([]optionSetting, error) {
 }
 
 // stageOptions collects the raw options per stage that the key flags, the
-// extra settings and -o give (see mergeSettings).
-func (k *keyFlags) stageOptions(reg *pipeline.Registry) (map[string]map[string]any, error) {
+// extra settings and -o give (see mergeSettings), and per stage what gave
+// them, to name in an error about their values.
+func (k *keyFlags) stageOptions(reg *pipeline.Registry) (map[string]map[string]any, map[string][]string, error) {
 	settings, err := k.settings()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	merged, err := mergeSettings(reg, settings)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts := map[string]map[string]any{}
+	from := map[string][]string{}
 	for _, m := range merged {
 		if opts[m.stage] == nil {
 			opts[m.stage] = map[string]any{}
 		}
 		opts[m.stage][m.key] = m.value
+		from[m.stage] = append(from[m.stage], m.name)
 	}
-	return opts, nil
+	return opts, from, nil
 }
 
 func nonEmpty(s string) []string {
@@ -148,7 +165,8 @@ type optionSetting struct {
 	stage, key string
 	values     []string // one value; several for a list flag such as -r
 	text       bool     // values[0] is -o text: a list option's values comma-separated
-	from       string   // the flag and value, or VARIABLE=value, for messages
+	name       string   // the flag ("--option zstd.level") or "environment VARIABLE"
+	from       string   // name with the value, for messages; a secret is not shown
 	env        string   // the environment variable that gave it; "" when typed
 }
 
@@ -158,14 +176,16 @@ func parseOptionSetting(o, env string) (optionSetting, error) {
 	kv, val, ok := strings.Cut(o, "=")
 	stage, key, ok2 := strings.Cut(kv, ".")
 	if !ok || !ok2 || stage == "" || key == "" {
+		o = showValues([]string{o}, "")
 		if env != "" {
 			return optionSetting{}, usageErrorf("environment %s: %q: want STAGE.OPTION=VALUE", env, o)
 		}
 		return optionSetting{}, usageErrorf("--option %q: want STAGE.OPTION=VALUE", o)
 	}
-	s := optionSetting{stage: stage, key: key, values: []string{val}, text: true, from: "--option " + o, env: env}
+	shown := kv + "=" + showValues([]string{val}, "")
+	s := optionSetting{stage: stage, key: key, values: []string{val}, text: true, name: "--option " + kv, from: "--option " + shown, env: env}
 	if env != "" {
-		s.from = env + "=" + o
+		s.name, s.from = "environment "+env+" ("+kv+")", "environment "+env+"="+shown
 	}
 	return s, nil
 }
@@ -174,7 +194,7 @@ func parseOptionSetting(o, env string) (optionSetting, error) {
 type mergedOption struct {
 	stage, key string
 	value      any    // string, or []string for a list option
-	from       string // the first setting that gave it
+	name, from string // of the first setting that gave it (see optionSetting)
 	env        bool   // every setting that gave it came from the environment
 }
 
@@ -214,7 +234,7 @@ func mergeSettings(reg *pipeline.Registry, settings []optionSetting) ([]mergedOp
 		if err != nil {
 			return nil, err
 		}
-		m := mergedOption{stage: id[0], key: id[1], from: use[0].from, env: use[0].env != ""}
+		m := mergedOption{stage: id[0], key: id[1], name: use[0].name, from: use[0].from, env: use[0].env != ""}
 		if spec.Type == pipeline.List {
 			var all []string
 			for _, s := range use {
@@ -293,7 +313,7 @@ func backupChain(reg *pipeline.Registry, compress, encrypt string, k *keyFlags) 
 		s.values = []string{level}
 		k.extra = append([]optionSetting{s}, k.extra...)
 	}
-	opts, err := k.stageOptions(reg)
+	opts, from, err := k.stageOptions(reg)
 	if err != nil {
 		return nil, err
 	}
@@ -327,6 +347,11 @@ func backupChain(reg *pipeline.Registry, compress, encrypt string, k *keyFlags) 
 		spec, _ := reg.Stage(name)
 		st, err := reg.NewStage(name, opts[name])
 		if err != nil {
+			// Name what gave the options (a flag, or the variable that
+			// set it): the stage's message names only the option.
+			if len(from[name]) > 0 {
+				err = fmt.Errorf("%s: %w", strings.Join(from[name], ", "), err)
+			}
 			return nil, usageError(err)
 		}
 		if err := pipeline.CheckEncode(st); err != nil {
@@ -359,7 +384,7 @@ func contains(list []string, s string) bool {
 
 // decodeKeys builds the per-stage decoding options for restore and verify.
 func decodeKeys(reg *pipeline.Registry, k *keyFlags) (pipeline.Keys, error) {
-	opts, err := k.stageOptions(reg)
+	opts, _, err := k.stageOptions(reg)
 	if err != nil {
 		return nil, err
 	}
