@@ -877,8 +877,8 @@ func (d *decoder) rate(path string, v any) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if n < MinRate {
-		return 0, d.errf(path, "at least 1KiB per second, got %d bytes", n)
+	if err := checkRate(n); err != nil {
+		return 0, d.errf(path, "%v, got %d bytes", err, n)
 	}
 	return n, nil
 }

@@ -295,3 +295,37 @@ func TestRunNamedTwice(t *testing.T) {
 		singleURL(t, out)
 	}
 }
+
+// TestBandwidthLimitLifted: a rate of 0 (or off) is no limit, so a run
+// flag, its variable or a pipeline's key lifts a limit it would inherit.
+func TestBandwidthLimitLifted(t *testing.T) {
+	_, rec := keypair(t)
+	src := filepath.Join(t.TempDir(), "data.txt")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "sluice.yaml", "defaults:\n  bwlimit: 8MiB\n  stages: [zstd, {age: {recipient: "+rec+"}}]\n  targets: [mem://x]\npipelines:\n  a:\n    source: "+src+"\n  b:\n    source: "+src+"\n    bwlimit: 0\n")
+	limited := func(t *testing.T, args ...string) bool {
+		t.Helper()
+		_, stderr, code := cli(t, nil, append([]string{"--config", cfg, "run", "--dry-run", "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, stderr)
+		}
+		return strings.Contains(stderr, `"bwlimit"`)
+	}
+	if !limited(t, "a") {
+		t.Errorf("a inherits no limit from defaults")
+	}
+	for _, args := range [][]string{{"b"}, {"a", "--bwlimit", "0"}, {"a", "--bwlimit", "off"}} {
+		if limited(t, args...) {
+			t.Errorf("%v: still limited", args)
+		}
+	}
+	t.Setenv("SLUICE_BWLIMIT", "0")
+	if limited(t, "a") {
+		t.Errorf("SLUICE_BWLIMIT=0: still limited")
+	}
+	if _, stderr, code := cli(t, nil, "--config", cfg, "run", "a", "--bwlimit", "10"); code != exitUsage || !strings.Contains(stderr, "at least 1KiB per second, or 0 for no limit") {
+		t.Errorf("--bwlimit 10: exit %d\n%s", code, stderr)
+	}
+}

@@ -64,8 +64,8 @@ such as a missing key file).
 	fs.BoolVar(&f.json, "json", false, "write JSON events to stderr instead of the human summary")
 	fs.StringVar(&f.progress, "progress", "auto", "progress display on stderr: auto (on a terminal), always or never")
 	fs.StringArrayVarP(&f.options, "option", "o", nil, "stage option as STAGE.OPTION=VALUE for every selected pipeline using that stage (repeatable); wins over file and environment")
-	fs.StringVar(&f.bwlimit, "bwlimit", "", "cap on the upload rate to all targets of each pipeline together, e.g. 10MiB (per second); wins over the bwlimit key")
-	fs.StringVar(&f.bwlimitTarget, "bwlimit-target", "", "cap on the upload rate to each target, e.g. 4MiB (per second); wins over the bwlimit_target key")
+	fs.StringVar(&f.bwlimit, "bwlimit", "", "cap on the upload rate to all targets of each pipeline together, e.g. 10MiB (per second); wins over the bwlimit key, 0 lifts it")
+	fs.StringVar(&f.bwlimitTarget, "bwlimit-target", "", "cap on the upload rate to each target, e.g. 4MiB (per second); wins over the bwlimit_target key, 0 lifts it")
 	fs.IntVar(&f.workers, "workers", 0, "zstd compression workers for every selected pipeline that compresses with zstd, as -o zstd.concurrency=N (0: as configured)")
 	fs.StringVar(&f.uploadMemory, "upload-memory", "", "memory all uploads of a pipeline's backup may buffer, e.g. 96MiB; wins over the upload_memory key")
 	return cmd
@@ -284,7 +284,7 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		if f.uploadBudget > 0 {
 			b.UploadMemory = f.uploadBudget
 		}
-		b.Bandwidth = pipelineBandwidth(p, f.limits)
+		b.Bandwidth = pipelineBandwidth(p, f)
 		if f.dryRun {
 			if err := printDryRun(ctx, e, f.json, b, p); err != nil {
 				out.failed++
@@ -366,8 +366,9 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 }
 
 // pipelineBandwidth is a pipeline's upload limits: its bwlimit and
-// bwlimit_target keys, each replaced by the run flag when that is set.
-func pipelineBandwidth(p *pipeline.PipelineConfig, flags pipeline.Bandwidth) pipeline.Bandwidth {
+// bwlimit_target keys, each replaced by the run flag when that is given;
+// a flag of 0 (or off) lifts the key's limit.
+func pipelineBandwidth(p *pipeline.PipelineConfig, f *runFlags) pipeline.Bandwidth {
 	var bw pipeline.Bandwidth
 	if p.BWLimit != nil {
 		bw.Total = *p.BWLimit
@@ -375,11 +376,11 @@ func pipelineBandwidth(p *pipeline.PipelineConfig, flags pipeline.Bandwidth) pip
 	if p.BWLimitTarget != nil {
 		bw.PerTarget = *p.BWLimitTarget
 	}
-	if flags.Total != 0 {
-		bw.Total = flags.Total
+	if f.bwlimit != "" {
+		bw.Total = f.limits.Total
 	}
-	if flags.PerTarget != 0 {
-		bw.PerTarget = flags.PerTarget
+	if f.bwlimitTarget != "" {
+		bw.PerTarget = f.limits.PerTarget
 	}
 	return bw
 }
