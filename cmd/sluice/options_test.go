@@ -329,3 +329,29 @@ func TestBandwidthLimitLifted(t *testing.T) {
 		t.Errorf("--bwlimit 10: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestConfigFlagWhereNoConfigIsRead: --config typed for a command that
+// reads no config file is a usage error naming the commands that do;
+// SLUICE_CONFIG, which may be exported for every command, is left unused
+// by them.
+func TestConfigFlagWhereNoConfigIsRead(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "data.txt")
+	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const want = "reads no config file (only run, list, verify, prune, config do)"
+	for _, args := range [][]string{
+		{"--config", "/nonexistent.yaml", "keygen"},
+		{"backup", src, "--to", "mem://", "--encrypt", "none", "--config", "/nonexistent.yaml"},
+		{"restore", "mem://x/y", "--to", "-", "--config", "/nonexistent.yaml"},
+		{"plugins", "--config", "/nonexistent.yaml"},
+	} {
+		stdout, stderr, code := cli(t, nil, args...)
+		if code != exitUsage || !strings.Contains(stderr, want) || stdout != "" {
+			t.Errorf("%v: exit %d, want 2 and %q\n%s", args, code, want, stderr)
+		}
+	}
+	t.Setenv("SLUICE_CONFIG", "/nonexistent.yaml")
+	mustCLI(t, nil, "plugins")
+	mustCLI(t, nil, "backup", src, "--to", "mem://", "--encrypt", "none", "--dry-run")
+}
