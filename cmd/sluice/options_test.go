@@ -46,6 +46,7 @@ func TestRepeatableOptionsAccumulate(t *testing.T) {
 		{"-o alone is a key", nil, append(backup, "-o", "age.recipient="+r1), [3]bool{true, false, false}},
 		{"command line beats env -o", map[string]string{"SLUICE_OPTION": "age.recipient=" + r1}, append(backup, "-r", r3), [3]bool{false, false, true}},
 		{"-o beats env flag", map[string]string{"SLUICE_RECIPIENT": r1}, append(backup, "-o", "age.recipient="+r2), [3]bool{false, true, false}},
+		{"env -o list", map[string]string{"SLUICE_OPTION": "age.recipient=" + r1 + "," + r2 + ",zstd.level=3"}, backup, [3]bool{true, true, false}},
 		{"env -o and env flag", map[string]string{"SLUICE_RECIPIENT": r1, "SLUICE_OPTION": "age.recipient=" + r2}, backup, [3]bool{true, true, false}},
 		{"run -o twice", nil, []string{"--config", cfg, "run", "-o", "age.recipient=" + r1, "-o", "age.recipient=" + r2}, [3]bool{true, true, false}},
 		{"run env -o", map[string]string{"SLUICE_OPTION": "age.recipient=" + r1}, []string{"--config", cfg, "run"}, [3]bool{true, false, false}},

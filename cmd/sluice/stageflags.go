@@ -104,12 +104,12 @@ func (k *keyFlags) settings() ([]optionSetting, error) {
 	var typed, fromEnv []string
 	envName := k.flagEnv("option")
 	if envName != "" {
-		fromEnv = k.options
+		fromEnv = joinOptionPieces(k.options)
 	} else {
 		typed = k.options
 		envName = flagEnvName("option")
 		if v, ok := os.LookupEnv(envName); ok && k.fs != nil {
-			fromEnv = splitComma(v)
+			fromEnv = joinOptionPieces(splitComma(v))
 		}
 	}
 	for _, o := range typed {
@@ -127,6 +127,23 @@ func (k *keyFlags) settings() ([]optionSetting, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// joinOptionPieces undoes the comma split of SLUICE_OPTION within a
+// value: a piece that does not start STAGE.OPTION= continues the
+// option before it, so SLUICE_OPTION=age.recipient=A,B,zstd.level=3
+// gives age.recipient=A,B (a list) and zstd.level=3.
+func joinOptionPieces(pieces []string) []string {
+	var out []string
+	for _, p := range pieces {
+		kv, _, hasValue := strings.Cut(p, "=")
+		if len(out) > 0 && (!hasValue || !strings.Contains(kv, ".")) {
+			out[len(out)-1] += "," + p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // stageOptions collects the raw options per stage that the key flags, the
