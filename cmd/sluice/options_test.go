@@ -7,6 +7,16 @@ import (
 	"testing"
 )
 
+// dataFile writes "data" to data.txt in dir and returns its path.
+func dataFile(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "data.txt")
+	if err := os.WriteFile(path, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // decryptsWith reports, per identity file, whether restore of url
 // succeeds with it alone.
 func decryptsWith(t *testing.T, url string, keys ...string) []bool {
@@ -28,10 +38,7 @@ func TestRepeatableOptionsAccumulate(t *testing.T) {
 	k1, r1 := keypair(t)
 	k2, r2 := keypair(t)
 	k3, r3 := keypair(t)
-	src := filepath.Join(t.TempDir(), "data.txt")
-	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	src := dataFile(t, t.TempDir())
 	store := t.TempDir()
 	cfg := writeConfig(t, "sluice.yaml", "pipelines:\n  docs:\n    source: "+src+"\n    stages: [zstd, {age: {recipient: "+r3+"}}]\n    targets: [file://"+store+"]\n    name: \"{time}-{source}\"\n")
 	backup := []string{"backup", src, "--to", "file://" + store}
@@ -85,10 +92,7 @@ func TestRepeatableOptionsAccumulate(t *testing.T) {
 // unused where it does not apply; typed, it is an error there.
 func TestSingleOptionGivenTwice(t *testing.T) {
 	_, rec := keypair(t)
-	src := filepath.Join(t.TempDir(), "data.txt")
-	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	src := dataFile(t, t.TempDir())
 	backup := []string{"backup", src, "--to", "mem://", "-r", rec, "--dry-run"}
 	const want = "--compress zstd:19 and --option zstd.level=1 both set zstd.level: give one"
 	stdout, stderr, code := cli(t, nil, append(backup, "--compress", "zstd:19", "-o", "zstd.level=1")...)
@@ -141,10 +145,7 @@ func TestRestoreUnknownOption(t *testing.T) {
 // and JSON (0 waits forever).
 func TestConfigExcludeAndStallTimeout(t *testing.T) {
 	_, rec := keypair(t)
-	src := filepath.Join(t.TempDir(), "data.txt")
-	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	src := dataFile(t, t.TempDir())
 	cfg := writeConfig(t, "sluice.yaml", "pipelines:\n  docs:\n    source: "+src+"\n    exclude: [\"[abc\"]\n    stages: [zstd, {age: {recipient: "+rec+"}}]\n    targets: [mem://x]\n")
 	const want = `pipelines.docs.exclude[0]: archive: exclude pattern "[abc": syntax error in pattern`
 	for _, cmd := range [][]string{{"config", "validate"}, {"run"}} {
@@ -172,10 +173,7 @@ func TestConfigExcludeAndStallTimeout(t *testing.T) {
 func TestConfigShowRoundTrips(t *testing.T) {
 	_, rec := keypair(t)
 	dir := t.TempDir()
-	src := filepath.Join(dir, "data.txt")
-	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	src := dataFile(t, dir)
 	cfg := writeConfig(t, "sluice.yaml", `
 defaults:
   retention: {keep_daily: 7}
@@ -213,10 +211,7 @@ pipelines:
 func TestConfigValidateDuplicateTarget(t *testing.T) {
 	_, rec := keypair(t)
 	store := t.TempDir()
-	src := filepath.Join(store, "data.txt")
-	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	src := dataFile(t, store)
 	cfg := writeConfig(t, "sluice.yaml", "pipelines:\n  docs:\n    source: "+src+"\n    stages: [zstd, {age: {recipient: "+rec+"}}]\n    targets: [file://"+store+", file://"+store+"/]\n")
 	const want = "pipelines.docs.targets[1]: the same target as pipelines.docs.targets[0]: give each target once"
 	for _, cmd := range [][]string{{"config", "validate"}, {"run"}} {
@@ -233,10 +228,7 @@ func TestConfigValidateDuplicateTarget(t *testing.T) {
 func TestEnvErrorsNameTheVariable(t *testing.T) {
 	_, rec := keypair(t)
 	dir := t.TempDir()
-	src := filepath.Join(dir, "data.txt")
-	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	src := dataFile(t, dir)
 	tree := makeTree(t)
 	for _, c := range []struct {
 		name, value string
@@ -286,10 +278,7 @@ func TestEnvErrorsNameTheVariable(t *testing.T) {
 // TestRunNamedTwice: a pipeline named twice (in any case) runs once.
 func TestRunNamedTwice(t *testing.T) {
 	_, rec := keypair(t)
-	src := filepath.Join(t.TempDir(), "data.txt")
-	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	src := dataFile(t, t.TempDir())
 	cfg := writeConfig(t, "sluice.yaml", "pipelines:\n  good:\n    source: "+src+"\n    stages: [zstd, {age: {recipient: "+rec+"}}]\n    targets: [file://"+t.TempDir()+"]\n")
 	for _, args := range [][]string{{"good", "GOOD"}, {"good", "good"}} {
 		out := mustCLI(t, nil, append([]string{"--config", cfg, "run"}, args...)...)
@@ -301,10 +290,7 @@ func TestRunNamedTwice(t *testing.T) {
 // flag, its variable or a pipeline's key lifts a limit it would inherit.
 func TestBandwidthLimitLifted(t *testing.T) {
 	_, rec := keypair(t)
-	src := filepath.Join(t.TempDir(), "data.txt")
-	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	src := dataFile(t, t.TempDir())
 	cfg := writeConfig(t, "sluice.yaml", "defaults:\n  bwlimit: 8MiB\n  stages: [zstd, {age: {recipient: "+rec+"}}]\n  targets: [mem://x]\npipelines:\n  a:\n    source: "+src+"\n  b:\n    source: "+src+"\n    bwlimit: 0\n")
 	limited := func(t *testing.T, args ...string) bool {
 		t.Helper()
@@ -336,10 +322,7 @@ func TestBandwidthLimitLifted(t *testing.T) {
 // SLUICE_CONFIG, which may be exported for every command, is left unused
 // by them.
 func TestConfigFlagWhereNoConfigIsRead(t *testing.T) {
-	src := filepath.Join(t.TempDir(), "data.txt")
-	if err := os.WriteFile(src, []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	src := dataFile(t, t.TempDir())
 	const want = "reads no config file (only run, list, verify, prune, config do)"
 	for _, args := range [][]string{
 		{"--config", "/nonexistent.yaml", "keygen"},
