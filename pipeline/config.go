@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sluice-backup/sluice/pipeline/archive"
 )
 
 // A Config is a decoded, validated config file: the pipelines it declares,
@@ -103,6 +105,9 @@ type StageConfig struct {
 	// Path is the key path of the entry ("pipelines.photos.stages[1]"),
 	// for error messages.
 	Path string
+	// From names the environment variables or flags that gave options
+	// of the stage, comma-separated; empty when all came from the file.
+	From string
 }
 
 // TargetConfig is one target of a pipeline.
@@ -355,6 +360,13 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		if err != nil {
 			return nil, err
 		}
+		for i, pat := range list {
+			// A malformed pattern is wrong whatever the sources are, so
+			// it is a config error here rather than a failed run later.
+			if err := archive.CheckPatterns([]string{pat}); err != nil {
+				return nil, d.wrap(fmt.Sprintf("%s.exclude[%d]", path, i), err)
+			}
+		}
 		p.Exclude = append([]string{}, list...)
 	}
 	if v, ok := m["name"]; ok {
@@ -386,6 +398,9 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		p.AllowChangingFiles = &b
 	}
 	if v, ok := m["stall_timeout"]; ok {
+		if isZeroNumber(v) {
+			v = "0s" // 0 waits forever; YAML, TOML and JSON give it as a number
+		}
 		dur, err := convert(OptionSpec{Type: Duration}, v)
 		if err != nil {
 			return nil, d.wrap(join(path, "stall_timeout"), err)
@@ -442,6 +457,31 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 	return p, nil
 }
 
+// targetKey is what makes two target entries the same target: the URL
+// (a bare bucket/prefix is S3's, a trailing "/" does not count) and the
+// options beside it.
+func targetKey(tc TargetConfig) string {
+	u := strings.TrimRight(strings.TrimSpace(tc.URL), "/")
+	if !strings.Contains(u, "://") {
+		u = "s3://" + u
+	}
+	return u + " " + fmt.Sprint(tc.Options) // fmt prints maps sorted by key
+}
+
+// isZeroNumber reports whether v is the number 0 as a config reader
+// gives it.
+func isZeroNumber(v any) bool {
+	switch x := v.(type) {
+	case int:
+		return x == 0
+	case int64:
+		return x == 0
+	case float64:
+		return x == 0
+	}
+	return false
+}
+
 // finish applies the defaults to p and checks what only the effective
 // pipeline can show.
 func (d *decoder) finish(p *PipelineConfig, def *PipelineConfig) error {
@@ -470,6 +510,16 @@ func (d *decoder) finish(p *PipelineConfig, def *PipelineConfig) error {
 	}
 	if len(p.Targets) == 0 {
 		return d.errf(p.path, "no targets: give targets: [URL, ...] here or in defaults")
+	}
+	// A backup refuses a target given twice when it opens them; the
+	// same URL with the same options is caught here, before any run.
+	seen := map[string]string{}
+	for _, tc := range p.Targets {
+		k := targetKey(tc)
+		if prev, ok := seen[k]; ok {
+			return d.errf(tc.Path, "the same target as %s: give each target once", prev)
+		}
+		seen[k] = tc.Path
 	}
 	chain := make([]ChainStage, len(p.Stages))
 	encrypted := false
@@ -562,7 +612,15 @@ func (d *decoder) stages(path string, v any) ([]StageConfig, error) {
 		if err != nil {
 			return nil, d.prefixOptionError(op, err)
 		}
-		out = append(out, StageConfig{Spec: spec, Options: opts, Path: ep})
+		// What gave options from outside the file (a variable, a flag
+		// of run), for errors building the stage.
+		var from []string
+		for _, k := range sortedKeys(raw) {
+			if o := d.opts.Origins[op+"."+k]; o != "" && !slices.Contains(from, o) {
+				from = append(from, o)
+			}
+		}
+		out = append(out, StageConfig{Spec: spec, Options: opts, Path: ep, From: strings.Join(from, ", ")})
 	}
 	return out, nil
 }
@@ -819,8 +877,8 @@ func (d *decoder) rate(path string, v any) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if n < MinRate {
-		return 0, d.errf(path, "at least 1KiB per second, got %d bytes", n)
+	if err := checkRate(n); err != nil {
+		return 0, d.errf(path, "%v, got %d bytes", err, n)
 	}
 	return n, nil
 }
@@ -968,7 +1026,7 @@ func (p *PipelineConfig) BuildStages() ([]ChainStage, error) {
 			err = CheckEncode(st)
 		}
 		if err != nil {
-			return nil, &ConfigError{Path: s.Path + "." + s.Spec.Name, Err: err}
+			return nil, &ConfigError{Path: s.Path + "." + s.Spec.Name, From: s.From, Err: err}
 		}
 		chain = append(chain, ChainStage{Spec: s.Spec, Stage: st})
 	}

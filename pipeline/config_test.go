@@ -110,13 +110,20 @@ func TestDecodeErrors(t *testing.T) {
 		{"upload_memory too small", func(p map[string]any) { p["upload_memory"] = "8MiB" },
 			`pipelines.photos.upload_memory: at least 15MiB (one upload of 5 MiB parts), got 8388608 bytes`},
 		{"bwlimit unit", func(p map[string]any) { p["bwlimit"] = "fast" },
-			`pipelines.photos.bwlimit: "fast" is not a rate (try 10MiB, per second)`},
+			`pipelines.photos.bwlimit: "fast" is not a rate (try 10MiB, per second, or 0 for no limit)`},
 		{"bwlimit_target too low", func(p map[string]any) { p["bwlimit_target"] = 10 },
-			`pipelines.photos.bwlimit_target: at least 1KiB per second, got 10 bytes`},
+			`pipelines.photos.bwlimit_target: at least 1KiB per second, or 0 for no limit, got 10 bytes`},
 		{"all_or_nothing type", func(p map[string]any) { p["all_or_nothing"] = "perhaps" },
 			`pipelines.photos.all_or_nothing: want true or false, got "perhaps"`},
 		{"wrong type", func(p map[string]any) { p["retention"] = map[string]any{"keep_last": "many"} },
 			`pipelines.photos.retention.keep_last: want an integer, got "many"`},
+		{"target given twice", func(p map[string]any) {
+			p["targets"] = []any{"mem://x", "s3://b/p", "b/p/"}
+		}, "pipelines.photos.targets[2]: the same target as pipelines.photos.targets[1]: give each target once"},
+		{"malformed exclude pattern", func(p map[string]any) { p["exclude"] = []any{"*.tmp", "[abc"} },
+			`pipelines.photos.exclude[1]: archive: exclude pattern "[abc": syntax error in pattern`},
+		{"stall_timeout number", func(p map[string]any) { p["stall_timeout"] = 5 },
+			`pipelines.photos.stall_timeout: want a duration, got int 5`},
 		{"wrong type list", func(p map[string]any) { p["exclude"] = 3 },
 			"pipelines.photos.exclude: want a string or a list of strings, got a number"},
 		{"unknown retention key", func(p map[string]any) { p["retention"] = map[string]any{"keep_forever": 1} },
@@ -395,6 +402,44 @@ func TestEnvOverrides(t *testing.T) {
 		if _, err := pipeline.ApplyEnv(reg, briefDoc(), []string{bad}); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+}
+
+// TestEnvRetentionMergesDefaults: one retention key from the environment
+// changes that key of the retention a pipeline inherits from the
+// defaults, as it does of a pipeline's own, instead of replacing the
+// whole policy (which made prune delete the monthly backups).
+func TestEnvRetentionMergesDefaults(t *testing.T) {
+	doc := briefDoc()
+	pm := doc["pipelines"].(map[string]any)
+	delete(pm["photos"].(map[string]any), "retention")
+	pm["own"] = map[string]any{
+		"source": "/x", "stages": []any{"zstd", map[string]any{"age": map[string]any{"recipients_file": "/r.txt"}}}, "targets": []any{"mem://x"},
+		"retention": map[string]any{"keep_daily": 5},
+	}
+	doc["defaults"] = map[string]any{"retention": map[string]any{"keep_last": 7, "keep_monthly": 12}}
+	reg := testRegistry()
+	origins, err := pipeline.ApplyEnv(reg, doc, []string{
+		"SLUICE_PIPELINES_PHOTOS_RETENTION_KEEP_LAST=3",
+		"SLUICE_PIPELINES_OWN_RETENTION_KEEP_LAST=3",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pipeline.DecodeConfig(reg, doc, pipeline.DecodeOptions{Origins: origins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]pipeline.Retention{
+		"photos": {Last: 3, Monthly: 12},
+		"own":    {Last: 3, Daily: 5},
+	} {
+		if got := cfg.Pipelines[name].Retention; got == nil || *got != want {
+			t.Errorf("%s: retention %+v, want %+v", name, got, want)
+		}
+	}
+	if got := doc["defaults"].(map[string]any)["retention"].(map[string]any)["keep_last"]; got != 7 {
+		t.Errorf("the defaults' retention changed: keep_last %v", got)
 	}
 }
 

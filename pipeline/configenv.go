@@ -24,7 +24,9 @@ const EnvPrefix = "SLUICE_"
 // Lists take comma-separated values (SLUICE_PIPELINES_DB_TARGETS=
 // file:///a,file:///b); a targets or stages list from the environment
 // replaces the file's (stages then have no options until _STAGES_<STAGE>_
-// variables give some). Only pipelines the file declares can be
+// variables give some). A _RETENTION_ variable changes one key of the
+// pipeline's retention, which is a copy of the defaults' when the
+// pipeline has none of its own. Only pipelines the file declares can be
 // overridden. A SLUICE_PIPELINES_ or SLUICE_DEFAULTS_ variable that matches
 // no key is an error, so a typo is not silently ignored.
 //
@@ -97,13 +99,21 @@ func ApplyEnv(reg *Registry, raw map[string]any, environ []string) (map[string]s
 			path := s.path + ".retention." + key
 			origins[path] = name
 			if sec == nil {
-				if err := set("retention", map[string]any{}); err != nil {
+				if sec, err = sectionMap(raw, s.path, true); err != nil {
 					return nil, err
 				}
 			}
 			r, ok := sec["retention"].(map[string]any)
 			if !ok {
+				// A pipeline without its own retention inherits the
+				// defaults' whole: the variable changes one key of a copy
+				// of it, as it would of the pipeline's own.
 				r = map[string]any{}
+				if def, _ := raw["defaults"].(map[string]any); s.path != "defaults" && sec["retention"] == nil {
+					if dr, ok := def["retention"].(map[string]any); ok {
+						r = deepCopy(dr).(map[string]any)
+					}
+				}
 				sec["retention"] = r
 			}
 			r[key] = v

@@ -282,6 +282,25 @@ func (o Options) mustSpec(name string) OptionSpec {
 	return spec
 }
 
+// Values returns the options with their types, in a form [ParseOptions]
+// accepts back (string, int, bool, []string; a duration as its string),
+// for `config show`. Unset options are omitted; lists are copies.
+func (o Options) Values() map[string]any {
+	out := make(map[string]any, len(o.values))
+	for _, spec := range o.specs {
+		switch v := o.values[spec.Name].(type) {
+		case nil:
+		case []string:
+			out[spec.Name] = slices.Clone(v)
+		case time.Duration:
+			out[spec.Name] = v.String()
+		default:
+			out[spec.Name] = v
+		}
+	}
+	return out
+}
+
 // Display returns the options as display strings, for `config show` and
 // logs. Unset options are omitted. Secret options hold only references, so
 // they are shown as given.

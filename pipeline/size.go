@@ -41,14 +41,28 @@ func ParseSize(s string) (int64, error) {
 const MinRate = 1 << 10
 
 // ParseRate parses a byte rate such as 10MiB, 10MiB/s or 500K (bytes per
-// second; see [ParseSize]), at least [MinRate].
+// second; see [ParseSize]), at least [MinRate]. 0, "off" and "none" are
+// 0: no limit, which lifts a limit set elsewhere (a flag over a config
+// key, a pipeline over the defaults).
 func ParseRate(s string) (int64, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "off", "none":
+		return 0, nil
+	}
 	n, err := ParseSize(strings.TrimSuffix(strings.TrimSpace(s), "/s"))
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a rate (try 10MiB, per second)", s)
+		return 0, fmt.Errorf("%q is not a rate (try 10MiB, per second, or 0 for no limit)", s)
 	}
-	if n < MinRate {
-		return 0, fmt.Errorf("%q: at least 1KiB per second", s)
+	if err := checkRate(n); err != nil {
+		return 0, fmt.Errorf("%q: %w", s, err)
 	}
 	return n, nil
+}
+
+// checkRate refuses a rate above 0 (no limit) and below [MinRate].
+func checkRate(n int64) error {
+	if n != 0 && n < MinRate {
+		return fmt.Errorf("at least 1KiB per second, or 0 for no limit")
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/archive"
 )
 
 type backupFlags struct {
@@ -73,6 +75,13 @@ On success stdout has exactly one line per stored object: its URL.`,
 	return cmd
 }
 
+// isDir reports whether path is a directory (following symlinks, as a
+// backup reads it).
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
 // defaultStallTimeout is long enough for one multipart part (16 MiB at
 // the default unknown-size part size) over a slow link.
 const defaultStallTimeout = 10 * time.Minute
@@ -108,13 +117,23 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	if err != nil {
 		return err
 	}
+	exclude := f.exclude
+	if err := archive.CheckPatterns(exclude); err != nil {
+		return usageErrorf("--exclude: %w", err)
+	}
+	if flagEnvOf(cmd.Flags().Lookup("exclude")) != "" && !isDir(source) {
+		// SLUICE_EXCLUDE may be exported for every backup; for a
+		// file or stdin, which it cannot apply to, it is left unused.
+		// Typed, --exclude for those is an error.
+		exclude = nil
+	}
 	var src *pipeline.Source
 	if source == "-" {
-		if len(f.exclude) > 0 {
+		if len(exclude) > 0 {
 			return usageErrorf("--exclude applies to directory sources only")
 		}
 		src = pipeline.StreamSource("stdin", newCancelReader(ctx, e.stdin), -1)
-	} else if src, err = pipeline.PathSource(source, f.exclude); err != nil {
+	} else if src, err = pipeline.PathSource(source, exclude); err != nil {
 		return usageError(err)
 	}
 	if src.Name == "" && strings.Contains(f.name, "{source}") {
@@ -122,14 +141,16 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	}
 	name, err := pipeline.ExpandName(f.name, pipeline.NameVars{Source: src.Name, Host: pipeline.ShortHost(), Time: time.Now()})
 	if err != nil {
-		return usageError(err)
+		return usageErrorf("--name: %w", err)
 	}
 	configs := make([]pipeline.TargetConfig, len(f.targets))
 	for i, raw := range f.targets {
 		configs[i] = pipeline.TargetConfig{URL: raw}
 	}
 	targets, err := openBackupTargets(ctx, e.reg(), configs)
-	if err != nil {
+	if exitCode(err) == exitUsage {
+		return usageErrorf("--to: %w", err)
+	} else if err != nil {
 		return err
 	}
 	defer closeTargets(targets)

@@ -224,8 +224,8 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 		stages := []any{}
 		for _, s := range p.Stages {
 			opts := map[string]any{}
-			for k, v := range s.Options.Display() {
-				opts[k] = redactValue(k, v)
+			for k, v := range s.Options.Values() {
+				opts[k] = showValue(k, v)
 			}
 			stages = append(stages, map[string]any{s.Spec.Name: opts})
 		}
@@ -238,7 +238,7 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 			}
 			tm := map[string]any{"url": backends.Redact(t.URL)}
 			for k, v := range t.Options {
-				tm[k] = redactValue(k, fmt.Sprint(v))
+				tm[k] = showValue(k, v)
 			}
 			targets = append(targets, tm)
 		}
@@ -313,6 +313,31 @@ func redactSecrets(doc any) any {
 		return out
 	}
 	return doc
+}
+
+// showValue is an option value as config show prints it: with its type
+// (a number stays a number, a list a list) so that the output reads back
+// as the same config, and each string passed through redactValue.
+func showValue(key string, v any) any {
+	switch x := v.(type) {
+	case string:
+		return redactValue(key, x)
+	case []string:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = redactValue(key, s)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = showValue(key, e)
+		}
+		return out
+	case int, int64, float64, bool:
+		return x
+	}
+	return redactValue(key, fmt.Sprint(v))
 }
 
 // redactValue hides a value that looks like a secret, or whose key says it

@@ -49,20 +49,21 @@ func (p *perfFlags) add(fs *pflag.FlagSet) {
 
 // apply checks the flags, passes --workers to the zstd stage as its
 // concurrency option and returns the bandwidth limits and the upload
-// memory budget.
+// memory budget. --workers typed for another compression is a usage
+// error; SLUICE_WORKERS is left unused there, since it may be exported
+// for every backup.
 func (p *perfFlags) apply(compress string, k *keyFlags) (perfSettings, error) {
 	var s perfSettings
 	if p.workers < 0 {
 		return s, usageErrorf("--workers %d: must not be negative", p.workers)
 	}
-	if err := checkWorkersOption(p.workers, k.options); err != nil {
-		return s, err
-	}
 	if p.workers > 0 {
-		if name, _, _ := strings.Cut(compress, ":"); name != "zstd" {
+		w := k.setting("workers", "zstd", "concurrency", strconv.Itoa(p.workers))
+		if name, _, _ := strings.Cut(compress, ":"); name == "zstd" {
+			k.extra = append(k.extra, w)
+		} else if w.env == "" {
 			return s, usageErrorf("--workers applies to zstd compression, not %q", name)
 		}
-		k.options = append(k.options, "zstd.concurrency="+strconv.Itoa(p.workers))
 	}
 	var err error
 	if s.bandwidth.Total, err = parseRate("--bwlimit", p.bwlimit); err != nil {
@@ -75,21 +76,6 @@ func (p *perfFlags) apply(compress string, k *keyFlags) (perfSettings, error) {
 		return s, err
 	}
 	return s, nil
-}
-
-// checkWorkersOption refuses --workers together with an option flag
-// setting zstd.concurrency: both set the same option, and neither should
-// silently win.
-func checkWorkersOption(workers int, options []string) error {
-	if workers == 0 {
-		return nil
-	}
-	for _, o := range options {
-		if kv, _, _ := strings.Cut(o, "="); strings.TrimSpace(kv) == "zstd.concurrency" {
-			return usageErrorf("--workers %d and --option %s both set zstd.concurrency: give one", workers, o)
-		}
-	}
-	return nil
 }
 
 // parseUploadMemory parses an --upload-memory size of at least

@@ -345,7 +345,7 @@ pipelines:
 	// config show reflects the environment.
 	t.Setenv("SLUICE_PIPELINES_DB_PROD_STAGES_GZIP_LEVEL", "7")
 	show := mustCLI(t, nil, "--config", cfg, "config", "show", "--json")
-	if !strings.Contains(show, envStore) || !strings.Contains(show, `"{pipeline}-env-{date}"`) || !strings.Contains(show, `"level": "7"`) {
+	if !strings.Contains(show, envStore) || !strings.Contains(show, `"{pipeline}-env-{date}"`) || !strings.Contains(show, `"level": 7`) {
 		t.Fatalf("config show:\n%s", show)
 	}
 }

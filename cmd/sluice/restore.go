@@ -65,7 +65,7 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	if err := checkProgressMode(f.progress); err != nil {
 		return err
 	}
-	keys, err := decodeKeys(&f.keys)
+	keys, err := decodeKeys(e.reg(), &f.keys)
 	if err != nil {
 		return err
 	}

@@ -109,7 +109,7 @@ func slicesEqual(v any, want []string) bool {
 // decoded bytes, percent and ETA of the stored size.
 func TestRestoreProgressEvent(t *testing.T) {
 	url, identity, _ := backedUp(t, 4<<20)
-	keys, err := decodeKeys(&keyFlags{identities: []string{identity}})
+	keys, err := decodeKeys(pipeline.Default, &keyFlags{identities: []string{identity}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -81,6 +82,9 @@ unknown command too); 3 some targets failed, others succeeded.`,
 			if err := applyEnv(cmd); err != nil {
 				return err
 			}
+			if err := checkConfigFlag(cmd); err != nil {
+				return err
+			}
 			if e.json != nil {
 				e.json.Store(jsonMode(cmd))
 			}
@@ -130,6 +134,29 @@ unknown command too); 3 some targets failed, others succeeded.`,
 	return root
 }
 
+// configCommands are the commands that read the config file.
+var configCommands = []string{"run", "list", "verify", "prune", "config"}
+
+// checkConfigFlag refuses --config typed for a command that reads no
+// config file (backup, restore, keygen, plugins), which would ignore it:
+// the user meant something that will not happen. SLUICE_CONFIG is left
+// unused there instead, since it may be exported for every command.
+func checkConfigFlag(cmd *cobra.Command) error {
+	f := cmd.Flags().Lookup("config")
+	if f == nil || !f.Changed || flagEnvOf(f) != "" {
+		return nil
+	}
+	top := cmd
+	for top.HasParent() && top.Parent().HasParent() {
+		top = top.Parent()
+	}
+	switch name := top.Name(); {
+	case !top.HasParent(), name == "help", name == "completion", slices.Contains(configCommands, name):
+		return nil
+	}
+	return usageErrorf("--config: %s reads no config file (only %s do)", top.CommandPath(), strings.Join(configCommands, ", "))
+}
+
 // envAnnotation marks a flag that applyEnv set; its value is the
 // variable's name.
 const envAnnotation = "sluice-env"
@@ -144,7 +171,7 @@ func applyEnv(cmd *cobra.Command) error {
 		if err != nil || f.Changed {
 			return
 		}
-		name := "SLUICE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := flagEnvName(f.Name)
 		v, ok := os.LookupEnv(name)
 		if !ok {
 			return
@@ -165,6 +192,24 @@ func applyEnv(cmd *cobra.Command) error {
 		f.Annotations[envAnnotation] = []string{name}
 	})
 	return err
+}
+
+// flagEnvName is the environment variable for the flag name:
+// SLUICE_ and the name in capitals with "-" as "_".
+func flagEnvName(name string) string {
+	return "SLUICE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// flagEnvOf names the variable that set f (see applyEnv), or "" when f
+// is nil, was typed or not given.
+func flagEnvOf(f *pflag.Flag) string {
+	if f == nil {
+		return ""
+	}
+	if v := f.Annotations[envAnnotation]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // blameEnv prefixes err with the environment variables that set flags its

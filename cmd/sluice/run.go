@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
@@ -27,6 +28,8 @@ type runFlags struct {
 	workers                int
 	uploadMemory           string
 	uploadBudget           int64 // uploadMemory parsed; 0 when not given
+
+	fs *pflag.FlagSet // the flags above, to tell typed values from the environment's
 }
 
 func newRunCmd(e *env, g *globalFlags) *cobra.Command {
@@ -55,12 +58,13 @@ such as a missing key file).
 		},
 	}
 	fs := cmd.Flags()
+	f.fs = fs
 	fs.BoolVar(&f.dryRun, "dry-run", false, "show what each pipeline would store, store nothing (still builds stages and opens targets)")
 	fs.BoolVar(&f.json, "json", false, "write JSON events to stderr instead of the human summary")
 	fs.StringVar(&f.progress, "progress", "auto", "progress display on stderr: auto (on a terminal), always or never")
 	fs.StringArrayVarP(&f.options, "option", "o", nil, "stage option as STAGE.OPTION=VALUE for every selected pipeline using that stage (repeatable); wins over file and environment")
-	fs.StringVar(&f.bwlimit, "bwlimit", "", "cap on the upload rate to all targets of each pipeline together, e.g. 10MiB (per second); wins over the bwlimit key")
-	fs.StringVar(&f.bwlimitTarget, "bwlimit-target", "", "cap on the upload rate to each target, e.g. 4MiB (per second); wins over the bwlimit_target key")
+	fs.StringVar(&f.bwlimit, "bwlimit", "", "cap on the upload rate to all targets of each pipeline together, e.g. 10MiB (per second); wins over the bwlimit key, 0 lifts it")
+	fs.StringVar(&f.bwlimitTarget, "bwlimit-target", "", "cap on the upload rate to each target, e.g. 4MiB (per second); wins over the bwlimit_target key, 0 lifts it")
 	fs.IntVar(&f.workers, "workers", 0, "zstd compression workers for every selected pipeline that compresses with zstd, as -o zstd.concurrency=N (0: as configured)")
 	fs.StringVar(&f.uploadMemory, "upload-memory", "", "memory all uploads of a pipeline's backup may buffer, e.g. 96MiB; wins over the upload_memory key")
 	return cmd
@@ -93,27 +97,22 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 	if f.workers < 0 {
 		return usageErrorf("--workers %d: must not be negative", f.workers)
 	}
-	if err := checkWorkersOption(f.workers, f.options); err != nil {
+	merged, err := f.stageOptions(e.reg())
+	if err != nil {
 		return err
 	}
 	if f.uploadBudget, err = parseUploadMemory(f.uploadMemory); err != nil {
 		return err
 	}
-	names := make([]string, len(args))
-	for i, a := range args {
-		names[i] = strings.ToLower(a)
+	// Names are case-insensitive; one named twice runs once.
+	var names []string
+	for _, a := range args {
+		if n := strings.ToLower(a); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
 	}
 	cfg, _, err := loadConfig(e, g, func(raw map[string]any, origins map[string]string) error {
-		if err := applyOptionFlags(raw, origins, names, f.options); err != nil {
-			return err
-		}
-		if f.workers == 0 {
-			return nil
-		}
-		if err := applyOptionFlags(raw, origins, names, []string{"zstd.concurrency=" + strconv.Itoa(f.workers)}); err != nil {
-			return usageErrorf("--workers: no selected pipeline compresses with zstd")
-		}
-		return nil
+		return applyOptionFlags(raw, origins, names, merged)
 	})
 	if err != nil {
 		return err
@@ -148,11 +147,29 @@ func runPipelines(ctx context.Context, e *env, g *globalFlags, f *runFlags, args
 	return runExit(outcomes)
 }
 
-// applyOptionFlags applies -o STAGE.OPTION=VALUE to the raw config of each
-// selected pipeline (all when names is empty) that uses the stage.
-// Relative *_file paths are taken relative to the working directory.
-func applyOptionFlags(raw map[string]any, origins map[string]string, names, options []string) error {
-	if len(options) == 0 {
+// stageOptions merges run's -o and --workers, typed and from the
+// environment, as backup does (see mergeSettings).
+func (f *runFlags) stageOptions(reg *pipeline.Registry) ([]mergedOption, error) {
+	k := &keyFlags{options: f.options, fs: f.fs}
+	if f.workers > 0 {
+		k.extra = append(k.extra, k.setting("workers", "zstd", "concurrency", strconv.Itoa(f.workers)))
+	}
+	settings, err := k.settings()
+	if err != nil {
+		return nil, err
+	}
+	return mergeSettings(reg, settings)
+}
+
+// applyOptionFlags applies the merged -o and --workers options to the raw
+// config of each selected pipeline (all when names is empty) that uses
+// the stage, replacing the file's value of that option. Relative *_file
+// paths are taken relative to the working directory. An option typed for
+// a stage no selected pipeline uses is a usage error; one from the
+// environment is left unused, since the variable may be exported for
+// every run.
+func applyOptionFlags(raw map[string]any, origins map[string]string, names []string, merged []mergedOption) error {
+	if len(merged) == 0 {
 		return nil
 	}
 	pm, _ := raw["pipelines"].(map[string]any)
@@ -162,34 +179,58 @@ func applyOptionFlags(raw map[string]any, origins map[string]string, names, opti
 		}
 		slices.Sort(names)
 	}
-	for _, o := range options {
-		kv, val, ok := strings.Cut(o, "=")
-		stage, key, ok2 := strings.Cut(kv, ".")
-		if !ok || !ok2 || stage == "" || key == "" {
-			return usageErrorf("--option %q: want STAGE.OPTION=VALUE", o)
-		}
-		if strings.HasSuffix(key, "_file") {
-			if abs, err := filepath.Abs(pipeline.ResolvePath(val, "", "")); err == nil {
-				val = abs
+	for _, m := range merged {
+		val := m.value
+		switch v := val.(type) {
+		case string:
+			if strings.HasSuffix(m.key, "_file") {
+				val = absPath(v)
 			}
+		case []string:
+			list := make([]any, len(v))
+			for i, e := range v {
+				if strings.HasSuffix(m.key, "_file") {
+					e = absPath(e)
+				}
+				list[i] = e
+			}
+			val = list
 		}
+		origin := optionOrigin(m.name)
 		applied := false
 		for _, n := range names {
 			if _, ok := pm[n]; !ok {
 				continue // reported as an unknown pipeline later
 			}
-			path, err := pipeline.SetStageOption(raw, "pipelines."+n, stage, key, val)
+			path, err := pipeline.SetStageOption(raw, "pipelines."+n, m.stage, m.key, val)
 			if err != nil {
 				continue
 			}
-			origins[path] = "--option " + kv
+			origins[path] = origin
 			applied = true
 		}
-		if !applied {
-			return usageErrorf("--option %s: no selected pipeline uses stage %q", kv, stage)
+		if !applied && !m.env {
+			return usageErrorf("%s: no selected pipeline uses stage %q", origin, m.stage)
 		}
 	}
 	return nil
+}
+
+// optionOrigin names what gave an option as a config error's origin:
+// "--option zstd.level", "--workers" or the environment variable.
+func optionOrigin(name string) string {
+	if rest, ok := strings.CutPrefix(name, "environment "); ok {
+		env, _, _ := strings.Cut(rest, " ")
+		return env
+	}
+	return name
+}
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(pipeline.ResolvePath(p, "", "")); err == nil {
+		return abs
+	}
+	return p
 }
 
 // runOnePipeline builds and runs one pipeline: one backup per source.
@@ -242,7 +283,7 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		if f.uploadBudget > 0 {
 			b.UploadMemory = f.uploadBudget
 		}
-		b.Bandwidth = pipelineBandwidth(p, f.limits)
+		b.Bandwidth = pipelineBandwidth(p, f)
 		if f.dryRun {
 			if err := printDryRun(ctx, e, f.json, b, p); err != nil {
 				out.failed++
@@ -322,8 +363,9 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 }
 
 // pipelineBandwidth is a pipeline's upload limits: its bwlimit and
-// bwlimit_target keys, each replaced by the run flag when that is set.
-func pipelineBandwidth(p *pipeline.PipelineConfig, flags pipeline.Bandwidth) pipeline.Bandwidth {
+// bwlimit_target keys, each replaced by the run flag when that is given;
+// a flag of 0 (or off) lifts the key's limit.
+func pipelineBandwidth(p *pipeline.PipelineConfig, f *runFlags) pipeline.Bandwidth {
 	var bw pipeline.Bandwidth
 	if p.BWLimit != nil {
 		bw.Total = *p.BWLimit
@@ -331,11 +373,11 @@ func pipelineBandwidth(p *pipeline.PipelineConfig, flags pipeline.Bandwidth) pip
 	if p.BWLimitTarget != nil {
 		bw.PerTarget = *p.BWLimitTarget
 	}
-	if flags.Total != 0 {
-		bw.Total = flags.Total
+	if f.bwlimit != "" {
+		bw.Total = f.limits.Total
 	}
-	if flags.PerTarget != 0 {
-		bw.PerTarget = flags.PerTarget
+	if f.bwlimitTarget != "" {
+		bw.PerTarget = f.limits.PerTarget
 	}
 	return bw
 }

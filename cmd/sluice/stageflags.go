@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -20,6 +22,11 @@ type keyFlags struct {
 	passphraseFile  string
 	fernetKey       string
 	options         []string // STAGE.OPTION=VALUE
+
+	fs *pflag.FlagSet // the flags above, to tell typed values from the environment's
+	// extra are options other flags give (--compress zstd:LEVEL,
+	// --workers); they come first in messages.
+	extra []optionSetting
 }
 
 func (k *keyFlags) addEncrypt(fs *pflag.FlagSet) {
@@ -34,79 +41,304 @@ func (k *keyFlags) addDecrypt(fs *pflag.FlagSet) {
 }
 
 func (k *keyFlags) addCommon(fs *pflag.FlagSet) {
+	k.fs = fs
 	fs.StringVar(&k.passphraseEnv, "passphrase-env", "", "name of the environment variable holding the age passphrase")
 	fs.StringVar(&k.passphraseFile, "passphrase-file", "", "file holding the age passphrase")
 	fs.StringVar(&k.fernetKey, "fernet-key", "", "key file in Python cryptography's Fernet format")
-	fs.StringArrayVarP(&k.options, "option", "o", nil, "stage option as STAGE.OPTION=VALUE, e.g. zstd.concurrency=2 (repeatable; see sluice plugins)")
+	fs.StringArrayVarP(&k.options, "option", "o", nil, "stage option as STAGE.OPTION=VALUE, e.g. zstd.concurrency=2 (repeatable; a list option such as age.recipient adds to the key flags; see sluice plugins)")
 }
 
-// stageOptions collects raw options per stage from the key flags and -o.
-func (k *keyFlags) stageOptions() (map[string]map[string]any, error) {
+// flagEnv names the environment variable that set flag name (see
+// applyEnv), or "" when the flag was typed or not given at all.
+func (k *keyFlags) flagEnv(name string) string {
+	if k.fs == nil {
+		return ""
+	}
+	return flagEnvOf(k.fs.Lookup(name))
+}
+
+// setting returns the option setting flag gives, described for messages
+// as the flag with its value, or as the variable that set it.
+func (k *keyFlags) setting(flag, stage, key string, values ...string) optionSetting {
+	s := optionSetting{stage: stage, key: key, values: values, name: "--" + flag, from: "--" + flag + " " + showValues(values, " ")}
+	if env := k.flagEnv(flag); env != "" {
+		s.env, s.name, s.from = env, "environment "+env, "environment "+env+"="+showValues(values, ",")
+	}
+	return s
+}
+
+// showValues joins values for a message; one that looks like a key is
+// not shown (a secret typed where a name belongs).
+func showValues(values []string, sep string) string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = v
+		if pipeline.LooksSecret(v) {
+			out[i] = "(a secret, not shown)"
+		}
+	}
+	return strings.Join(out, sep)
+}
+
+// settings lists the options the key flags, the extra settings and -o
+// give. -o typed on the command line does not hide SLUICE_OPTION: its
+// options count as the environment's, so that per option the command
+// line wins (see mergeSettings).
+func (k *keyFlags) settings() ([]optionSetting, error) {
+	out := append([]optionSetting(nil), k.extra...)
+	for _, d := range []struct {
+		flag, stage, key string
+		values           []string
+	}{
+		{"recipient", "age", "recipient", k.recipients},
+		{"recipients-file", "age", "recipients_file", k.recipientsFiles},
+		{"identity", "age", "identity_file", k.identities},
+		{"passphrase-env", "age", "passphrase_env", nonEmpty(k.passphraseEnv)},
+		{"passphrase-file", "age", "passphrase_file", nonEmpty(k.passphraseFile)},
+		{"fernet-key", "fernet", "key_file", nonEmpty(k.fernetKey)},
+	} {
+		if len(d.values) > 0 {
+			out = append(out, k.setting(d.flag, d.stage, d.key, d.values...))
+		}
+	}
+	var typed, fromEnv []string
+	envName := k.flagEnv("option")
+	if envName != "" {
+		fromEnv = joinOptionPieces(k.options)
+	} else {
+		typed = k.options
+		envName = flagEnvName("option")
+		if v, ok := os.LookupEnv(envName); ok && k.fs != nil {
+			fromEnv = joinOptionPieces(splitComma(v))
+		}
+	}
+	for _, o := range typed {
+		s, err := parseOptionSetting(o, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	for _, o := range fromEnv {
+		s, err := parseOptionSetting(o, envName)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// joinOptionPieces undoes the comma split of SLUICE_OPTION within a
+// value: a piece that does not start STAGE.OPTION= continues the
+// option before it, so SLUICE_OPTION=age.recipient=A,B,zstd.level=3
+// gives age.recipient=A,B (a list) and zstd.level=3.
+func joinOptionPieces(pieces []string) []string {
+	var out []string
+	for _, p := range pieces {
+		kv, _, hasValue := strings.Cut(p, "=")
+		if len(out) > 0 && (!hasValue || !strings.Contains(kv, ".")) {
+			out[len(out)-1] += "," + p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// stageOptions collects the raw options per stage that the key flags, the
+// extra settings and -o give (see mergeSettings), and per stage what gave
+// them, to name in an error about their values.
+func (k *keyFlags) stageOptions(reg *pipeline.Registry) (map[string]map[string]any, map[string][]string, error) {
+	settings, err := k.settings()
+	if err != nil {
+		return nil, nil, err
+	}
+	merged, err := mergeSettings(reg, settings)
+	if err != nil {
+		return nil, nil, err
+	}
 	opts := map[string]map[string]any{}
-	set := func(stage, key string, v any) {
-		if opts[stage] == nil {
-			opts[stage] = map[string]any{}
+	from := map[string][]string{}
+	for _, m := range merged {
+		if opts[m.stage] == nil {
+			opts[m.stage] = map[string]any{}
 		}
-		opts[stage][key] = v
+		opts[m.stage][m.key] = m.value
+		from[m.stage] = append(from[m.stage], m.name)
 	}
-	if len(k.recipients) > 0 {
-		set("age", "recipient", k.recipients)
-	}
-	if len(k.recipientsFiles) > 0 {
-		set("age", "recipients_file", k.recipientsFiles)
-	}
-	if len(k.identities) > 0 {
-		set("age", "identity_file", k.identities)
-	}
-	if k.passphraseEnv != "" {
-		set("age", "passphrase_env", k.passphraseEnv)
-	}
-	if k.passphraseFile != "" {
-		set("age", "passphrase_file", k.passphraseFile)
-	}
-	if k.fernetKey != "" {
-		set("fernet", "key_file", k.fernetKey)
-	}
-	for _, o := range k.options {
-		kv, val, ok := strings.Cut(o, "=")
-		stage, key, ok2 := strings.Cut(kv, ".")
-		if !ok || !ok2 || stage == "" || key == "" {
-			return nil, usageErrorf("--option %q: want STAGE.OPTION=VALUE", o)
-		}
-		set(stage, key, val)
-	}
-	return opts, nil
+	return opts, from, nil
 }
 
-// hasAgeKey reports whether any flag asks for age encryption.
-func (k *keyFlags) hasAgeKey() bool {
-	return len(k.recipients) > 0 || len(k.recipientsFiles) > 0 || k.passphraseEnv != "" || k.passphraseFile != ""
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// optionSetting is one STAGE.OPTION value and what gave it.
+type optionSetting struct {
+	stage, key string
+	values     []string // one value; several for a list flag such as -r
+	text       bool     // values[0] is -o text: a list option's values comma-separated
+	name       string   // the flag ("--option zstd.level") or "environment VARIABLE"
+	from       string   // name with the value, for messages; a secret is not shown
+	env        string   // the environment variable that gave it; "" when typed
+}
+
+// parseOptionSetting parses one -o STAGE.OPTION=VALUE, typed or (env set)
+// from that environment variable.
+func parseOptionSetting(o, env string) (optionSetting, error) {
+	kv, val, ok := strings.Cut(o, "=")
+	stage, key, ok2 := strings.Cut(kv, ".")
+	if !ok || !ok2 || stage == "" || key == "" {
+		o = showValues([]string{o}, "")
+		if env != "" {
+			return optionSetting{}, usageErrorf("environment %s: %q: want STAGE.OPTION=VALUE", env, o)
+		}
+		return optionSetting{}, usageErrorf("--option %q: want STAGE.OPTION=VALUE", o)
+	}
+	shown := kv + "=" + showValues([]string{val}, "")
+	s := optionSetting{stage: stage, key: key, values: []string{val}, text: true, name: "--option " + kv, from: "--option " + shown, env: env}
+	if env != "" {
+		s.name, s.from = "environment "+env+" ("+kv+")", "environment "+env+"="+shown
+	}
+	return s, nil
+}
+
+// mergedOption is the raw value one option gets from the settings.
+type mergedOption struct {
+	stage, key string
+	value      any    // string, or []string for a list option
+	name, from string // of the first setting that gave it (see optionSetting)
+	env        bool   // every setting that gave it came from the environment
+}
+
+// mergeSettings decides each option's value from the settings given for
+// it, in the order first given. Per option, values typed on the command
+// line replace the environment's, never the reverse. A list option (type
+// list in sluice plugins, such as age.recipient) takes every value its
+// winning side gives, in order; a single-valued option given twice with
+// different values on one side is a usage error naming both, since
+// neither should silently win. A stage or option the registry does not
+// know is a usage error.
+func mergeSettings(reg *pipeline.Registry, settings []optionSetting) ([]mergedOption, error) {
+	type side struct{ typed, env []optionSetting }
+	sides := map[[2]string]*side{}
+	var order [][2]string
+	for _, s := range settings {
+		id := [2]string{s.stage, s.key}
+		sd := sides[id]
+		if sd == nil {
+			sd = &side{}
+			sides[id] = sd
+			order = append(order, id)
+		}
+		if s.env != "" {
+			sd.env = append(sd.env, s)
+		} else {
+			sd.typed = append(sd.typed, s)
+		}
+	}
+	var out []mergedOption
+	for _, id := range order {
+		use := sides[id].typed
+		if len(use) == 0 {
+			use = sides[id].env
+		}
+		spec, err := optionSpec(reg, use[0])
+		if err != nil {
+			return nil, err
+		}
+		m := mergedOption{stage: id[0], key: id[1], name: use[0].name, from: use[0].from, env: use[0].env != ""}
+		if spec.Type == pipeline.List {
+			var all []string
+			for _, s := range use {
+				if s.text {
+					all = append(all, splitComma(s.values[0])...)
+				} else {
+					all = append(all, s.values...)
+				}
+			}
+			m.value = all
+		} else {
+			for _, s := range use {
+				if len(s.values) != 1 || s.values[0] != use[0].values[0] {
+					return nil, usageErrorf("%s and %s both set %s.%s: give one", use[0].from, s.from, id[0], id[1])
+				}
+			}
+			m.value = use[0].values[0]
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// optionSpec finds the record of the option s sets; an unknown stage or
+// option is a usage error naming what gave it and what is known.
+func optionSpec(reg *pipeline.Registry, s optionSetting) (pipeline.OptionSpec, error) {
+	st, err := reg.Stage(s.stage)
+	if err != nil {
+		return pipeline.OptionSpec{}, usageErrorf("%s: %w", s.from, err)
+	}
+	var known []string
+	for _, o := range st.Options {
+		if o.Name == s.key {
+			return o, nil
+		}
+		known = append(known, o.Name)
+	}
+	if len(known) == 0 {
+		known = []string{"none"}
+	}
+	return pipeline.OptionSpec{}, usageErrorf("%s: stage %q: %s: %w (known: %s)", s.from, s.stage, s.key, pipeline.ErrUnknownOption, strings.Join(known, ", "))
+}
+
+// ageKeyOptions are the age options that give it someone to encrypt to.
+var ageKeyOptions = []string{"recipient", "recipients_file", "passphrase_env", "passphrase_file"}
+
+// hasKey reports whether opts give stage (age or fernet) a key to encrypt
+// with, by a key flag or -o alike.
+func hasKey(opts map[string]map[string]any, stage string) bool {
+	keys := []string{"key_file"}
+	if stage == "age" {
+		keys = ageKeyOptions
+	}
+	for _, k := range keys {
+		if _, ok := opts[stage][k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // backupChain builds the backup stages from --compress and --encrypt.
 // With no key and no explicit --encrypt none it refuses: sluice never
-// stores plaintext by accident.
+// stores plaintext by accident. The level of --compress zstd:LEVEL is
+// the option zstd.level: with -o zstd.level on the same side (command
+// line or environment) it is a usage error, across sides the command
+// line wins.
 func backupChain(reg *pipeline.Registry, compress, encrypt string, k *keyFlags) ([]pipeline.ChainStage, error) {
-	opts, err := k.stageOptions()
-	if err != nil {
-		return nil, err
-	}
 	compName, level, hasLevel := strings.Cut(compress, ":")
 	compSpec, err := reg.Stage(compName)
 	if err != nil || compSpec.Kind != pipeline.Compression {
 		return nil, usageErrorf("--compress %q: want zstd, zstd:LEVEL, gzip[:LEVEL], s2 or none", compress)
 	}
 	if hasLevel {
-		if opts[compName] == nil {
-			opts[compName] = map[string]any{}
-		}
-		opts[compName]["level"] = level
+		s := k.setting("compress", compName, "level", compress)
+		s.values = []string{level}
+		k.extra = append([]optionSetting{s}, k.extra...)
+	}
+	opts, from, err := k.stageOptions(reg)
+	if err != nil {
+		return nil, err
 	}
 	if encrypt == "" {
 		switch {
-		case k.hasAgeKey():
+		case hasKey(opts, "age"):
 			encrypt = "age"
-		case k.fernetKey != "":
+		case hasKey(opts, "fernet"):
 			encrypt = "fernet"
 		default:
 			return nil, usageErrorf("refusing to store plaintext: give a recipient (-r, -R), a passphrase (--passphrase-env, --passphrase-file) or --fernet-key, or say --encrypt none")
@@ -119,7 +351,7 @@ func backupChain(reg *pipeline.Registry, compress, encrypt string, k *keyFlags) 
 			return nil, usageErrorf("--encrypt %q: want age, fernet or none", encrypt)
 		}
 		names = append(names, encrypt)
-	} else if k.hasAgeKey() || k.fernetKey != "" {
+	} else if hasKey(opts, "age") || hasKey(opts, "fernet") {
 		return nil, usageErrorf("--encrypt none contradicts the key flags given")
 	}
 	for stage := range opts {
@@ -132,6 +364,11 @@ func backupChain(reg *pipeline.Registry, compress, encrypt string, k *keyFlags) 
 		spec, _ := reg.Stage(name)
 		st, err := reg.NewStage(name, opts[name])
 		if err != nil {
+			// Name what gave the options (a flag, or the variable that
+			// set it): the stage's message names only the option.
+			if len(from[name]) > 0 {
+				err = fmt.Errorf("%s: %w", strings.Join(from[name], ", "), err)
+			}
 			return nil, usageError(err)
 		}
 		if err := pipeline.CheckEncode(st); err != nil {
@@ -163,8 +400,8 @@ func contains(list []string, s string) bool {
 }
 
 // decodeKeys builds the per-stage decoding options for restore and verify.
-func decodeKeys(k *keyFlags) (pipeline.Keys, error) {
-	opts, err := k.stageOptions()
+func decodeKeys(reg *pipeline.Registry, k *keyFlags) (pipeline.Keys, error) {
+	opts, _, err := k.stageOptions(reg)
 	if err != nil {
 		return nil, err
 	}

@@ -68,7 +68,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 	}
 	ctx = backends.WithLogger(ctx, log)
 	warnLooseKeyFiles(e, &f.keys, log, f.json)
-	keys, err := decodeKeys(&f.keys)
+	keys, err := decodeKeys(e.reg(), &f.keys)
 	if err != nil {
 		return err
 	}
