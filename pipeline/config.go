@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -159,7 +160,7 @@ type DecodeOptions struct {
 	// are resolved against: the config file's directory. Empty means the
 	// working directory.
 	BaseDir string
-	// Home replaces a leading "~" in paths; empty means os.UserHomeDir.
+	// Home replaces a leading "~" in paths; empty means [HomeDir].
 	Home string
 	// Origins maps key paths to where their values came from (an
 	// environment variable, a flag), as [ApplyEnv] returns them.
@@ -193,7 +194,7 @@ var (
 func DecodeConfig(reg *Registry, raw map[string]any, opts DecodeOptions) (*Config, error) {
 	d := &decoder{reg: reg, opts: opts}
 	if d.opts.Home == "" {
-		d.opts.Home, _ = os.UserHomeDir()
+		d.opts.Home = HomeDir()
 	}
 	if err := d.checkSecrets("", raw); err != nil {
 		return nil, err
@@ -925,6 +926,21 @@ func (d *decoder) resolvePaths(v any) any {
 		return out
 	}
 	return v
+}
+
+// HomeDir is the current user's home directory: $HOME, else the one the
+// user database records. A system service has no $HOME unless its unit
+// sets User= (systemd) or the environment does (cron sets it), and "~/"
+// in its config must still mean the user's home, not a folder named "~".
+// It is "" when neither says.
+func HomeDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		return home
+	}
+	if u, err := user.Current(); err == nil {
+		return u.HomeDir
+	}
+	return ""
 }
 
 // ResolvePath expands a leading "~" or "~/" to home and makes a relative

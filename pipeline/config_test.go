@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -452,5 +453,26 @@ func TestEnvNameCollision(t *testing.T) {
 	want := `pipelines.db_prod: pipelines "db-prod" and "db_prod" share the environment name DB_PROD`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestHomeWithoutHOME: "~/" in a config means the user's home even where
+// $HOME is not set (a systemd system service without User=), taken from
+// the user database, not a folder named "~".
+func TestHomeWithoutHOME(t *testing.T) {
+	u, err := user.Current()
+	if err != nil || u.HomeDir == "" {
+		t.Skipf("no home directory in the user database: %v", err)
+	}
+	t.Setenv("HOME", "")
+	doc := map[string]any{"pipelines": map[string]any{"p": map[string]any{
+		"source": "~/data", "stages": []any{"zstd"}, "allow_plaintext": true, "targets": []any{"mem://x"},
+	}}}
+	cfg, err := pipeline.DecodeConfig(testRegistry(), doc, pipeline.DecodeOptions{BaseDir: "/etc/sluice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Pipelines["p"].Sources[0], filepath.Join(u.HomeDir, "data"); got != want {
+		t.Fatalf("source %q with HOME unset, want %q", got, want)
 	}
 }

@@ -55,7 +55,7 @@ func findConfig(g *globalFlags) (string, error) {
 	}
 	xdg := os.Getenv("XDG_CONFIG_HOME")
 	if xdg == "" {
-		if home, err := os.UserHomeDir(); err == nil {
+		if home := pipeline.HomeDir(); home != "" {
 			xdg = filepath.Join(home, ".config")
 		}
 	}
