@@ -317,13 +317,14 @@ func TestBandwidthLimitLifted(t *testing.T) {
 	}
 }
 
-// TestConfigFlagWhereNoConfigIsRead: --config typed for a command that
-// reads no config file is a usage error naming the commands that do;
-// SLUICE_CONFIG, which may be exported for every command, is left unused
-// by them.
+// TestConfigFlagWhereNoConfigIsRead: --config naming a missing file,
+// typed for a command that reads no config file, is a usage error naming
+// the commands that do; an existing file is left unused (the global flag
+// may be given to every command), and so is SLUICE_CONFIG, which may be
+// exported for every command.
 func TestConfigFlagWhereNoConfigIsRead(t *testing.T) {
 	src := dataFile(t, t.TempDir())
-	const want = "reads no config file (only run, list, verify, prune, config do)"
+	const want = "/nonexistent.yaml: no such file (sluice"
 	for _, args := range [][]string{
 		{"--config", "/nonexistent.yaml", "keygen"},
 		{"backup", src, "--to", "mem://", "--encrypt", "none", "--config", "/nonexistent.yaml"},
@@ -335,6 +336,9 @@ func TestConfigFlagWhereNoConfigIsRead(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 and %q\n%s", args, code, want, stderr)
 		}
 	}
+	cfg := writeConfig(t, "sluice.yaml", "pipelines: {}\n")
+	mustCLI(t, nil, "--config", cfg, "backup", src, "--to", "mem://", "--encrypt", "none", "--dry-run")
+	mustCLI(t, nil, "--config", cfg, "plugins")
 	t.Setenv("SLUICE_CONFIG", "/nonexistent.yaml")
 	mustCLI(t, nil, "plugins")
 	mustCLI(t, nil, "backup", src, "--to", "mem://", "--encrypt", "none", "--dry-run")

@@ -138,12 +138,17 @@ unknown command too); 3 some targets failed, others succeeded.`,
 var configCommands = []string{"run", "list", "verify", "prune", "config"}
 
 // checkConfigFlag refuses --config typed for a command that reads no
-// config file (backup, restore, keygen, plugins), which would ignore it:
-// the user meant something that will not happen. SLUICE_CONFIG is left
-// unused there instead, since it may be exported for every command.
+// config file (backup, restore, keygen, plugins) when the file does not
+// exist: a typo the command would otherwise hide. An existing file is left
+// unused, as the global flag may be given to every command (an alias, a
+// wrapper script), and so is SLUICE_CONFIG, which may be exported for
+// every command.
 func checkConfigFlag(cmd *cobra.Command) error {
 	f := cmd.Flags().Lookup("config")
 	if f == nil || !f.Changed || flagEnvOf(f) != "" {
+		return nil
+	}
+	if _, err := os.Stat(f.Value.String()); err == nil {
 		return nil
 	}
 	top := cmd
@@ -154,7 +159,7 @@ func checkConfigFlag(cmd *cobra.Command) error {
 	case !top.HasParent(), name == "help", name == "completion", slices.Contains(configCommands, name):
 		return nil
 	}
-	return usageErrorf("--config: %s reads no config file (only %s do)", top.CommandPath(), strings.Join(configCommands, ", "))
+	return usageErrorf("--config %s: no such file (%s reads no config file; only %s do)", f.Value.String(), top.CommandPath(), strings.Join(configCommands, ", "))
 }
 
 // envAnnotation marks a flag that applyEnv set; its value is the
