@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/sluice-backup/sluice/pipeline/archive"
 )
@@ -125,7 +126,7 @@ func pathSource(path string, exclude []string, strict bool) (*Source, error) {
 		if strict && len(exclude) > 0 {
 			return nil, fmt.Errorf("source %s: exclude patterns apply to directories only, and this is a named pipe", path)
 		}
-		return &Source{Name: name, Size: -1, open: openFile(path)}, nil
+		return &Source{Name: name, Size: -1, open: openPipe(path)}, nil
 	}
 	return nil, fmt.Errorf("source %s: not a regular file, directory or named pipe", path)
 }
@@ -139,6 +140,44 @@ func openFile(path string) func(context.Context, ReadOptions) (io.ReadCloser, er
 			return nil, fmt.Errorf("source: %w", err)
 		}
 		return f, nil
+	}
+}
+
+// openPipe opens the named pipe path for a source. Opening a pipe waits
+// for a writer, which may never come (a producer that failed to start),
+// so the wait ends with ctx: a signal still stops the backup, which then
+// cleans up. The open left waiting is then ended by opening the pipe for
+// writing, without blocking, and closing both ends. Reads go through
+// Go's poller; closing the file, which the backup does on failure,
+// cancels them.
+func openPipe(path string) func(context.Context, ReadOptions) (io.ReadCloser, error) {
+	return func(ctx context.Context, _ ReadOptions) (io.ReadCloser, error) {
+		type opened struct {
+			f   *os.File
+			err error
+		}
+		done := make(chan opened, 1)
+		go func() {
+			f, err := os.Open(path)
+			done <- opened{f, err}
+		}()
+		select {
+		case o := <-done:
+			if o.err != nil {
+				return nil, fmt.Errorf("source: %w", o.err)
+			}
+			return o.f, nil
+		case <-ctx.Done():
+			if w, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				w.Close()
+			}
+			go func() {
+				if o := <-done; o.f != nil {
+					o.f.Close()
+				}
+			}()
+			return nil, fmt.Errorf("source %s: no writer opened the pipe: %w", path, context.Cause(ctx))
+		}
 	}
 }
 

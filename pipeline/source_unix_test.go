@@ -3,6 +3,7 @@
 package pipeline_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sluice-backup/sluice/pipeline"
 )
@@ -111,4 +113,40 @@ func readSource(t *testing.T, src *pipeline.Source) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestNamedPipeWithoutWriter: a backup of a named pipe that no process
+// ever opens for writing (a producer that failed to start) waits, and the
+// end of its context (a signal) stops it like any other backup: it
+// returns, and nothing is left on the target, claim included.
+func TestNamedPipeWithoutWriter(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "dump.sql")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	src, err := pipeline.PathSource(fifo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := openMem(t, "mem://no-writer/p")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		b := &pipeline.Backup{Source: src, Targets: []*pipeline.Target{target}, Name: "dump.sql", ExpectedSize: -1}
+		_, err := b.Run(ctx)
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let it reach the open
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no writer opened the pipe") {
+			t.Fatalf("backup of a pipe nobody writes, cancelled: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the backup still waits for a writer after its context ended")
+	}
+	if left, err := target.Bucket.List(nil).Next(context.Background()); err == nil {
+		t.Fatalf("the cancelled backup left %s", left.Key)
+	}
 }
