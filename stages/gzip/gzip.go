@@ -108,7 +108,9 @@ func (m *members) next() error {
 	}
 	if b[0] != 0 {
 		if err := m.z.Reset(m.br); err != nil {
-			return err
+			// gzip -t says "trailing garbage ignored"; a restore does not
+			// guess what such bytes were.
+			return fmt.Errorf("gzip: the bytes after a member are not a complete gzip member (trailing garbage, or a cut member): %w", err)
 		}
 		m.z.Multistream(false)
 		return nil

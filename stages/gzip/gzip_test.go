@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	kgzip "github.com/klauspost/compress/gzip"
@@ -61,8 +62,12 @@ func TestTrailingZeros(t *testing.T) {
 		"zeros then member": append(append(slices.Clone(two), make([]byte, 10)...), gz(t, "third")...),
 		"cut member header": append(slices.Clone(two), two[:5]...),
 	} {
-		if got, err := decode(t, data); !errors.Is(err, pipeline.ErrIntegrity) {
+		got, err := decode(t, data)
+		if !errors.Is(err, pipeline.ErrIntegrity) {
 			t.Errorf("%s: %q, %v; want ErrIntegrity", name, got, err)
+		}
+		if want := "not a complete gzip member"; !strings.HasPrefix(name, "zeros") && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want it to say %q", name, err, want)
 		}
 	}
 }
