@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -224,4 +226,35 @@ func TestInterruptJSON(t *testing.T) {
 	if left := filesUnder(t, store); len(left) > 0 {
 		t.Fatalf("interrupted backup left %v", left)
 	}
+}
+
+// TestHangupIgnoredUnderNohup: a backup started with SIGHUP ignored
+// (nohup, trap "" HUP) keeps running when the session hangs up, and
+// stores its object; without that, SIGHUP stops it (signalCases).
+func TestHangupIgnoredUnderNohup(t *testing.T) {
+	_, rec := keypair(t)
+	store := t.TempDir()
+	cmd := exec.Command("sh", "-c", `trap '' HUP; exec "$0" "$@"`, binary(t), "backup", "-", "--to", "file://"+store, "-r", rec, "--name", "kept")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	stdin.Write(randomBytes(t, 1<<20))
+	waitUntil(t, childTimeout, "a temporary object file", func() bool {
+		return slices.ContainsFunc(filesUnder(t, store), func(f string) bool { return strings.HasSuffix(f, ".tmp") })
+	})
+	cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(200 * time.Millisecond) // a caught SIGHUP would be acted on by now
+	stdin.Write(randomBytes(t, 1<<20))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("backup under nohup after SIGHUP: %v\nstderr:\n%s", err, stderr.String())
+	}
+	singleURL(t, stdout.String())
 }

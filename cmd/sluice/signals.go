@@ -16,8 +16,23 @@ var errInterrupted = errors.New("interrupted")
 
 // stopSignals are the signals that stop a run after cleaning up: Ctrl-C,
 // a service manager's stop, and the hang-up of a terminal or ssh session
-// that goes away under a long backup.
-var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+// that goes away under a long backup. A signal the process started out
+// ignoring is left alone: nohup (or trap "" HUP) asks for the run to
+// outlive its terminal, and a shell ignores SIGINT for a command it runs
+// in the background.
+var stopSignals = notIgnored(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+
+// notIgnored returns those of sigs the process does not ignore, as it
+// was started (it is called before any signal.Notify).
+func notIgnored(sigs ...os.Signal) []os.Signal {
+	var out []os.Signal
+	for _, s := range sigs {
+		if !signal.Ignored(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // signalStatus returns the exit status for a run stopped by sig, as shells
 // report a command a signal ended: 128 + the signal number (130 for
