@@ -70,3 +70,23 @@ pipelines:
 		})
 	}
 }
+
+// TestHelpToClosedPipe: help whose reader quit (`sluice --help | head -1`)
+// is what the reader asked for, not a failure: exit 0, nothing on stderr.
+func TestHelpToClosedPipe(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"backup", "--help"}} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		cmd := exec.Command(binary(t), args...)
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = w, &stderr
+		err = cmd.Run()
+		w.Close()
+		if err != nil || stderr.Len() > 0 {
+			t.Errorf("%v to a closed pipe: %v\nstderr:\n%s", args, err, stderr.String())
+		}
+	}
+}

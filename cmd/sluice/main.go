@@ -52,10 +52,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(&env{stdin: stdin, stdout: out, stderr: stderr, json: &asJSON})
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
-	if out.err != nil && (err == nil || errors.Is(err, pipeline.ErrPartial)) {
-		// The work is done, but what stdout promises (the URLs of the
-		// objects stored, a listing) did not all reach it.
-		err = fmt.Errorf("write to standard output: %w (what was printed before is incomplete)", out.err)
+	if out.err != nil && storesObjects(cmd) && (err == nil || errors.Is(err, pipeline.ErrPartial)) {
+		// The backups are done, but the URLs of the objects stored did
+		// not all reach stdout, which scripts read them from. (Help or a
+		// listing cut short by `| head` is what its reader asked for.)
+		err = fmt.Errorf("write to standard output: %w (the URLs of the objects stored are not all printed)", out.err)
 	}
 	if err == nil {
 		return exitOK
@@ -169,4 +170,16 @@ func (s *stickyWriter) Write(p []byte) (int, error) {
 	n, err := s.w.Write(p)
 	s.err = err
 	return n, err
+}
+
+// storesObjects reports whether cmd is a command whose stdout carries the
+// URLs of the objects it stores: backup and run, not their help.
+func storesObjects(cmd *cobra.Command) bool {
+	if cmd == nil || !cmd.HasParent() || cmd.Parent().HasParent() {
+		return false
+	}
+	if help, err := cmd.Flags().GetBool("help"); err == nil && help {
+		return false
+	}
+	return cmd.Name() == "backup" || cmd.Name() == "run"
 }
