@@ -50,6 +50,10 @@ func (t *trackedReader) classify(name string, err error) error {
 		// The source failed (network, ctx): whatever the decoder made of
 		// that, it is not corruption.
 		return t.err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The decoder stopped because the run did (a signal): nothing
+		// is known about the data.
+		return fmt.Errorf("%s: %w", name, err)
 	case errors.Is(err, ErrIntegrity), errors.Is(err, ErrNoIdentity), errors.Is(err, ErrLocal):
 		return fmt.Errorf("%s: %w", name, err)
 	case err == io.EOF && t.n == 0:
