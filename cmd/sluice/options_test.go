@@ -343,3 +343,31 @@ func TestConfigFlagWhereNoConfigIsRead(t *testing.T) {
 	mustCLI(t, nil, "plugins")
 	mustCLI(t, nil, "backup", src, "--to", "mem://", "--encrypt", "none", "--dry-run")
 }
+
+// TestConflictHidesMisplacedSecret: a passphrase typed where its variable's
+// name belongs is never echoed, also not by the message about two values
+// for one option.
+func TestConflictHidesMisplacedSecret(t *testing.T) {
+	src := dataFile(t, t.TempDir())
+	const pass = "correct horse battery staple"
+	for _, c := range []struct {
+		env  []string
+		args []string
+	}{
+		{nil, []string{"--passphrase-env", pass, "-o", "age.passphrase_env=PW"}},
+		{[]string{"SLUICE_PASSPHRASE_ENV=" + pass, "SLUICE_OPTION=age.passphrase_env=PW"}, nil},
+	} {
+		for _, kv := range c.env {
+			k, v, _ := strings.Cut(kv, "=")
+			t.Setenv(k, v)
+		}
+		stdout, stderr, code := cli(t, nil, append([]string{"backup", src, "--to", "mem://"}, c.args...)...)
+		if code != exitUsage || strings.Contains(stdout+stderr, "horse") || !strings.Contains(stderr, "both set age.passphrase_env") {
+			t.Errorf("%v %v: exit %d\n%s", c.env, c.args, code, stderr)
+		}
+		for _, kv := range c.env {
+			k, _, _ := strings.Cut(kv, "=")
+			os.Unsetenv(k)
+		}
+	}
+}

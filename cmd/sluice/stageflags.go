@@ -60,20 +60,22 @@ func (k *keyFlags) flagEnv(name string) string {
 // setting returns the option setting flag gives, described for messages
 // as the flag with its value, or as the variable that set it.
 func (k *keyFlags) setting(flag, stage, key string, values ...string) optionSetting {
-	s := optionSetting{stage: stage, key: key, values: values, name: "--" + flag, from: "--" + flag + " " + showValues(values, " ")}
+	s := optionSetting{stage: stage, key: key, values: values, name: "--" + flag, from: "--" + flag + " " + showValues(key, values, " ")}
 	if env := k.flagEnv(flag); env != "" {
-		s.env, s.name, s.from = env, "environment "+env, "environment "+env+"="+showValues(values, ",")
+		s.env, s.name, s.from = env, "environment "+env, "environment "+env+"="+showValues(key, values, ",")
 	}
 	return s
 }
 
-// showValues joins values for a message; one that looks like a key is
-// not shown (a secret typed where a name belongs).
-func showValues(values []string, sep string) string {
+// showValues joins the values of option key for a message. A value is
+// not shown when it looks like a key, or when key names an environment
+// variable (passphrase_env) and the value is no variable name: that is
+// the secret itself, typed where its name belongs.
+func showValues(key string, values []string, sep string) string {
 	out := make([]string, len(values))
 	for i, v := range values {
 		out[i] = v
-		if pipeline.LooksSecret(v) {
+		if pipeline.LooksSecret(v) || strings.HasSuffix(key, "_env") && !pipeline.ValidEnvName(v) {
 			out[i] = "(a secret, not shown)"
 		}
 	}
@@ -193,13 +195,13 @@ func parseOptionSetting(o, env string) (optionSetting, error) {
 	kv, val, ok := strings.Cut(o, "=")
 	stage, key, ok2 := strings.Cut(kv, ".")
 	if !ok || !ok2 || stage == "" || key == "" {
-		o = showValues([]string{o}, "")
+		o = showValues("", []string{o}, "")
 		if env != "" {
 			return optionSetting{}, usageErrorf("environment %s: %q: want STAGE.OPTION=VALUE", env, o)
 		}
 		return optionSetting{}, usageErrorf("--option %q: want STAGE.OPTION=VALUE", o)
 	}
-	shown := kv + "=" + showValues([]string{val}, "")
+	shown := kv + "=" + showValues(key, []string{val}, "")
 	s := optionSetting{stage: stage, key: key, values: []string{val}, text: true, name: "--option " + kv, from: "--option " + shown, env: env}
 	if env != "" {
 		s.name, s.from = "environment "+env+" ("+kv+")", "environment "+env+"="+shown
