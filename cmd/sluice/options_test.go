@@ -371,3 +371,43 @@ func TestConflictHidesMisplacedSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestTypedKeysBeatExportedOnes: keys or an encryption typed on the
+// command line choose the encryption; variables exported for other
+// backups (another stage's keys, SLUICE_ENCRYPT, another compressor's
+// options) give way instead of making the backup a usage error, while the
+// same settings typed are still refused.
+func TestTypedKeysBeatExportedOnes(t *testing.T) {
+	src := dataFile(t, t.TempDir())
+	_, rec := keypair(t)
+	fk := fernetKey(t)
+	for _, c := range []struct {
+		env    map[string]string
+		args   []string
+		suffix string
+	}{
+		{map[string]string{"SLUICE_RECIPIENT": rec}, []string{"--fernet-key", fk}, ".zst.fernet"},
+		{map[string]string{"SLUICE_FERNET_KEY": fk}, []string{"-r", rec}, ".zst.age"},
+		{map[string]string{"SLUICE_ENCRYPT": "age"}, []string{"--fernet-key", fk}, ".zst.fernet"},
+		{map[string]string{"SLUICE_OPTION": "zstd.level=3"}, []string{"--compress", "gzip", "-r", rec}, ".gz.age"},
+		{map[string]string{"SLUICE_RECIPIENT": rec}, []string{"--encrypt", "none"}, ".zst"},
+	} {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			url := singleURL(t, mustCLI(t, nil, append([]string{"backup", src, "--to", "file://" + t.TempDir()}, c.args...)...))
+			if !strings.HasSuffix(url, c.suffix) {
+				t.Errorf("stored %s, want a %s object", url, c.suffix)
+			}
+		})
+	}
+	for _, args := range [][]string{
+		{"-r", rec, "--encrypt", "none"},
+		{"--compress", "gzip", "-o", "zstd.level=3", "-r", rec},
+	} {
+		if _, stderr, code := cli(t, nil, append([]string{"backup", src, "--to", "mem://"}, args...)...); code != exitUsage {
+			t.Errorf("%v typed: exit %d, want 2\n%s", args, code, stderr)
+		}
+	}
+}

@@ -69,9 +69,6 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	if err != nil {
 		return err
 	}
-	if err := buildKeyStages(e.reg(), keys); err != nil {
-		return err
-	}
 	t, name, err := backends.OpenObject(ctx, e.reg(), objectURL)
 	if err != nil {
 		return targetOpenError(err)
@@ -92,19 +89,6 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 			return fmt.Errorf("restore %s: %w (to create such links as they are, restore with --allow-external-symlinks)", t.ObjectURL(name), err)
 		}
 		return fmt.Errorf("restore %s: %w", t.ObjectURL(name), err)
-	}
-	return nil
-}
-
-// buildKeyStages builds every stage that key flags or -o give options
-// for, so a missing identity file, an unset passphrase variable or an
-// unreadable Fernet key is a usage error naming it before anything is
-// read, whatever stages the object turns out to have.
-func buildKeyStages(reg *pipeline.Registry, keys pipeline.Keys) error {
-	for stage, opts := range keys {
-		if _, err := reg.NewStage(stage, opts); err != nil {
-			return usageError(err)
-		}
 	}
 	return nil
 }

@@ -149,27 +149,40 @@ func joinOptionPieces(pieces []string) []string {
 }
 
 // stageOptions collects the raw options per stage that the key flags, the
-// extra settings and -o give (see mergeSettings), and per stage what gave
-// them, to name in an error about their values.
-func (k *keyFlags) stageOptions(reg *pipeline.Registry) (map[string]map[string]any, map[string][]string, error) {
+// extra settings and -o give (see mergeSettings), per stage what gave
+// them, to name in an error about their values, and the stages some
+// option of which was typed on the command line (not only exported).
+type stageOptions struct {
+	opts  map[string]map[string]any
+	from  map[string][]string
+	typed map[string]bool
+}
+
+func (k *keyFlags) stageOptions(reg *pipeline.Registry) (*stageOptions, error) {
 	settings, err := k.settings()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	merged, err := mergeSettings(reg, settings)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	opts := map[string]map[string]any{}
-	from := map[string][]string{}
+	so := &stageOptions{opts: map[string]map[string]any{}, from: map[string][]string{}, typed: map[string]bool{}}
 	for _, m := range merged {
-		if opts[m.stage] == nil {
-			opts[m.stage] = map[string]any{}
+		if so.opts[m.stage] == nil {
+			so.opts[m.stage] = map[string]any{}
 		}
-		opts[m.stage][m.key] = m.value
-		from[m.stage] = append(from[m.stage], m.name)
+		so.opts[m.stage][m.key] = m.value
+		so.from[m.stage] = append(so.from[m.stage], m.name)
+		so.typed[m.stage] = so.typed[m.stage] || !m.env
 	}
-	return opts, from, nil
+	return so, nil
+}
+
+// typedKey reports whether stage (age or fernet) has a key to encrypt
+// with and some of its options were typed on the command line.
+func (so *stageOptions) typedKey(stage string) bool {
+	return so.typed[stage] && hasKey(so.opts, stage)
 }
 
 func nonEmpty(s string) []string {
@@ -332,12 +345,24 @@ func backupChain(reg *pipeline.Registry, compress, encrypt string, k *keyFlags) 
 		s.values = []string{level}
 		k.extra = append([]optionSetting{s}, k.extra...)
 	}
-	opts, from, err := k.stageOptions(reg)
+	so, err := k.stageOptions(reg)
 	if err != nil {
 		return nil, err
 	}
+	opts, from := so.opts, so.from
+	// What the command line says wins over what the environment says: an
+	// exported SLUICE_ENCRYPT, or exported keys of the other encryption
+	// stage, give way to keys typed for one.
+	commandKeys := so.typedKey("age") || so.typedKey("fernet")
+	if k.flagEnv("encrypt") != "" && commandKeys && !so.typedKey(encrypt) {
+		encrypt = ""
+	}
 	if encrypt == "" {
 		switch {
+		case so.typedKey("age"):
+			encrypt = "age"
+		case so.typedKey("fernet"):
+			encrypt = "fernet"
 		case hasKey(opts, "age"):
 			encrypt = "age"
 		case hasKey(opts, "fernet"):
@@ -353,12 +378,19 @@ func backupChain(reg *pipeline.Registry, compress, encrypt string, k *keyFlags) 
 			return nil, usageErrorf("--encrypt %q: want age, fernet or none", encrypt)
 		}
 		names = append(names, encrypt)
-	} else if hasKey(opts, "age") || hasKey(opts, "fernet") {
+	} else if commandKeys {
 		return nil, usageErrorf("--encrypt none contradicts the key flags given")
 	}
 	for stage := range opts {
-		if !contains(names, stage) {
+		switch {
+		case contains(names, stage):
+		case so.typed[stage]:
 			return nil, usageErrorf("options given for stage %q, which this backup does not use", stage)
+		default:
+			// Exported for other backups (SLUICE_OPTION, SLUICE_RECIPIENT…);
+			// left unused here, as a flag's variable is where it cannot
+			// apply.
+			delete(opts, stage)
 		}
 	}
 	var chain []pipeline.ChainStage
@@ -401,13 +433,22 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// decodeKeys builds the per-stage decoding options for restore and verify.
+// decodeKeys builds the per-stage decoding options for restore and
+// verify. It builds each stage they give options for once, so that a
+// missing identity file, an unset passphrase variable or an unreadable
+// Fernet key is a usage error before anything is read, whatever stages
+// the object turns out to have, naming the flag or variable that gave it.
 func decodeKeys(reg *pipeline.Registry, k *keyFlags) (pipeline.Keys, error) {
-	opts, _, err := k.stageOptions(reg)
+	so, err := k.stageOptions(reg)
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.Keys(opts), nil
+	for stage, opts := range so.opts {
+		if _, err := reg.NewStage(stage, opts); err != nil {
+			return nil, usageError(fmt.Errorf("%s: %w", strings.Join(so.from[stage], ", "), err))
+		}
+	}
+	return pipeline.Keys(so.opts), nil
 }
 
 // chainNames names a backup's stages in order, "tar" first for a

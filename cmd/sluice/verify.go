@@ -72,13 +72,6 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 	if err != nil {
 		return err
 	}
-	// Build the key stages now, so a missing identity file is a usage
-	// error before anything is read.
-	for stage, opts := range keys {
-		if _, err := e.reg().NewStage(stage, opts); err != nil {
-			return usageError(err)
-		}
-	}
 	// notes are the archive entries of the object being checked that
 	// only a restore flag restores (external symlinks, devices): the
 	// object is intact, so it is OK, with the flag named.
