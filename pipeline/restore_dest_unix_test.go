@@ -29,6 +29,13 @@ func backupTree(t *testing.T, reg *pipeline.Registry, tg *pipeline.Target) strin
 	if err := os.WriteFile(filepath.Join(tree, "sub", "g"), []byte("file g"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return backupPath(t, reg, tg, tree)
+}
+
+// backupPath stores the folder tree on tg as a tar archive compressed
+// with zstd and returns the object's name.
+func backupPath(t *testing.T, reg *pipeline.Registry, tg *pipeline.Target, tree string) string {
+	t.Helper()
 	src, err := pipeline.PathSource(tree, nil)
 	if err != nil {
 		t.Fatal(err)
