@@ -311,7 +311,8 @@ func (o *Decoded) Close() error {
 // written to a file inside it named after the object without the
 // extensions of the stages that were decoded ("dump.sql.gz.zst.age" →
 // "dump.sql.gz"), and an archive is extracted into it (an existing one
-// must be empty). When dest is a character device or a named pipe
+// must be empty; a symlink to one is followed only when dest ends in a
+// separator). When dest is a character device or a named pipe
 // (/dev/null, a FIFO), the decoded stream is written to it as to stdout,
 // archive or not. The destination is checked before the object is read.
 //
@@ -526,12 +527,17 @@ func restoredName(reg *Registry, name string, stages []string) string {
 const tmpPrefix = ".sluice-tmp-"
 
 // restoreArchive extracts obj into dest: a new directory, or an existing
-// empty one (see [restoreIntoEmpty]).
+// empty one (see [restoreIntoEmpty]). dest ending in a separator follows
+// a symlink to a directory; without one, a symlink is not a directory.
 // On failure nothing is left: the temporary tree is removed, folders the
 // archive made read-only included.
 func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive.ExtractOptions) error {
+	stat := os.Lstat
+	if strings.HasSuffix(dest, "/") || strings.HasSuffix(dest, string(filepath.Separator)) {
+		stat = os.Stat
+	}
 	dest = filepath.Clean(dest)
-	if st, err := os.Lstat(dest); err == nil {
+	if st, err := stat(dest); err == nil {
 		if !st.IsDir() {
 			return fmt.Errorf("destination %s exists and is not a directory", dest)
 		}
@@ -540,7 +546,7 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 			return fmt.Errorf("destination: %w", err)
 		}
 		if len(entries) > 0 {
-			return fmt.Errorf("destination %s exists and is not empty; restore into a new or empty directory", dest)
+			return notEmpty(dest, entries)
 		}
 		return restoreIntoEmpty(ctx, obj, dest, opts)
 	}
@@ -582,6 +588,21 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 	}
 	committed = true
 	return nil
+}
+
+// notEmpty is the error for an archive's destination that holds entries.
+// When they are all temporary folders of restores into it, which a crash
+// or a second interrupt leaves behind hidden, it names them.
+func notEmpty(dest string, entries []fs.DirEntry) error {
+	var left []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), tmpPrefix) {
+			return fmt.Errorf("destination %s exists and is not empty; restore into a new or empty directory", dest)
+		}
+		left = append(left, e.Name())
+	}
+	return fmt.Errorf("destination %s is not empty: it holds only %s, left by an interrupted restore (or one still running); remove it (chmod -R u+w first if rm is refused) and restore again",
+		dest, strings.Join(left, ", "))
 }
 
 // restoreIntoEmpty extracts obj into dest, an existing empty directory,
