@@ -601,8 +601,12 @@ func notEmpty(dest string, entries []fs.DirEntry) error {
 		}
 		left = append(left, e.Name())
 	}
-	return fmt.Errorf("destination %s is not empty: it holds only %s, left by an interrupted restore (or one still running); remove it (chmod -R u+w first if rm is refused) and restore again",
-		dest, strings.Join(left, ", "))
+	them := "it"
+	if len(left) > 1 {
+		them = "them"
+	}
+	return fmt.Errorf("destination %s is not empty: it holds only %s, left by an interrupted restore (or one still running); remove %s (chmod -R u+w first if rm is refused) and restore again",
+		dest, strings.Join(left, ", "), them)
 }
 
 // restoreIntoEmpty extracts obj into dest, an existing empty directory,

@@ -236,7 +236,7 @@ func TestRestoreNamesLeftovers(t *testing.T) {
 		}
 	}
 	_, err := d.RestoreTo(t.Context(), tg, name, dest, nil)
-	if err == nil || !strings.Contains(err.Error(), ".sluice-tmp-123, .sluice-tmp-456") || !strings.Contains(err.Error(), "interrupted restore") {
+	if err == nil || !strings.Contains(err.Error(), ".sluice-tmp-123, .sluice-tmp-456") || !strings.Contains(err.Error(), "interrupted restore") || !strings.Contains(err.Error(), "remove them") {
 		t.Errorf("restore into a folder holding only leftovers: %v; want an error naming them", err)
 	}
 	if err := os.WriteFile(filepath.Join(dest, "f"), nil, 0o644); err != nil {
