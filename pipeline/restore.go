@@ -311,7 +311,8 @@ func (o *Decoded) Close() error {
 // written to a file inside it named after the object without the
 // extensions of the stages that were decoded ("dump.sql.gz.zst.age" →
 // "dump.sql.gz"), and an archive is extracted into it (an existing one
-// must be empty). When dest is a character device or a named pipe
+// must be empty; a symlink to one is followed only when dest ends in a
+// separator). When dest is a character device or a named pipe
 // (/dev/null, a FIFO), the decoded stream is written to it as to stdout,
 // archive or not. The destination is checked before the object is read.
 //
@@ -320,9 +321,10 @@ func (o *Decoded) Close() error {
 // existing empty directory is never replaced: the archive is extracted
 // into a temporary folder inside it, so it keeps its inode, mode and
 // owner and stays on its filesystem (a mount point), and it is left empty
-// if the restore fails. It returns the final path written ("-" for
-// stdout). An [ErrNoIdentity] error tells, for an object with a manifest,
-// how to check whether the object is damaged rather than the key wrong.
+// if the restore fails, whatever modes the archive gives its folders. It
+// returns the final path written ("-" for stdout). An [ErrNoIdentity]
+// error tells, for an object with a manifest, how to check whether the
+// object is damaged rather than the key wrong.
 func (d *Decoder) RestoreTo(ctx context.Context, t *Target, name, dest string, stdout io.Writer) (_ string, err error) {
 	defer func() { err = hintDamage(ctx, t, name, err) }()
 	kind, err := destKind(dest)
@@ -520,9 +522,22 @@ func restoredName(reg *Registry, name string, stages []string) string {
 	}
 }
 
+// tmpPrefix begins the name of the temporary folder an archive is
+// extracted into inside an existing empty destination.
+const tmpPrefix = ".sluice-tmp-"
+
+// restoreArchive extracts obj into dest: a new directory, or an existing
+// empty one (see [restoreIntoEmpty]). dest ending in a separator follows
+// a symlink to a directory; without one, a symlink is not a directory.
+// On failure nothing is left: the temporary tree is removed, folders the
+// archive made read-only included.
 func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive.ExtractOptions) error {
+	stat := os.Lstat
+	if strings.HasSuffix(dest, "/") || strings.HasSuffix(dest, string(filepath.Separator)) {
+		stat = os.Stat
+	}
 	dest = filepath.Clean(dest)
-	if st, err := os.Lstat(dest); err == nil {
+	if st, err := stat(dest); err == nil {
 		if !st.IsDir() {
 			return fmt.Errorf("destination %s exists and is not a directory", dest)
 		}
@@ -531,7 +546,7 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 			return fmt.Errorf("destination: %w", err)
 		}
 		if len(entries) > 0 {
-			return fmt.Errorf("destination %s exists and is not empty; restore into a new or empty directory", dest)
+			return notEmpty(dest, entries)
 		}
 		return restoreIntoEmpty(ctx, obj, dest, opts)
 	}
@@ -546,13 +561,13 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 			removeEmptyDirs(made)
 		}
 	}()
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+".sluice-tmp-")
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+tmpPrefix)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	defer func() {
 		if !committed {
-			os.RemoveAll(tmp)
+			removeTemp(tmp)
 		}
 	}()
 	if err := archive.Extract(ctx, obj, tmp, opts); err != nil {
@@ -565,11 +580,33 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 	if err := os.Chmod(tmp, 0o777&^processUmask()); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
-	if err := os.Rename(tmp, dest); err != nil {
+	if err := renameNoReplace(tmp, dest); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("destination %s appeared during the restore; left untouched", dest)
+		}
 		return fmt.Errorf("destination: %w", err)
 	}
 	committed = true
 	return nil
+}
+
+// notEmpty is the error for an archive's destination that holds entries.
+// When they are all temporary folders of restores into it, which a crash
+// or a second interrupt leaves behind hidden, it names them.
+func notEmpty(dest string, entries []fs.DirEntry) error {
+	var left []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), tmpPrefix) {
+			return fmt.Errorf("destination %s exists and is not empty; restore into a new or empty directory", dest)
+		}
+		left = append(left, e.Name())
+	}
+	them := "it"
+	if len(left) > 1 {
+		them = "them"
+	}
+	return fmt.Errorf("destination %s is not empty: it holds only %s, left by an interrupted restore (or one still running); remove %s (chmod -R u+w first if rm is refused) and restore again",
+		dest, strings.Join(left, ", "), them)
 }
 
 // restoreIntoEmpty extracts obj into dest, an existing empty directory,
@@ -577,13 +614,15 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 // filesystem, so moves are renames, and no write to dest's parent), whose
 // entries move up into dest once the object verified. dest keeps its
 // inode, mode and owner, which matters for a mount point or a directory
-// made for someone else. On failure dest is left empty, as it was.
+// made for someone else. Nothing in dest is replaced: an entry that
+// appears there during the restore fails it. On failure dest is left
+// empty, as it was.
 func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest string, opts archive.ExtractOptions) error {
-	tmp, err := os.MkdirTemp(dest, ".sluice-tmp-")
+	tmp, err := os.MkdirTemp(dest, tmpPrefix)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
-	defer os.RemoveAll(tmp) // empty once committed
+	defer removeTemp(tmp) // empty once committed
 	if err := archive.Extract(ctx, obj, tmp, opts); err != nil {
 		return err
 	}
@@ -597,7 +636,7 @@ func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest string, opts archi
 	var moved []string
 	undo := func() {
 		for _, name := range moved {
-			os.Rename(filepath.Join(dest, name), filepath.Join(tmp, name))
+			moveEntry(filepath.Join(dest, name), filepath.Join(tmp, name))
 		}
 	}
 	for _, e := range entries {
@@ -610,19 +649,102 @@ func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest string, opts archi
 			undo()
 			return fmt.Errorf("destination %s: the archive has an entry named %s, the name of the temporary folder; restore again", dest, name)
 		}
-		// Nothing is replaced: dest was empty, so an entry there now was
-		// put there by someone else during the restore.
-		if _, err := os.Lstat(to); err == nil {
-			undo()
-			return fmt.Errorf("destination %s: %s appeared during the restore; left untouched", dest, to)
+		ok, err := moveEntry(filepath.Join(tmp, name), to)
+		if ok {
+			moved = append(moved, name)
 		}
-		if err := os.Rename(filepath.Join(tmp, name), to); err != nil {
+		if err != nil {
 			undo()
+			// dest was empty, so an entry there now was put there by
+			// someone else during the restore.
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("destination %s: %s appeared during the restore; left untouched", dest, to)
+			}
 			return fmt.Errorf("destination: %w", err)
 		}
-		moved = append(moved, name)
 	}
 	return nil
+}
+
+// moveEntry renames from to to with [renameNoReplace] and reports whether
+// it moved. A folder moved to another parent must be writable by the
+// mover (its ".." changes), so a folder the archive made read-only is made
+// writable for the move and given its mode back after, through a handle
+// opened before the move: the mode goes to that folder, whatever is at its
+// path by then.
+func moveEntry(from, to string) (bool, error) {
+	st, err := os.Lstat(from)
+	if err != nil {
+		return false, err
+	}
+	mode := st.Mode()
+	if !st.IsDir() || mode.Perm()&0o200 != 0 {
+		err := renameNoReplace(from, to)
+		return err == nil, err
+	}
+	if err := os.Chmod(from, mode|0o700); err != nil {
+		return false, err
+	}
+	f, err := os.Open(from)
+	if err != nil {
+		os.Chmod(from, mode)
+		return false, err
+	}
+	defer f.Close()
+	err = renameNoReplace(from, to)
+	if cerr := f.Chmod(mode); cerr != nil && err == nil {
+		return true, fmt.Errorf("restore the mode of %s: %w", to, cerr)
+	}
+	return err == nil, err
+}
+
+// renameChecked renames from to to unless something is at to, failing
+// then with an error matching [fs.ErrExist]. Something created at to
+// between the check and the rename may be replaced: [renameNoReplace]
+// uses it only where no atomic way is known.
+func renameChecked(from, to string) error {
+	if _, err := os.Lstat(to); err == nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: fs.ErrExist}
+	}
+	return os.Rename(from, to)
+}
+
+// removeTemp removes dir, the temporary tree of a restore, even where
+// the archive made folders in it read-only, which a user other than root
+// cannot empty: those are made accessible to their owner first.
+func removeTemp(dir string) {
+	if os.RemoveAll(dir) == nil {
+		return
+	}
+	if root, err := os.OpenRoot(dir); err == nil {
+		unlockTree(root, ".")
+		root.Close()
+	}
+	os.RemoveAll(dir)
+}
+
+// unlockTree gives the folder name in root and every folder under it
+// owner read, write and search permission, so its entries can be removed.
+// It never follows a symlink out of root.
+func unlockTree(root *os.Root, name string) {
+	st, err := root.Lstat(name)
+	if err != nil || !st.IsDir() {
+		return
+	}
+	if st.Mode().Perm()&0o700 != 0o700 {
+		if root.Chmod(name, st.Mode()|0o700) != nil {
+			return
+		}
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return
+	}
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	for _, n := range names {
+		unlockTree(root, filepath.Join(name, n))
+	}
 }
 
 func restoreFile(ctx context.Context, obj *Decoded, dest string) error {

@@ -29,6 +29,13 @@ func backupTree(t *testing.T, reg *pipeline.Registry, tg *pipeline.Target) strin
 	if err := os.WriteFile(filepath.Join(tree, "sub", "g"), []byte("file g"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return backupPath(t, reg, tg, tree)
+}
+
+// backupPath stores the folder tree on tg as a tar archive compressed
+// with zstd and returns the object's name.
+func backupPath(t *testing.T, reg *pipeline.Registry, tg *pipeline.Target, tree string) string {
+	t.Helper()
 	src, err := pipeline.PathSource(tree, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -210,5 +217,65 @@ func TestRestoreDestinations(t *testing.T) {
 	}
 	if b := <-got; !bytes.Equal(b, data) {
 		t.Errorf("FIFO read %q, want %q", b, data)
+	}
+}
+
+// TestRestoreNamesLeftovers: a destination whose only entries are
+// temporary folders of interrupted restores into it (hidden, so ls shows
+// nothing) is refused with an error that names them and says where they
+// come from; with anything else in it, the usual error.
+func TestRestoreNamesLeftovers(t *testing.T) {
+	reg := testRegistry()
+	tg, _ := fileTarget(t, reg)
+	name := backupTree(t, reg, tg)
+	d := &pipeline.Decoder{Registry: reg}
+	dest := t.TempDir()
+	for _, left := range []string{".sluice-tmp-123", ".sluice-tmp-456"} {
+		if err := os.Mkdir(filepath.Join(dest, left), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := d.RestoreTo(t.Context(), tg, name, dest, nil)
+	if err == nil || !strings.Contains(err.Error(), ".sluice-tmp-123, .sluice-tmp-456") || !strings.Contains(err.Error(), "interrupted restore") || !strings.Contains(err.Error(), "remove them") {
+		t.Errorf("restore into a folder holding only leftovers: %v; want an error naming them", err)
+	}
+	if err := os.WriteFile(filepath.Join(dest, "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.RestoreTo(t.Context(), tg, name, dest, nil)
+	if err == nil || !strings.Contains(err.Error(), "exists and is not empty") || strings.Contains(err.Error(), "interrupted") {
+		t.Errorf("restore into a folder holding a file: %v; want \"exists and is not empty\"", err)
+	}
+}
+
+// TestRestoreArchiveIntoSymlinkWithSlash: "link/", a symlink to an empty
+// directory with a trailing separator, is that directory, as for a single
+// stream; "link" without one is a symlink, which an archive does not
+// replace or follow.
+func TestRestoreArchiveIntoSymlinkWithSlash(t *testing.T) {
+	reg := testRegistry()
+	tg, _ := fileTarget(t, reg)
+	name := backupTree(t, reg, tg)
+	d := &pipeline.Decoder{Registry: reg}
+	base := t.TempDir()
+	target := filepath.Join(base, "target")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink("target", link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.RestoreTo(t.Context(), tg, name, link, nil); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("restore into %s: %v; want \"not a directory\"", link, err)
+	}
+	if _, err := d.RestoreTo(t.Context(), tg, name, link+"/", nil); err != nil {
+		t.Fatalf("restore into %s/: %v", link, err)
+	}
+	if got := dirNames(t, target); !slices.Equal(got, []string{"f", "sub"}) {
+		t.Errorf("symlinked directory holds %q, want f, sub", got)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("%s is no longer a symlink: %v", link, err)
 	}
 }

@@ -79,6 +79,13 @@ func backupTo(t *testing.T, reg *pipeline.Registry, tg *pipeline.Target, name, r
 // object name to the JSON value stages, leaving the rest as it was.
 func setManifestStages(t *testing.T, dir, name, stages string) {
 	t.Helper()
+	setManifestField(t, dir, name, "stages", stages)
+}
+
+// setManifestField rewrites field of the manifest in dir for object name
+// to the JSON value v, leaving the rest as it was.
+func setManifestField(t *testing.T, dir, name, field, v string) {
+	t.Helper()
 	path := filepath.Join(dir, name+pipeline.ManifestSuffix)
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -88,7 +95,7 @@ func setManifestStages(t *testing.T, dir, name, stages string) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	m["stages"] = json.RawMessage(stages)
+	m[field] = json.RawMessage(v)
 	if b, err = json.Marshal(m); err != nil {
 		t.Fatal(err)
 	}

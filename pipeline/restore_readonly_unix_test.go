@@ -1,0 +1,199 @@
+//go:build unix
+
+package pipeline_test
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/sluice-backup/sluice/pipeline"
+)
+
+// nobody is the user and group a test run as root drops to.
+const nobody = 65534
+
+// dropRoot makes the rest of the calling test run without root's
+// privileges, which let root rename and empty folders it cannot write.
+// It returns true when the test runs as another user already. As root it
+// runs the test again in a child process of this test binary as user and
+// group nobody, fails the test if the child fails, and returns false: the
+// caller returns. Only top-level tests can use it.
+func dropRoot(t *testing.T) bool {
+	t.Helper()
+	if os.Getuid() != 0 {
+		return true
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test binary lives in a folder only root can enter: copy it.
+	work, err := os.MkdirTemp("", "sluice-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	tmp := filepath.Join(work, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(tmp, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(work, "pipeline.test")
+	if err := copyFile(exe, bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Dir = tmp
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "HOME="+tmp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s as user %d: %v\n%s", t.Name(), nobody, err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("%s as user %d did not pass:\n%s", t.Name(), nobody, out)
+	}
+	return false
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// unlockAtCleanup makes the folders under dir writable again before
+// t.TempDir's cleanup, which a user other than root needs to remove them.
+// Call it after the TempDir call that made dir.
+func unlockAtCleanup(t *testing.T, dir string) {
+	t.Cleanup(func() {
+		filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				os.Chmod(path, 0o755)
+			}
+			return nil
+		})
+	})
+}
+
+// readOnlyTree makes in dir a file f and a read-only folder mod (0555)
+// holding a file and a read-only folder in (0500) with a file.
+func readOnlyTree(t *testing.T, dir string) {
+	t.Helper()
+	for name, data := range map[string]string{"f": "file f", "mod/a.go": "package a", "mod/in/b.go": "package b"} {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unlockAtCleanup(t, dir)
+	if err := os.Chmod(filepath.Join(dir, "mod", "in"), 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "mod"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRestoreReadOnlyFolders: as a user other than root, an archive with
+// read-only folders restores into a new directory and into an existing
+// empty one, whose top-level read-only folder must move out of the
+// temporary folder, with the folders' modes as archived. A restore that
+// fails after extraction (the object does not match its manifest)
+// leaves nothing behind, read-only folders included, and an empty
+// destination stays empty, so a second attempt is not refused.
+func TestRestoreReadOnlyFolders(t *testing.T) {
+	if !dropRoot(t) {
+		return
+	}
+	reg := testRegistry()
+	tg, _ := fileTarget(t, reg)
+	damagedTarget, damagedDir := fileTarget(t, reg)
+	tree := t.TempDir()
+	readOnlyTree(t, tree)
+	good := backupPath(t, reg, tg, tree)
+	damaged := backupPath(t, reg, damagedTarget, tree)
+	setManifestField(t, damagedDir, damaged, "sha256", `"`+strings.Repeat("0", 64)+`"`)
+	d := &pipeline.Decoder{Registry: reg}
+	for _, tc := range []struct {
+		name    string
+		empty   bool
+		damaged bool
+	}{{"new", false, false}, {"empty", true, false}, {"new-damaged", false, true}, {"empty-damaged", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := t.TempDir()
+			unlockAtCleanup(t, parent)
+			dest := filepath.Join(parent, "out")
+			if tc.empty {
+				if err := os.Mkdir(dest, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for attempt := range 2 {
+				var err error
+				if tc.damaged {
+					_, err = d.RestoreTo(t.Context(), damagedTarget, damaged, dest, nil)
+					if !errors.Is(err, pipeline.ErrIntegrity) {
+						t.Fatalf("attempt %d: restore of a damaged object: %v, want ErrIntegrity", attempt+1, err)
+					}
+				} else if _, err = d.RestoreTo(t.Context(), tg, good, dest, nil); err != nil {
+					t.Fatal(err)
+				}
+				wantParent := []string{"out"}
+				if tc.damaged && !tc.empty {
+					wantParent = nil
+				}
+				if got := dirNames(t, parent); !slices.Equal(got, wantParent) {
+					t.Fatalf("attempt %d: parent holds %q, want %q", attempt+1, got, wantParent)
+				}
+				if tc.damaged {
+					if tc.empty {
+						if got := dirNames(t, dest); len(got) > 0 {
+							t.Fatalf("attempt %d: failed restore left %q in the destination", attempt+1, got)
+						}
+					}
+					continue
+				}
+				if got := dirNames(t, dest); !slices.Equal(got, []string{"f", "mod"}) {
+					t.Fatalf("destination holds %q, want f, mod", got)
+				}
+				for name, want := range map[string]fs.FileMode{"mod": 0o555, "mod/in": 0o500} {
+					if st, err := os.Stat(filepath.Join(dest, name)); err != nil || st.Mode() != fs.ModeDir|want {
+						t.Errorf("%s: %v, %v; want mode %v", name, st.Mode(), err, fs.ModeDir|want)
+					}
+				}
+				if b, err := os.ReadFile(filepath.Join(dest, "mod", "in", "b.go")); err != nil || string(b) != "package b" {
+					t.Errorf("mod/in/b.go = %q, %v", b, err)
+				}
+				break
+			}
+		})
+	}
+}
