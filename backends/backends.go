@@ -84,10 +84,11 @@
 //     backend marks [pipeline.OptionSpec.Locates] (S3's endpoint, region,
 //     profile and use_path_style), from the URL or the config alike, and
 //     every gs and azblob query parameter, sorted by name, without the
-//     secret ones ([Redact]'s rules). Write-only settings such as
-//     part_size or storage_class are left out. Its Prefix is "" or ends
-//     in "/". [pipeline.Target.ObjectURL] gives a URL [OpenObject]
-//     resolves to the same store, bucket and key.
+//     ones whose name or value [Redact] would hide (such as
+//     domain=u:pw@host), which the user adds again. Write-only settings
+//     such as part_size or storage_class are left out. Its Prefix is ""
+//     or ends in "/". [pipeline.Target.ObjectURL] gives a URL
+//     [OpenObject] resolves to the same store, bucket and key.
 //   - Errors name the URL only in the form [Redact] returns, and never carry
 //     a credential.
 //   - Credentials never come from the URL: each cloud's standard chain
@@ -381,10 +382,19 @@ func displayURL(scheme, bucket, prefix string) string {
 
 // targetURL is a target's printed URL ([pipeline.Target.URL]): its
 // [displayURL], then query, which holds what is needed to reach the
-// target and nothing secret, encoded by [encodeQuery].
+// target, encoded by [encodeQuery]. A parameter that [Redact] would hide,
+// by its name ([secretParam]) or by its value ([secretValue]), is left
+// out whole: a printed URL never carries a credential, and one with
+// REDACTED in it would reach nothing.
 func targetURL(scheme, bucket, prefix string, query url.Values) string {
+	shown := url.Values{}
+	for k, vs := range query {
+		if !secretParam(k) && !slices.ContainsFunc(vs, secretValue) {
+			shown[k] = vs
+		}
+	}
 	s := displayURL(scheme, bucket, prefix)
-	if q := encodeQuery(query); q != "" {
+	if q := encodeQuery(shown); q != "" {
 		s += "?" + q
 	}
 	return s
@@ -393,13 +403,13 @@ func targetURL(scheme, bucket, prefix string, query url.Values) string {
 // locatingQuery returns the options among specs that locate a target
 // ([pipeline.OptionSpec.Locates]) and are set in opts, from the URL or
 // from a config's target entry alike, as query values in the form a URL
-// gives them. Secret options, and options whose name [Redact] would
-// hide, are left out.
+// gives them. Secret options are left out, and [targetURL] leaves out
+// what [Redact] would hide.
 func locatingQuery(specs []pipeline.OptionSpec, opts pipeline.Options) url.Values {
 	shown := opts.Display()
 	q := url.Values{}
 	for _, s := range specs {
-		if v, ok := shown[s.Name]; ok && s.Locates && !s.Secret && !secretParam(s.Name) {
+		if v, ok := shown[s.Name]; ok && s.Locates && !s.Secret {
 			q.Set(s.Name, v)
 		}
 	}
