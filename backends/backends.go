@@ -103,8 +103,10 @@ import (
 	"maps"
 	"net/url"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/sluice-backup/sluice/pipeline"
@@ -182,6 +184,88 @@ func CheckTarget(reg *pipeline.Registry, rawURL string, extra map[string]any) er
 		return fmt.Errorf("target %s: %w", Redact(rawURL), scrub(err, rawURL))
 	}
 	return nil
+}
+
+// TargetPlace checks rawURL with extra as [CheckTarget] does and returns
+// the place the target stores to: two targets with the same place are one
+// target given twice, whatever else tells them apart. A place is the
+// scheme, the bucket (container) and the key prefix — a bare
+// bucket/prefix is S3's, a trailing "/" does not count — and the
+// settings that choose the store the bucket is in ([placeParams]), from
+// the URL or extra alike, compared without case or a trailing "/" and,
+// for booleans, by value. Settings that only say how to reach the store
+// (region, profile, use_path_style, protocol, credentials) or how to
+// write (part_size) do not count. A file:// folder is named by its real
+// path: symlinks are resolved, those of its nearest existing ancestor for
+// a folder not made yet; that is all the I/O TargetPlace does. The place
+// is a key to compare, not a URL to print: it may hold a credential.
+func TargetPlace(reg *pipeline.Registry, rawURL string, extra map[string]any) (string, error) {
+	_, u, opts, err := checkTarget(reg, rawURL, extra)
+	if err != nil {
+		return "", fmt.Errorf("target %s: %w", Redact(rawURL), scrub(err, rawURL))
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme == "file" {
+		return "file://" + filepath.ToSlash(realFolder(filepath.Clean(filepath.FromSlash(u.Path)))), nil
+	}
+	bucket := u.Host
+	if scheme == "mem" && bucket == "" {
+		bucket = defaultMemName
+	}
+	prefix, err := cleanPrefix(u.Path)
+	if err != nil { // checkTarget has refused such a path
+		return "", fmt.Errorf("target %s: %w", Redact(rawURL), invalidTarget{err})
+	}
+	shown, query := opts.Display(), u.Query()
+	place := url.Values{}
+	for _, name := range placeParams[scheme] {
+		v, ok := shown[name]
+		if !ok {
+			if v, ok = query.Get(name), query.Has(name); !ok {
+				continue
+			}
+		}
+		if gocloudQuery[scheme][name] == queryBool {
+			b, _ := strconv.ParseBool(v) // checked by checkGocloudQuery
+			v = strconv.FormatBool(b)
+		}
+		place.Set(name, strings.ToLower(strings.TrimRight(v, "/")))
+	}
+	key := displayURL(scheme, bucket, prefix)
+	if len(place) > 0 {
+		key += "?" + place.Encode()
+	}
+	return key, nil
+}
+
+// placeParams lists, per scheme, the options and query parameters that
+// choose the store a target's bucket is in, for [TargetPlace]: an
+// S3-compatible store's endpoint, a GCS universe, an Azure account and
+// the domain it is reached on, in an emulator's form or a CDN's. Two
+// targets that differ in one of them may be two stores holding buckets of
+// one name.
+var placeParams = map[string][]string{
+	"s3":     {"endpoint"},
+	"gs":     {"universe_domain"},
+	"azblob": {"storage_account", "domain", "localemu", "cdn"},
+}
+
+// realFolder returns dir with its symlinks resolved; for a folder that
+// does not exist, those of its nearest existing ancestor, followed by the
+// rest of its path.
+func realFolder(dir string) string {
+	rest := ""
+	for {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(real, rest)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return filepath.Join(dir, rest)
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+		dir = parent
+	}
 }
 
 func openTarget(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any, existing bool) (*pipeline.Target, error) {
