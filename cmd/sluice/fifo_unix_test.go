@@ -61,3 +61,22 @@ func TestBackupNamedPipeSource(t *testing.T) {
 		t.Fatalf("restored %q", got)
 	}
 }
+
+// TestDryRunSourceWithoutName: the dry run of a /dev/fd/N source, which
+// has no {source} name, names the source by its path.
+func TestDryRunSourceWithoutName(t *testing.T) {
+	if _, err := os.Stat("/dev/fd/0"); err != nil {
+		t.Skip("no /dev/fd here")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	fdPath := fmt.Sprintf("/dev/fd/%d", r.Fd())
+	_, errs, code := cli(t, nil, "backup", fdPath, "--name", "pp", "--encrypt", "none", "--to", "file://"+t.TempDir(), "--dry-run")
+	if want := "  source: " + fdPath + ", size unknown\n"; code != 0 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, want 0 and %q\n%s", code, want, errs)
+	}
+}
