@@ -84,10 +84,11 @@
 //     backend marks [pipeline.OptionSpec.Locates] (S3's endpoint, region,
 //     profile and use_path_style), from the URL or the config alike, and
 //     every gs and azblob query parameter, sorted by name, without the
-//     secret ones ([Redact]'s rules). Write-only settings such as
-//     part_size or storage_class are left out. Its Prefix is "" or ends
-//     in "/". [pipeline.Target.ObjectURL] gives a URL [OpenObject]
-//     resolves to the same store, bucket and key.
+//     ones whose name or value [Redact] would hide (such as
+//     domain=u:pw@host), which the user adds again. Write-only settings
+//     such as part_size or storage_class are left out. Its Prefix is ""
+//     or ends in "/". [pipeline.Target.ObjectURL] gives a URL
+//     [OpenObject] resolves to the same store, bucket and key.
 //   - Errors name the URL only in the form [Redact] returns, and never carry
 //     a credential.
 //   - Credentials never come from the URL: each cloud's standard chain
@@ -102,8 +103,10 @@ import (
 	"maps"
 	"net/url"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/sluice-backup/sluice/pipeline"
@@ -181,6 +184,88 @@ func CheckTarget(reg *pipeline.Registry, rawURL string, extra map[string]any) er
 		return fmt.Errorf("target %s: %w", Redact(rawURL), scrub(err, rawURL))
 	}
 	return nil
+}
+
+// TargetPlace checks rawURL with extra as [CheckTarget] does and returns
+// the place the target stores to: two targets with the same place are one
+// target given twice, whatever else tells them apart. A place is the
+// scheme, the bucket (container) and the key prefix — a bare
+// bucket/prefix is S3's, a trailing "/" does not count — and the
+// settings that choose the store the bucket is in ([placeParams]), from
+// the URL or extra alike, compared without case or a trailing "/" and,
+// for booleans, by value. Settings that only say how to reach the store
+// (region, profile, use_path_style, protocol, credentials) or how to
+// write (part_size) do not count. A file:// folder is named by its real
+// path: symlinks are resolved, those of its nearest existing ancestor for
+// a folder not made yet; that is all the I/O TargetPlace does. The place
+// is a key to compare, not a URL to print: it may hold a credential.
+func TargetPlace(reg *pipeline.Registry, rawURL string, extra map[string]any) (string, error) {
+	_, u, opts, err := checkTarget(reg, rawURL, extra)
+	if err != nil {
+		return "", fmt.Errorf("target %s: %w", Redact(rawURL), scrub(err, rawURL))
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme == "file" {
+		return "file://" + filepath.ToSlash(realFolder(filepath.Clean(filepath.FromSlash(u.Path)))), nil
+	}
+	bucket := u.Host
+	if scheme == "mem" && bucket == "" {
+		bucket = defaultMemName
+	}
+	prefix, err := cleanPrefix(u.Path)
+	if err != nil { // checkTarget has refused such a path
+		return "", fmt.Errorf("target %s: %w", Redact(rawURL), invalidTarget{err})
+	}
+	shown, query := opts.Display(), u.Query()
+	place := url.Values{}
+	for _, name := range placeParams[scheme] {
+		v, ok := shown[name]
+		if !ok {
+			if v, ok = query.Get(name), query.Has(name); !ok {
+				continue
+			}
+		}
+		if gocloudQuery[scheme][name] == queryBool {
+			b, _ := strconv.ParseBool(v) // checked by checkGocloudQuery
+			v = strconv.FormatBool(b)
+		}
+		place.Set(name, strings.ToLower(strings.TrimRight(v, "/")))
+	}
+	key := displayURL(scheme, bucket, prefix)
+	if len(place) > 0 {
+		key += "?" + place.Encode()
+	}
+	return key, nil
+}
+
+// placeParams lists, per scheme, the options and query parameters that
+// choose the store a target's bucket is in, for [TargetPlace]: an
+// S3-compatible store's endpoint, a GCS universe, an Azure account and
+// the domain it is reached on, in an emulator's form or a CDN's. Two
+// targets that differ in one of them may be two stores holding buckets of
+// one name.
+var placeParams = map[string][]string{
+	"s3":     {"endpoint"},
+	"gs":     {"universe_domain"},
+	"azblob": {"storage_account", "domain", "localemu", "cdn"},
+}
+
+// realFolder returns dir with its symlinks resolved; for a folder that
+// does not exist, those of its nearest existing ancestor, followed by the
+// rest of its path.
+func realFolder(dir string) string {
+	rest := ""
+	for {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(real, rest)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return filepath.Join(dir, rest)
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+		dir = parent
+	}
 }
 
 func openTarget(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any, existing bool) (*pipeline.Target, error) {
@@ -381,10 +466,19 @@ func displayURL(scheme, bucket, prefix string) string {
 
 // targetURL is a target's printed URL ([pipeline.Target.URL]): its
 // [displayURL], then query, which holds what is needed to reach the
-// target and nothing secret, encoded by [encodeQuery].
+// target, encoded by [encodeQuery]. A parameter that [Redact] would hide,
+// by its name ([secretParam]) or by its value ([secretValue]), is left
+// out whole: a printed URL never carries a credential, and one with
+// REDACTED in it would reach nothing.
 func targetURL(scheme, bucket, prefix string, query url.Values) string {
+	shown := url.Values{}
+	for k, vs := range query {
+		if !secretParam(k) && !slices.ContainsFunc(vs, secretValue) {
+			shown[k] = vs
+		}
+	}
 	s := displayURL(scheme, bucket, prefix)
-	if q := encodeQuery(query); q != "" {
+	if q := encodeQuery(shown); q != "" {
 		s += "?" + q
 	}
 	return s
@@ -393,13 +487,13 @@ func targetURL(scheme, bucket, prefix string, query url.Values) string {
 // locatingQuery returns the options among specs that locate a target
 // ([pipeline.OptionSpec.Locates]) and are set in opts, from the URL or
 // from a config's target entry alike, as query values in the form a URL
-// gives them. Secret options, and options whose name [Redact] would
-// hide, are left out.
+// gives them. Secret options are left out, and [targetURL] leaves out
+// what [Redact] would hide.
 func locatingQuery(specs []pipeline.OptionSpec, opts pipeline.Options) url.Values {
 	shown := opts.Display()
 	q := url.Values{}
 	for _, s := range specs {
-		if v, ok := shown[s.Name]; ok && s.Locates && !s.Secret && !secretParam(s.Name) {
+		if v, ok := shown[s.Name]; ok && s.Locates && !s.Secret {
 			q.Set(s.Name, v)
 		}
 	}

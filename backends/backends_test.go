@@ -321,6 +321,12 @@ func TestGoCloudTarget(t *testing.T) {
 		{"azblob://ctr/p?protocol=http&domain=127.0.0.1:10000", "azblob://ctr?protocol=http&domain=127.0.0.1:10000", "azblob://ctr/p?domain=127.0.0.1:10000&protocol=http", "p/"},
 		// A secret-looking value is not printed; the opener still gets it.
 		{"gs://bkt/p?access_id=me&private_key_path=/k.pem", "gs://bkt?access_id=me&private_key_path=/k.pem", "gs://bkt/p?access_id=me", "p/"},
+		// So is a value carrying a credential: a URL with userinfo, a bare
+		// user:pass@host, which the opener makes part of a URL.
+		{"gs://bkt/p?universe_domain=http://u:PW@h.example&anonymous=true", "gs://bkt?universe_domain=http://u:PW@h.example&anonymous=true", "gs://bkt/p?anonymous=true", "p/"},
+		{"azblob://ctr/p?localemu=true&domain=u:PW@127.0.0.1:1&protocol=http", "azblob://ctr?localemu=true&domain=u:PW@127.0.0.1:1&protocol=http", "azblob://ctr/p?localemu=true&protocol=http", "p/"},
+		{"azblob://ctr/p?domain=u%40127.0.0.1:1", "azblob://ctr?domain=u%40127.0.0.1:1", "azblob://ctr/p", "p/"},
+		{"gs://bkt/p?universe_domain=https://h.example/%3Ftoken%3Dt", "gs://bkt?universe_domain=https://h.example/%3Ftoken%3Dt", "gs://bkt/p", "p/"},
 	}
 	for _, tt := range tests {
 		u, err := url.Parse(tt.raw)
@@ -353,6 +359,12 @@ func TestRedact(t *testing.T) {
 		{"s3://b/p?endpoint=https%3A%2F%2Fhost%2F%3Ftoken%3Dabc", "s3://b/p?endpoint=https%3A%2F%2Fhost%2F%3Ftoken%3DREDACTED"},
 		{"s3://b/p?endpoint=http%3A%2F%2Fhost%3A9000&region=x", "s3://b/p?endpoint=http%3A%2F%2Fhost%3A9000&region=x"},
 		{"s3://b/p?next=s3%3A%2F%2Fb%2Fq%3Fendpoint%3Dhttp%253A%252F%252Fu%253Apw%2540h", "s3://b/p?next=s3%3A%2F%2Fb%2Fq%3Fendpoint%3Dhttp%253A%252F%252FREDACTED%2540h"},
+		// A bare authority with userinfo, as an azblob domain: no scheme.
+		{"azblob://c/p?domain=u:PW@127.0.0.1:10000&protocol=http", "azblob://c/p?domain=REDACTED%40127.0.0.1%3A10000&protocol=http"},
+		{"azblob://c/p?domain=u%3APW%40127.0.0.1%3A10000", "azblob://c/p?domain=REDACTED%40127.0.0.1%3A10000"},
+		{"azblob://c/p?domain=tok@h", "azblob://c/p?domain=REDACTED%40h"},
+		{"s3://b/p?next=s3%3A%2F%2Fb%2Fq%3Fdomain%3Du%253Apw%2540h", "s3://b/p?next=s3%3A%2F%2Fb%2Fq%3Fdomain%3DREDACTED%2540h"},
+		{"azblob://c/p?domain=127.0.0.1:10000&x=@", "azblob://c/p?domain=127.0.0.1:10000&x=@"},
 		{"s3://b/p?access_key=AKIA&secret=s3cr3t&token=t0k&key=k3y", "s3://b/p?access_key=REDACTED&secret=REDACTED&token=REDACTED&key=REDACTED"},
 		{"s3://b/p?aws_secret_access_key=x&session_token=y&region=r", "s3://b/p?aws_secret_access_key=REDACTED&session_token=REDACTED&region=r"},
 		{"https://h/o?X-Amz-Algorithm=AWS4&X-Amz-Credential=AKIA%2F20260101&X-Amz-Signature=abc&X-Amz-Security-Token=tt&X-Amz-Date=1",
@@ -369,6 +381,24 @@ func TestRedact(t *testing.T) {
 	for _, tt := range tests {
 		if got := Redact(tt.in); got != tt.want {
 			t.Errorf("Redact(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestScrubQueryValueCredentials checks that scrub removes a password
+// carried in a query value from a library's error, in the forms a
+// library may quote it: a bare user:pass@host turned into a URL, and a
+// nested URL, raw or escaped.
+func TestScrubQueryValueCredentials(t *testing.T) {
+	tests := []struct{ raw, msg string }{
+		{"azblob://c/p?domain=u:SECRETPW@127.0.0.1:1&protocol=http", `Put "http://u:SECRETPW@127.0.0.1:1/acct/c": refused`},
+		{"azblob://c/p?domain=u%3ASECRETPW%40127.0.0.1%3A1", "bad domain u%3ASECRETPW%40127.0.0.1%3A1"},
+		{"gs://b/p?universe_domain=http://u:SECRETPW@h.example", `Get "http://u:SECRETPW@h.example/b": refused`},
+	}
+	for _, tt := range tests {
+		got := scrub(errors.New(tt.msg), tt.raw).Error()
+		if strings.Contains(got, "SECRETPW") {
+			t.Errorf("scrub(%q) for %s = %q: the password is left", tt.msg, tt.raw, got)
 		}
 	}
 }

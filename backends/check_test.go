@@ -239,3 +239,71 @@ func TestUnreachableStoreFailsAtOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetPlace: targets that differ only in how the store is reached
+// (region, profile, path style, protocol, credentials), in how they are
+// written (a bare bucket, a trailing "/", an option in the URL or beside
+// it, localemu=1 or true) or in write settings are one place; another
+// scheme, bucket, prefix, endpoint, account, domain or universe is
+// another. A file:// folder is one place by its real path.
+func TestTargetPlace(t *testing.T) {
+	reg := newRegistry()
+	const e = "http://127.0.0.1:57123"
+	type target struct {
+		url   string
+		extra map[string]any
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(dir, dir+"-link"); err != nil {
+		t.Fatal(err)
+	}
+	same := [][2]target{
+		{{url: "s3://b/d?endpoint=" + e}, {url: "s3://b/d?endpoint=" + e + "&region=us-east-1"}},
+		{{url: "s3://b/d?endpoint=" + e}, {url: "s3://b/d/", extra: map[string]any{"endpoint": e + "/"}}},
+		{{url: "s3://b/d?endpoint=" + e}, {url: "s3://b/d?endpoint=HTTP://127.0.0.1:57123&profile=p&use_path_style=true&part_size=8388608"}},
+		{{url: "s3://b/d"}, {url: "b/d?region=eu-west-1&storage_class=STANDARD_IA"}},
+		{{url: "gs://b/p"}, {url: "gs://b/p/?anonymous=true&access_id=x"}},
+		{{url: "gs://b/p?universe_domain=u.example"}, {url: "gs://b/p?universe_domain=u.example&grpc=false"}},
+		{{url: "azblob://c/p?localemu=1&domain=127.0.0.1:10000"}, {url: "azblob://c/p?localemu=true&domain=127.0.0.1:10000&protocol=http"}},
+		{{url: "azblob://c/p?storage_account=a"}, {url: "azblob://c/p?storage_account=A&protocol=https"}},
+		{{url: "mem://"}, {url: "mem://default/"}},
+		{{url: "file://" + dir}, {url: "file://" + dir + "-link/"}},
+		{{url: "file://" + dir + "/new/sub"}, {url: "file://" + dir + "-link/new/sub"}},
+	}
+	other := [][2]target{
+		{{url: "s3://b/d?endpoint=" + e}, {url: "s3://b/d"}},
+		{{url: "s3://b/d?endpoint=" + e}, {url: "s3://b/d?endpoint=http://127.0.0.1:57124"}},
+		{{url: "s3://b/d"}, {url: "s3://b/e"}},
+		{{url: "s3://b/d"}, {url: "s3://c/d"}},
+		{{url: "s3://b/d"}, {url: "gs://b/d"}},
+		{{url: "s3://b/d"}, {url: "s3://b"}},
+		{{url: "gs://b/p"}, {url: "gs://b/p?universe_domain=u.example"}},
+		{{url: "azblob://c/p?domain=127.0.0.1:10000"}, {url: "azblob://c/p?domain=127.0.0.1:10001"}},
+		{{url: "azblob://c/p?storage_account=a"}, {url: "azblob://c/p?storage_account=b"}},
+		{{url: "azblob://c/p?localemu=true"}, {url: "azblob://c/p"}},
+		{{url: "azblob://c/p?cdn=true"}, {url: "azblob://c/p?cdn=false"}},
+		{{url: "mem://a"}, {url: "mem://b"}},
+		{{url: "file://" + dir}, {url: "file://" + dir + "/sub"}},
+	}
+	place := func(tg target) string {
+		t.Helper()
+		p, err := TargetPlace(reg, tg.url, tg.extra)
+		if err != nil {
+			t.Fatalf("TargetPlace(%q, %v): %v", tg.url, tg.extra, err)
+		}
+		return p
+	}
+	for _, pair := range same {
+		if a, b := place(pair[0]), place(pair[1]); a != b {
+			t.Errorf("%v and %v: places %q and %q, want one", pair[0], pair[1], a, b)
+		}
+	}
+	for _, pair := range other {
+		if a, b := place(pair[0]), place(pair[1]); a == b {
+			t.Errorf("%v and %v: one place %q, want two", pair[0], pair[1], a)
+		}
+	}
+	if _, err := TargetPlace(reg, "s3://b/p?part_size=1", nil); !errors.Is(err, ErrInvalidTarget) {
+		t.Errorf("TargetPlace of a bad option: %v, want ErrInvalidTarget", err)
+	}
+}

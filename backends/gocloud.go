@@ -156,7 +156,8 @@ func checkGocloudQuery(u *url.URL) error {
 // gocloudTarget splits u into the URL the gocloud opener gets (scheme,
 // bucket and pass-through query, no path) and the target without its
 // bucket. Every pass-through parameter configures how the bucket is
-// reached, so the target's URL keeps them all but the secret ones.
+// reached, so the target's URL keeps them all but those carrying a
+// credential ([targetURL]).
 func gocloudTarget(u *url.URL) (openURL string, t *pipeline.Target, err error) {
 	bucket, prefix, err := splitBucket(u)
 	if err != nil {
@@ -167,13 +168,7 @@ func gocloudTarget(u *url.URL) (openURL string, t *pipeline.Target, err error) {
 		return "", nil, errors.New("query parameter prefix: put the prefix in the URL path")
 	}
 	o := url.URL{Scheme: u.Scheme, Host: bucket, RawQuery: u.RawQuery}
-	shown := u.Query()
-	for k := range shown {
-		if secretParam(k) {
-			shown.Del(k)
-		}
-	}
-	return o.String(), &pipeline.Target{URL: targetURL(u.Scheme, bucket, prefix, shown), Prefix: prefix}, nil
+	return o.String(), &pipeline.Target{URL: targetURL(u.Scheme, bucket, prefix, u.Query()), Prefix: prefix}, nil
 }
 
 // openAzure opens an azblob:// URL with the standard AZURE_STORAGE_*

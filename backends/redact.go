@@ -13,8 +13,10 @@ const redacted = "REDACTED"
 // key, token, sig, signature, X-Amz-Signature, X-Amz-Credential, sas,
 // password, ...) replaced by "REDACTED". A query value that is itself a URL
 // with userinfo or secrets (?endpoint=http%3A%2F%2Fu%3Apw%40host) is
-// redacted the same way and re-escaped. The rest of the URL is kept as
-// written. Every URL sluice prints goes through Redact.
+// redacted the same way and re-escaped, as is a value that is a bare
+// authority with userinfo (?domain=u:pw@host, see [bareUserinfo]): both
+// become REDACTED@host. The rest of the URL is kept as written. Every URL
+// sluice prints goes through Redact.
 //
 // The user goes too, not just the password: it is often half of a
 // credential (an access key ID) or a whole one (a token as user name).
@@ -86,7 +88,9 @@ func redactQuery(q string) string {
 			if err != nil {
 				dec = v
 			}
-			if strings.Contains(dec, "://") {
+			if ui := bareUserinfo(dec); ui != "" {
+				parts[i] = k + "=" + url.QueryEscape(redacted+dec[len(ui)-1:])
+			} else if strings.Contains(dec, "://") {
 				if r := Redact(dec); r != dec {
 					parts[i] = k + "=" + url.QueryEscape(r)
 				}
@@ -94,6 +98,28 @@ func redactQuery(q string) string {
 		}
 	}
 	return strings.Join(parts, "&")
+}
+
+// bareUserinfo returns the userinfo, with its "@", of a query value that
+// has no scheme but an "@": everything before the last "@", as in
+// domain=u:pw@host, which an opener puts into the URL it builds. It
+// returns "" for any other value. It errs towards hiding, as
+// [secretParam] does: an e-mail address (gs's access_id) counts too.
+func bareUserinfo(v string) string {
+	if strings.Contains(v, "://") {
+		return ""
+	}
+	if i := strings.LastIndex(v, "@"); i > 0 {
+		return v[:i+1]
+	}
+	return ""
+}
+
+// secretValue reports whether a query value (decoded) carries a
+// credential of its own, which [Redact] would hide: a URL with userinfo
+// or secret query parameters, or a bare userinfo@host ([bareUserinfo]).
+func secretValue(v string) bool {
+	return bareUserinfo(v) != "" || (strings.Contains(v, "://") && Redact(v) != v)
 }
 
 // secretParam reports whether a query parameter name looks like it carries
@@ -145,7 +171,9 @@ func (e *scrubbedError) Unwrap() error { return e.err }
 
 // secretsIn returns the secret values in rawURL, raw and decoded, longest
 // first: the userinfo (ending in "@"), its password, secret query values,
-// and the same found in query values that are URLs themselves.
+// the userinfo and password of a query value that is a bare
+// userinfo@host ([bareUserinfo]), and the same found in query values that
+// are URLs themselves.
 func secretsIn(rawURL string) []string {
 	var out []string
 	add := func(raw string) {
@@ -176,7 +204,18 @@ func secretsIn(rawURL string) []string {
 		case secretParam(name):
 			add(v)
 		default:
-			if dec, err := url.QueryUnescape(v); err == nil && strings.Contains(dec, "://") {
+			dec, err := url.QueryUnescape(v)
+			if err != nil {
+				break
+			}
+			if ui := bareUserinfo(dec); ui != "" {
+				add(ui) // with its "@", which scrub keeps
+				add(url.QueryEscape(ui))
+				if _, pw, ok := strings.Cut(strings.TrimSuffix(ui, "@"), ":"); ok {
+					add(pw)
+					add(url.QueryEscape(pw))
+				}
+			} else if strings.Contains(dec, "://") {
 				for _, s := range secretsIn(dec) {
 					add(s)
 					add(url.QueryEscape(s))

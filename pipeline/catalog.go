@@ -145,16 +145,24 @@ func ListBackups(ctx context.Context, t *Target, pipeline string) (*Listing, err
 // writtenTo returns the URL of the target a backup was written to whose
 // manifest is at name's place on t but records its object as object: t
 // with a longer prefix when name ends in "/"+object, a shorter one when
-// object ends in "/"+name. ok is false for any other name (a manifest
-// copied or renamed by hand).
+// object ends in "/"+name. The URL keeps t's query, which says how to
+// reach the store. ok is false for any other name (a manifest copied or
+// renamed by hand).
 func writtenTo(t *Target, name, object string) (url string, ok bool) {
 	if dir, found := strings.CutSuffix(name, "/"+object); found {
 		return t.ObjectURL(dir), true
 	}
 	if dir, found := strings.CutSuffix(object, "/"+name); found {
-		base := strings.TrimSuffix(t.URL, "/")
-		// t's URL ends in dir, escaped as ObjectURL escapes it.
-		if u, found := strings.CutSuffix(base, strings.TrimPrefix(t.ObjectURL(dir), base)); found && !strings.HasSuffix(u, "/") {
+		// The paths are compared without the query: t's path ends in
+		// dir, escaped as ObjectURL escapes it. A target URL's path is
+		// escaped, so its first "?" starts the query.
+		base, query, hasQuery := strings.Cut(t.URL, "?")
+		base = strings.TrimSuffix(base, "/")
+		sub, _, _ := strings.Cut(t.ObjectURL(dir), "?")
+		if u, found := strings.CutSuffix(base, strings.TrimPrefix(sub, base)); found && !strings.HasSuffix(u, "/") {
+			if hasQuery {
+				u += "?" + query
+			}
 			return u, true
 		}
 	}

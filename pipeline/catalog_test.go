@@ -96,4 +96,21 @@ func TestListBackupsElsewhere(t *testing.T) {
 	if l, err := pipeline.ListBackups(ctx, root, "c"); err != nil || len(l.Entries) != 1 || l.Elsewhere != 0 {
 		t.Fatalf("root, pipeline c: %+v, %v", l, err)
 	}
+
+	// A target URL with a query (an endpoint): the URLs named keep it.
+	const q = "?endpoint=http://127.0.0.1:9000&region=r"
+	for _, tc := range []struct {
+		target *pipeline.Target
+		want   string
+	}{
+		{root, "mem://catalog-elsewhere/photos" + q},
+		{sub, "mem://catalog-elsewhere" + q},
+	} {
+		withQuery := *tc.target
+		withQuery.URL += q
+		l, err := pipeline.ListBackups(ctx, &withQuery, "")
+		if err != nil || l.Elsewhere == 0 || !slices.Equal(l.ElsewhereURLs, []string{tc.want}) {
+			t.Errorf("%s: %+v, %v; want backups elsewhere at %s", withQuery.URL, l, err, tc.want)
+		}
+	}
 }

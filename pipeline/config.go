@@ -123,6 +123,8 @@ type TargetConfig struct {
 	Options map[string]any
 	// Path is the key path of the entry, for error messages.
 	Path string
+	// place is what [DecodeOptions.CheckTarget] returned for the entry.
+	place string
 }
 
 // A ConfigError is a problem with a config value. Path is the key path
@@ -168,9 +170,13 @@ type DecodeOptions struct {
 	// Now fills {time} when name templates are checked; zero means now.
 	Now time.Time
 	// CheckTarget, if set, checks each target's URL and options the way
-	// opening it would, without any I/O (backends.CheckTarget), so that a
-	// typo in a URL's query is a config error, not a failed target.
-	CheckTarget func(url string, options map[string]any) error
+	// opening it would, without reaching the store
+	// (backends.TargetPlace), so that a typo in a URL's query is a config
+	// error, not a failed target. It returns the place the target stores
+	// to: two targets of a pipeline with the same place are one target
+	// given twice, a config error, as a backup refuses it. Without
+	// CheckTarget, targets are neither checked nor compared.
+	CheckTarget func(url string, options map[string]any) (place string, err error)
 }
 
 // Known keys, in the order messages list them.
@@ -458,17 +464,6 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 	return p, nil
 }
 
-// targetKey is what makes two target entries the same target: the URL
-// (a bare bucket/prefix is S3's, a trailing "/" does not count) and the
-// options beside it.
-func targetKey(tc TargetConfig) string {
-	u := strings.TrimRight(strings.TrimSpace(tc.URL), "/")
-	if !strings.Contains(u, "://") {
-		u = "s3://" + u
-	}
-	return u + " " + fmt.Sprint(tc.Options) // fmt prints maps sorted by key
-}
-
 // isZeroNumber reports whether v is the number 0 as a config reader
 // gives it.
 func isZeroNumber(v any) bool {
@@ -512,15 +507,17 @@ func (d *decoder) finish(p *PipelineConfig, def *PipelineConfig) error {
 	if len(p.Targets) == 0 {
 		return d.errf(p.path, "no targets: give targets: [URL, ...] here or in defaults")
 	}
-	// A backup refuses a target given twice when it opens them; the
-	// same URL with the same options is caught here, before any run.
+	// A backup refuses a target given twice before it opens any; the
+	// same place is caught here too, before any run.
 	seen := map[string]string{}
 	for _, tc := range p.Targets {
-		k := targetKey(tc)
-		if prev, ok := seen[k]; ok {
+		if tc.place == "" {
+			continue
+		}
+		if prev, ok := seen[tc.place]; ok {
 			return d.errf(tc.Path, "the same target as %s: give each target once", prev)
 		}
-		seen[k] = tc.Path
+		seen[tc.place] = tc.Path
 	}
 	chain := make([]ChainStage, len(p.Stages))
 	encrypted := false
@@ -702,7 +699,7 @@ func (d *decoder) targets(path string, v any) ([]TargetConfig, error) {
 			return nil, d.prefixOptionError(ep, err)
 		}
 		if d.opts.CheckTarget != nil {
-			if err := d.opts.CheckTarget(tc.URL, tc.Options); err != nil {
+			if tc.place, err = d.opts.CheckTarget(tc.URL, tc.Options); err != nil {
 				return nil, d.wrap(ep, err)
 			}
 		}

@@ -93,6 +93,49 @@ func TestDecodeBriefExample(t *testing.T) {
 	}
 }
 
+// TestDecodeTargetGivenTwice: two targets of a pipeline in the same
+// place, as DecodeOptions.CheckTarget (here backends.TargetPlace, as
+// sluice passes it) says, are one target given twice, however they are
+// written (a string or a map, in the pipeline or inherited from
+// defaults); other places are other targets.
+func TestDecodeTargetGivenTwice(t *testing.T) {
+	const e = "http://127.0.0.1:57123"
+	reg := testRegistry()
+	place := func(u string, opts map[string]any) (string, error) { return backends.TargetPlace(reg, u, opts) }
+	for _, tc := range []struct {
+		name            string
+		defaults, targs any
+		want            string
+	}{
+		{"bare bucket", nil, []any{"mem://x", "s3://b/p", "b/p/"},
+			"pipelines.photos.targets[2]: the same target as pipelines.photos.targets[1]: give each target once"},
+		{"endpoint in a map", nil, []any{"s3://bkt1/g?endpoint=" + e, map[string]any{"url": "s3://bkt1/g", "endpoint": e}},
+			"pipelines.photos.targets[1]: the same target as pipelines.photos.targets[0]: give each target once"},
+		{"inherited", []any{"s3://bkt1/g?endpoint=" + e, "s3://bkt1/g/?region=us-east-1&endpoint=" + e + "/"}, nil,
+			"defaults.targets[1]: the same target as defaults.targets[0]: give each target once"},
+		{"other endpoint", nil, []any{"s3://bkt1/g?endpoint=" + e, "s3://bkt1/g"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := briefDoc()
+			p := doc["pipelines"].(map[string]any)["photos"].(map[string]any)
+			delete(p, "targets")
+			if tc.targs != nil {
+				p["targets"] = tc.targs
+			}
+			if tc.defaults != nil {
+				doc["defaults"] = map[string]any{"targets": tc.defaults}
+			}
+			_, err := pipeline.DecodeConfig(reg, doc, pipeline.DecodeOptions{BaseDir: "/etc/sluice", Home: "/home/me", CheckTarget: place})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || err.Error() != tc.want):
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestDecodeErrors(t *testing.T) {
 	type mut func(p map[string]any)
 	cases := []struct {
@@ -118,9 +161,6 @@ func TestDecodeErrors(t *testing.T) {
 			`pipelines.photos.all_or_nothing: want true or false, got "perhaps"`},
 		{"wrong type", func(p map[string]any) { p["retention"] = map[string]any{"keep_last": "many"} },
 			`pipelines.photos.retention.keep_last: want an integer, got "many"`},
-		{"target given twice", func(p map[string]any) {
-			p["targets"] = []any{"mem://x", "s3://b/p", "b/p/"}
-		}, "pipelines.photos.targets[2]: the same target as pipelines.photos.targets[1]: give each target once"},
 		{"malformed exclude pattern", func(p map[string]any) { p["exclude"] = []any{"*.tmp", "[abc"} },
 			`pipelines.photos.exclude[1]: archive: exclude pattern "[abc": syntax error in pattern`},
 		{"stall_timeout number", func(p map[string]any) { p["stall_timeout"] = 5 },

@@ -171,7 +171,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		return usageError(err)
 	}
 	if f.dryRun {
-		return printDryRun(ctx, e, f.json, b, nil)
+		return printDryRun(ctx, e, f.json, b, nil, source)
 	}
 	_, err = storeBackup(ctx, e, g, f.json, f.progress, b)
 	err = withSourceHint(err, "--allow-changing-files", "--exclude")
@@ -211,7 +211,9 @@ func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progr
 // measured, excludes applied, so it shows what the backup would read; an
 // error measuring it is one the backup would meet too, and is returned.
 // p, when set (sluice run), adds the options each stage would run with.
-func printDryRun(ctx context.Context, e *env, asJSON bool, b *pipeline.Backup, p *pipeline.PipelineConfig) error {
+// sourcePath is the source as given, which the text names when the source
+// has no {source} name (a /dev/fd/N).
+func printDryRun(ctx context.Context, e *env, asJSON bool, b *pipeline.Backup, p *pipeline.PipelineConfig, sourcePath string) error {
 	ev, err := planDryRun(ctx, b, p)
 	if err != nil {
 		return fmt.Errorf("%s: %w", dryRunLabel(b.Pipeline), err)
@@ -219,7 +221,7 @@ func printDryRun(ctx context.Context, e *env, asJSON bool, b *pipeline.Backup, p
 	if asJSON {
 		writeJSONEvent(e.stderr, ev)
 	} else {
-		ev.printText(e.stderr)
+		ev.printText(e.stderr, sourcePath)
 	}
 	if n := len(ev.Unavailable); n > 0 {
 		return &exitError{code: exitPartial, err: fmt.Errorf("%s: %d of %d targets cannot be opened: %w", dryRunLabel(b.Pipeline), n, len(ev.Targets), pipeline.ErrPartial)}
@@ -279,18 +281,23 @@ func planDryRun(ctx context.Context, b *pipeline.Backup, p *pipeline.PipelineCon
 	return ev, nil
 }
 
-// printText writes the dry run's human lines.
-func (ev dryRunEvent) printText(w io.Writer) {
+// printText writes the dry run's human lines. The source is named by its
+// {source} name, or by sourcePath when it has none.
+func (ev dryRunEvent) printText(w io.Writer, sourcePath string) {
 	fmt.Fprintf(w, "%s: would store %s (%s)\n", dryRunLabel(ev.Pipeline), ev.Object, strings.Join(ev.Stages, " → "))
+	source := ev.Source
+	if source == "" {
+		source = sourcePath
+	}
 	switch {
 	case ev.Files != nil:
 		fmt.Fprintf(w, "  source: %d files, %d entries in all, %s as tar\n", *ev.Files, *ev.Entries, fmtBytes(*ev.ExpectedSize))
 	case ev.SourceSize != nil:
 		fmt.Fprintf(w, "  source: %s\n", fmtBytes(*ev.SourceSize))
 	case ev.ExpectedSize != nil:
-		fmt.Fprintf(w, "  source: %s, expected %s\n", ev.Source, fmtBytes(*ev.ExpectedSize))
+		fmt.Fprintf(w, "  source: %s, expected %s\n", source, fmtBytes(*ev.ExpectedSize))
 	default:
-		fmt.Fprintf(w, "  source: %s, size unknown\n", ev.Source)
+		fmt.Fprintf(w, "  source: %s, size unknown\n", source)
 	}
 	for _, t := range ev.Targets {
 		fmt.Fprintf(w, "  to %s\n", t)

@@ -101,8 +101,8 @@ func loadConfig(e *env, g *globalFlags, override rawOverride) (*pipeline.Config,
 	}
 	cfg, err := pipeline.DecodeConfig(e.reg(), raw, pipeline.DecodeOptions{
 		BaseDir: filepath.Dir(abs), Origins: origins,
-		CheckTarget: func(url string, options map[string]any) error {
-			return backends.CheckTarget(e.reg(), url, options)
+		CheckTarget: func(url string, options map[string]any) (string, error) {
+			return backends.TargetPlace(e.reg(), url, options)
 		},
 	})
 	if err != nil {

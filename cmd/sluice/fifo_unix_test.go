@@ -39,15 +39,7 @@ func TestBackupNamedPipeSource(t *testing.T) {
 		t.Fatalf("restored %q", got)
 	}
 
-	if _, err := os.Stat("/dev/fd/0"); err != nil {
-		t.Skip("no /dev/fd here")
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	fdPath := fmt.Sprintf("/dev/fd/%d", r.Fd())
+	fdPath, w := fdPipe(t)
 	out, errs, code := cli(t, nil, "backup", fdPath, "-r", rec, "--to", "file://"+dir)
 	if code != exitUsage || out != "" || !strings.Contains(errs, "--name") {
 		t.Fatalf("exit %d, stdout %q, want 2 and a hint to give --name\n%s", code, out, errs)
@@ -60,4 +52,30 @@ func TestBackupNamedPipeSource(t *testing.T) {
 	if got := mustCLI(t, nil, "restore", u, "--to", "-", "-i", key); got != "through /dev/fd" {
 		t.Fatalf("restored %q", got)
 	}
+}
+
+// TestDryRunSourceWithoutName: the dry run of a /dev/fd/N source, which
+// has no {source} name, names the source by its path.
+func TestDryRunSourceWithoutName(t *testing.T) {
+	fdPath, _ := fdPipe(t)
+	_, errs, code := cli(t, nil, "backup", fdPath, "--name", "pp", "--encrypt", "none", "--to", "file://"+t.TempDir(), "--dry-run")
+	if want := "  source: " + fdPath + ", size unknown\n"; code != 0 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, want 0 and %q\n%s", code, want, errs)
+	}
+}
+
+// fdPipe returns the /dev/fd/N path of a pipe's read end, as a process
+// substitution gives one, and its write end; both are closed when the
+// test ends. Without /dev/fd the test is skipped.
+func fdPipe(t *testing.T) (string, *os.File) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fd/0"); err != nil {
+		t.Skip("no /dev/fd here")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return fmt.Sprintf("/dev/fd/%d", r.Fd()), w
 }

@@ -285,7 +285,7 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		}
 		b.Bandwidth = pipelineBandwidth(p, f)
 		if f.dryRun {
-			if err := printDryRun(ctx, e, f.json, b, p); err != nil {
+			if err := printDryRun(ctx, e, f.json, b, p, path); err != nil {
 				out.failed++
 				errs = append(errs, err)
 			}

@@ -5,11 +5,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
 
+	"github.com/sluice-backup/sluice/backends/azuretest"
+	"github.com/sluice-backup/sluice/backends/gcstest"
 	"github.com/sluice-backup/sluice/pipeline"
 	agestage "github.com/sluice-backup/sluice/stages/age"
 )
@@ -91,24 +94,11 @@ pipelines:
     stages: [zstd, {age: {passphrase_env: SLUICE_CANARY_PASS}}]
     targets: ['`+credURL+`', '`+tokenURL+`']
 `)
-	check := func(name, stdout, stderr string) {
-		t.Helper()
-		for _, c := range canaries {
-			if strings.Contains(stdout, c) || strings.Contains(stderr, c) {
-				t.Errorf("%s: canary %q shown\nstdout:\n%s\nstderr:\n%s", name, c, stdout, stderr)
-			}
-		}
-	}
 	runs := 0
 	do := func(wantOK bool, args ...string) string {
 		t.Helper()
 		runs++
-		stdout, stderr, code := cli(t, nil, append([]string{"--config", cfg}, args...)...)
-		if (code == 0) != wantOK {
-			t.Fatalf("%v: exit %d, want success %v\nstdout:\n%s\nstderr:\n%s", args, code, wantOK, stdout, stderr)
-		}
-		check(strings.Join(args, " "), stdout, stderr)
-		return stdout
+		return cliNoCanary(t, canaries, wantOK, append([]string{"--config", cfg}, args...)...)
 	}
 
 	show := do(true, "config", "show")
@@ -175,6 +165,72 @@ pipelines:
 	do(false, "restore", urls[0].URL, "--to", filepath.Join(t.TempDir(), "x"), "--fernet-key", fkey)
 	do(false, "verify", "--json", "fern")
 	t.Logf("%d command runs checked against %d canaries", runs, len(canaries))
+}
+
+// cliNoCanary runs sluice with args, fails the test unless it succeeds
+// or fails as wantOK says, and fails it (going on) when stdout or stderr
+// holds one of canaries. It returns stdout.
+func cliNoCanary(t *testing.T, canaries []string, wantOK bool, args ...string) string {
+	t.Helper()
+	stdout, stderr, code := cli(t, nil, args...)
+	if (code == 0) != wantOK {
+		t.Fatalf("%v: exit %d, want success %v\nstdout:\n%s\nstderr:\n%s", args, code, wantOK, stdout, stderr)
+	}
+	for _, c := range canaries {
+		if strings.Contains(stdout, c) || strings.Contains(stderr, c) {
+			t.Errorf("%v: canary %q shown\nstdout:\n%s\nstderr:\n%s", args, c, stdout, stderr)
+		}
+	}
+	return stdout
+}
+
+// TestSecretQueryValuesNeverShown backs up to a gs:// target
+// (fake-gcs-server) and an azblob:// one (Azurite) whose query values
+// carry a password — a URL with userinfo in universe_domain, a bare
+// user:pass@host domain — then lists, verifies and restores through them,
+// with and without --json, succeeding and failing: the passwords never
+// show, and the printed URLs leave those parameters out (the emulators'
+// variables still reach the stores).
+func TestSecretQueryValuesNeverShown(t *testing.T) {
+	const gsCanary, azCanary = "CANARYgsPassword77bb01", "CANARYazPassword77bb02"
+	canaries := []string{gsCanary, azCanary}
+	gcstest.StartFakeGCS(t, "canary")
+	azureURL := azuretest.StartAzurite(t, "canary")
+	domain := strings.TrimSuffix(strings.TrimPrefix(azureURL, "http://"), "/"+azuretest.Account)
+	gsTarget := "gs://canary/p?universe_domain=http://u:" + gsCanary + "@h.example"
+	azTarget := "azblob://canary/p?localemu=true&domain=u:" + azCanary + "@" + domain + "&protocol=http"
+	do := func(wantOK bool, args ...string) string {
+		t.Helper()
+		return cliNoCanary(t, canaries, wantOK, args...)
+	}
+	// withQuery is a printed URL with the target's own query instead.
+	withQuery := func(printed, target string) string {
+		base, _, _ := strings.Cut(printed, "?")
+		_, q, _ := strings.Cut(target, "?")
+		return base + "?" + q
+	}
+
+	tree := makeTree(t)
+	urls := urlLines(t, do(true, "backup", tree, "--to", gsTarget, "--to", azTarget, "--encrypt", "none", "--name", "plain"))
+	do(true, "backup", "--json", tree, "--to", gsTarget, "--to", azTarget, "--encrypt", "none", "--name", "json")
+	want := []string{"gs://canary/p/plain.tar.zst", "azblob://canary/p/plain.tar.zst?localemu=true&protocol=http"}
+	if !slices.Equal(urls, want) {
+		t.Fatalf("backup printed %q, want %q", urls, want)
+	}
+	for i, target := range []string{gsTarget, azTarget} {
+		do(true, "list", target)
+		do(true, "list", "--json", target)
+		missing := withQuery(strings.Replace(urls[i], "plain", "missing", 1), target)
+		for _, obj := range []string{urls[i], withQuery(urls[i], target)} {
+			do(true, "verify", obj)
+			do(true, "verify", "--json", obj)
+			do(true, "restore", obj, "--to", filepath.Join(t.TempDir(), "out"))
+		}
+		do(false, "verify", missing)
+		do(false, "verify", "--json", missing)
+		do(false, "restore", missing, "--to", filepath.Join(t.TempDir(), "out"))
+		do(false, "restore", "--json", missing, "--to", filepath.Join(t.TempDir(), "out"))
+	}
 }
 
 // TestSecretGivenForName passes keys and a passphrase where a file name or

@@ -15,74 +15,48 @@ import (
 
 // openBackupTargets opens the targets a backup writes to, in order. A
 // target URL or option that is wrong ([backends.ErrInvalidTarget]), or a
-// target given twice, is the user's to fix: a usage error is returned
-// (the URLs are all checked before any target is opened) and no target
-// stays open. A target that cannot be opened otherwise — a missing
+// target given twice (the same [backends.TargetPlace], as config validate
+// finds it), is the user's to fix: a usage error is returned before any
+// target is opened. A target that cannot be opened otherwise — a missing
 // bucket, an unreachable store, refused credentials — becomes a
 // [pipeline.UnavailableTarget]: the backup reports it as failed and
 // writes the others (exit 3). When no target can be opened, the error
 // names each one's reason. The caller closes the targets returned.
 func openBackupTargets(ctx context.Context, reg *pipeline.Registry, configs []pipeline.TargetConfig) ([]*pipeline.Target, error) {
-	var targets []*pipeline.Target
-	fail := func(err error) ([]*pipeline.Target, error) {
-		closeTargets(targets)
-		return nil, err
-	}
+	seen := map[string]string{} // place → the URL that gave it first
 	for _, tc := range configs {
-		if err := backends.CheckTarget(reg, tc.URL, tc.Options); err != nil {
+		place, err := backends.TargetPlace(reg, tc.URL, tc.Options)
+		if err != nil {
 			return nil, usageError(err)
 		}
+		shown := backends.Redact(tc.URL)
+		if first, dup := seen[place]; dup {
+			if first != shown {
+				return nil, usageErrorf("target %s is given twice: it is the same place as %s", shown, first)
+			}
+			return nil, usageErrorf("target %s is given twice", shown)
+		}
+		seen[place] = shown
 	}
-	seen := map[string]string{} // targetKey → the URL that gave it first
+	var targets []*pipeline.Target
 	var reasons []error
 	for _, tc := range configs {
 		t, err := backends.OpenTarget(ctx, reg, tc.URL, tc.Options)
 		switch {
 		case errors.Is(err, backends.ErrInvalidTarget):
-			return fail(usageError(err))
+			closeTargets(targets)
+			return nil, usageError(err)
 		case err != nil:
 			reasons = append(reasons, err)
 			t = pipeline.UnavailableTarget(backends.Redact(tc.URL), err)
 		}
-		key := targetKey(t)
-		if first, dup := seen[key]; dup {
-			t.Close()
-			if first != t.URL {
-				return fail(usageErrorf("target %s is given twice: it is the same folder as %s", t.URL, first))
-			}
-			return fail(usageErrorf("target %s is given twice", t.URL))
-		}
-		seen[key] = t.URL
 		targets = append(targets, t)
 	}
 	if len(reasons) == len(targets) {
-		return fail(fmt.Errorf("no target could be opened: %w", errors.Join(reasons...)))
+		closeTargets(targets)
+		return nil, fmt.Errorf("no target could be opened: %w", errors.Join(reasons...))
 	}
 	return targets, nil
-}
-
-// targetKey identifies the place t stores to, to find a target given
-// twice: its URL, except that a file:// folder is named by its real path,
-// so a folder reached through a symlink is the folder itself. A folder
-// not created yet is named by its nearest existing ancestor's real path
-// and the rest of its path.
-func targetKey(t *pipeline.Target) string {
-	u, err := url.Parse(t.URL)
-	if err != nil || u.Scheme != "file" {
-		return t.URL
-	}
-	dir, rest := filepath.FromSlash(u.Path), ""
-	for {
-		if real, err := filepath.EvalSymlinks(dir); err == nil {
-			return "file://" + filepath.ToSlash(filepath.Join(real, rest))
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return t.URL
-		}
-		rest = filepath.Join(filepath.Base(dir), rest)
-		dir = parent
-	}
 }
 
 // targetOpenError classifies an error opening the target or object a

@@ -152,6 +152,44 @@ func TestBackupTargetGivenTwiceThroughSymlink(t *testing.T) {
 	mustCLI(t, nil, "backup", src, "--name", "two", "-r", rec, "--to", "file://"+link, "--to", "file://"+other)
 }
 
+// TestTargetGivenTwiceByPlace: targets that differ only in how the store
+// is reached (a region, a protocol, localemu=1 or true) or in where an
+// option is written are one target given twice, to backup (before any is
+// opened: nothing listens at the endpoint) and to config validate alike;
+// another endpoint is another target.
+func TestTargetGivenTwiceByPlace(t *testing.T) {
+	_, rec := keypair(t)
+	src := dataFile(t, t.TempDir())
+	const e = "http://127.0.0.1:1"
+	for _, pair := range [][2]string{
+		{"s3://bkt1/d?endpoint=" + e, "s3://bkt1/d?endpoint=" + e + "&region=us-east-1"},
+		{"azblob://c/p?localemu=1&domain=127.0.0.1:1", "azblob://c/p/?domain=127.0.0.1:1&localemu=true&protocol=http"},
+	} {
+		out, errs, code := cli(t, nil, "backup", src, "-r", rec, "--to", pair[0], "--to", pair[1])
+		if code != exitUsage || out != "" || !strings.Contains(errs, "given twice: it is the same place as") {
+			t.Errorf("%v: exit %d, stdout %q, want 2 and given twice\n%s", pair, code, out, errs)
+		}
+	}
+	cfg := writeConfig(t, "sluice.yaml", `
+pipelines:
+  docs:
+    source: `+src+`
+    stages: [zstd, {age: {recipient: `+rec+`}}]
+    targets:
+      - "s3://bkt1/g?endpoint=`+e+`"
+      - {url: "s3://bkt1/g", endpoint: "`+e+`"}
+`)
+	const want = "pipelines.docs.targets[1]: the same target as pipelines.docs.targets[0]: give each target once"
+	if _, errs, code := cli(t, nil, "--config", cfg, "config", "validate"); code != exitUsage || !strings.Contains(errs, want) {
+		t.Errorf("config validate: exit %d, want 2 and %q\n%s", code, want, errs)
+	}
+	// Another endpoint is another store: the backup goes on to open both.
+	_, errs, code := cli(t, nil, "backup", src, "-r", rec, "--dry-run", "--to", "s3://bkt1/d?endpoint="+e, "--to", "s3://bkt1/d?endpoint=http://127.0.0.1:2")
+	if code == exitUsage || strings.Contains(errs, "given twice") {
+		t.Errorf("two endpoints: exit %d\n%s", code, errs)
+	}
+}
+
 // TestRunUnavailableTarget: a pipeline target that cannot be opened is
 // one failed target of the pipeline's backup: counted in its summary and
 // reported like a target that fails while writing.

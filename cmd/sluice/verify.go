@@ -209,7 +209,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 	if len(problems) == 0 {
 		return nil
 	}
-	err = fmt.Errorf("verify %s: %s", arg, strings.Join(problems, "; "))
+	err = fmt.Errorf("verify %s: %s", backends.Redact(arg), strings.Join(problems, "; "))
 	return partialTargets(err, bad+unchecked == 0 && good > 0)
 }
 
