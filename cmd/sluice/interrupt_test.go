@@ -258,3 +258,36 @@ func TestHangupIgnoredUnderNohup(t *testing.T) {
 	}
 	singleURL(t, stdout.String())
 }
+
+// TestInterruptRestoreToStalledStdout: a restore to stdout whose reader
+// stopped reading (the pipe is full, every write blocks) still stops on
+// the first signal, instead of waiting on the write until a second one.
+func TestInterruptRestoreToStalledStdout(t *testing.T) {
+	key, rec := keypair(t)
+	url := singleURL(t, mustCLI(t, bytes.NewReader(randomBytes(t, 4<<20)), "backup", "-", "--to", "file://"+t.TempDir(), "-r", rec))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close() // held open, never read
+	cmd := exec.Command(binary(t), "restore", url, "--to", "-", "-i", key)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	time.Sleep(time.Second) // 4 MiB fill the pipe's buffer many times over
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(childTimeout):
+		t.Fatalf("restore blocked on a full stdout did not stop on SIGTERM\nstderr:\n%s", stderr.String())
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGTERM || !strings.Contains(stderr.String(), "interrupted by") {
+		t.Fatalf("restore ended with %v, want to end by SIGTERM after saying so\nstderr:\n%s", cmd.ProcessState, stderr.String())
+	}
+}

@@ -79,7 +79,7 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	defer g.divertLogs(rep.logHandler(f.json, rep.bars, g.level))()
 	dec := &pipeline.Decoder{Registry: e.reg(), Keys: keys, Extract: f.extract, Opened: rep.opened}
 	go rep.run()
-	out, err := dec.RestoreTo(ctx, t, name, f.to, e.stdout)
+	out, err := dec.RestoreTo(ctx, t, name, f.to, newCancelWriter(ctx, e.stdout))
 	rep.finish(out, err)
 	if err != nil {
 		if errors.Is(err, pipeline.ErrUnknownStage) || errors.Is(err, pipeline.ErrSecretForName) {

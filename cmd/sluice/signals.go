@@ -165,3 +165,41 @@ func (c *cancelReader) Read(p []byte) (int, error) {
 		return 0, c.ctx.Err()
 	}
 }
+
+// cancelWriter lets a Write blocked on a reader that stopped reading (the
+// far end of a pipe that never drains, `restore --to - | stuck`) return
+// ctx's error once ctx is done, so a signal stops the run even then, as
+// cancelReader does for a stalled stdin. Each Write happens in a goroutine
+// and is waited for; after cancellation a still-blocked write is abandoned
+// with the slice it holds (the process is about to exit, and the caller
+// writes nothing more).
+type cancelWriter struct {
+	ctx  context.Context
+	w    io.Writer
+	done chan writeResult
+}
+
+type writeResult struct {
+	n   int
+	err error
+}
+
+func newCancelWriter(ctx context.Context, w io.Writer) *cancelWriter {
+	return &cancelWriter{ctx: ctx, w: w, done: make(chan writeResult, 1)}
+}
+
+func (c *cancelWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	go func() {
+		n, err := c.w.Write(p)
+		c.done <- writeResult{n, err}
+	}()
+	select {
+	case res := <-c.done:
+		return res.n, res.err
+	case <-c.ctx.Done():
+		return 0, c.ctx.Err()
+	}
+}
