@@ -44,6 +44,42 @@ func SecretKind(s string) string {
 // material (see [SecretKind]).
 func LooksSecret(s string) bool { return SecretKind(s) != "" }
 
+// secretShown is what [HideSecrets] puts where a secret was.
+const secretShown = "(a secret, not shown)"
+
+// HideSecrets returns msg with every word that looks like private key
+// material ([LooksSecret]) replaced, words being split at spaces and
+// quotes; if what remains still holds some (a PEM block across words),
+// the whole message is replaced. It is the last guard before a message
+// is shown: a key typed where no key belongs (-o zstd.level=KEY) is
+// echoed by whatever parses that value.
+func HideSecrets(msg string) string {
+	if !LooksSecret(msg) {
+		return msg
+	}
+	var b strings.Builder
+	word := 0
+	flush := func(end int) {
+		if w := msg[word:end]; LooksSecret(w) {
+			b.WriteString(secretShown)
+		} else {
+			b.WriteString(w)
+		}
+	}
+	for i, r := range msg {
+		if strings.ContainsRune(" \t\n\"'`", r) {
+			flush(i)
+			b.WriteRune(r)
+			word = i + len(string(r))
+		}
+	}
+	flush(len(msg))
+	if out := b.String(); !LooksSecret(out) {
+		return out
+	}
+	return "the message held what looks like private key material, so it is not shown"
+}
+
 // fernetKeyLen is the length of a padded Fernet key: 32 bytes in base64.
 const fernetKeyLen = 44
 

@@ -1,6 +1,8 @@
 package pipeline_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -162,6 +164,24 @@ func TestSecretReferencesFromEnv(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), value) {
 			t.Errorf("value echoed: %v", err)
+		}
+	}
+}
+
+// TestHideSecrets: words of a message that look like private key material
+// are replaced, the rest kept; a key split across words (a PEM block)
+// hides the whole message.
+func TestHideSecrets(t *testing.T) {
+	fernet := base64.URLEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	age := "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQSAMPLE"
+	for _, c := range []struct{ in, want string }{
+		{"level: want an integer, got " + `"` + fernet + `"`, `level: want an integer, got "(a secret, not shown)"`},
+		{"bucket " + age + "x: bad name", "bucket (a secret, not shown) bad name"},
+		{"nothing to hide: /keys/backup.txt", "nothing to hide: /keys/backup.txt"},
+		{"-----BEGIN OPENSSH PRIVATE KEY----- abc", "the message held what looks like private key material, so it is not shown"},
+	} {
+		if got := pipeline.HideSecrets(c.in); got != c.want {
+			t.Errorf("HideSecrets(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }

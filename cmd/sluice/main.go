@@ -67,9 +67,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if sig != nil {
 		code = signalStatus(sig)
 	}
+	msg := pipeline.HideSecrets(err.Error())
 	if jsonMode(cmd) || jsonRequested(cmd, args) {
 		// --json promises stderr of JSON lines, to the last one.
-		ev := errorEvent{eventHeader: header("error"), Error: err.Error(), ExitCode: code}
+		ev := errorEvent{eventHeader: header("error"), Error: msg, ExitCode: code}
 		if sig != nil {
 			ev.Signal = sig.String()
 		}
@@ -77,10 +78,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return code
 	}
 	if sig != nil {
-		fmt.Fprintf(stderr, "sluice: interrupted by %v: %v\n", sig, err)
+		fmt.Fprintf(stderr, "sluice: interrupted by %v: %s\n", sig, msg)
 		return code
 	}
-	fmt.Fprintln(stderr, "sluice:", err)
+	fmt.Fprintln(stderr, "sluice:", msg)
 	return code
 }
 

@@ -377,3 +377,31 @@ func TestConfigShowRedactsSecretLooking(t *testing.T) {
 		t.Fatalf("config show lost what is not secret, or did not say REDACTED in each place:\n%s", out)
 	}
 }
+
+// TestKeyTypedWhereNoKeyBelongs: a key typed as a value that is no key at
+// all (a level, a worker count) is refused without being echoed, by
+// whatever parses the value: the final message is the last guard.
+func TestKeyTypedWhereNoKeyBelongs(t *testing.T) {
+	src := writeConfig(t, "data.txt", "data")
+	key, rec := keypair(t)
+	b, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secret string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "AGE-SECRET-KEY-") {
+			secret = line
+		}
+	}
+	for _, args := range [][]string{
+		{"-o", "zstd.level=" + secret},
+		{"--compress", "zstd:" + secret},
+		{"--workers", secret, "--json"},
+	} {
+		stdout, stderr, code := cli(t, nil, append([]string{"backup", src, "--to", "mem://", "-r", rec}, args...)...)
+		if code != exitUsage || strings.Contains(stdout+stderr, "AGE-SECRET-KEY") {
+			t.Errorf("%v: exit %d, want 2 without the key\n%s", args[:1], code, stderr)
+		}
+	}
+}
