@@ -411,6 +411,12 @@ func rejectQuery(u *url.URL, specs []pipeline.OptionSpec) error {
 	for i, s := range specs {
 		known[i] = s.Name
 	}
+	return unknownQueryError(keys, known)
+}
+
+// unknownQueryError is the error for the query parameters keys, which a
+// target does not take; known are those it does.
+func unknownQueryError(keys, known []string) error {
 	if len(known) == 0 {
 		known = []string{"none"}
 	}

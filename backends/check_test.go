@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io/fs"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -175,16 +177,19 @@ func TestFileWriteNewIsExclusive(t *testing.T) {
 // TestGocloudQueryMatchesOpeners: every query parameter CheckTarget lets
 // through for gs:// and azblob:// is one gocloud's opener takes, so the
 // table in checkGocloudQuery cannot drift into refusing what works or
-// passing what the opener refuses. The openers reach nothing (the
-// endpoints refuse connections; the GCS client retries that until the
-// context ends), which opening tolerates.
+// passing what the opener refuses. The openers reach a server that
+// answers every request with 404, so opening fails at once with a
+// missing bucket, which is not a refused parameter.
 func TestGocloudQueryMatchesOpeners(t *testing.T) {
-	t.Setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:1")
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	t.Setenv("STORAGE_EMULATOR_HOST", host)
 	t.Setenv("AZURE_STORAGE_ACCOUNT", "acct")
 	t.Setenv("AZURE_STORAGE_KEY", "a2V5")
-	t.Setenv("AZURE_STORAGE_DOMAIN", "127.0.0.1:1")
+	t.Setenv("AZURE_STORAGE_DOMAIN", host)
 	t.Setenv("AZURE_STORAGE_PROTOCOL", "http")
-	values := map[queryKind]string{queryString: "127.0.0.1:1", queryBool: "false"}
+	values := map[queryKind]string{queryString: host, queryBool: "false"}
 	reg := newRegistry()
 	for scheme, params := range gocloudQuery {
 		for name, kind := range params {

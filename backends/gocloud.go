@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/azureblob"
@@ -145,12 +144,7 @@ func checkGocloudQuery(u *url.URL) error {
 	if len(unknown) == 0 {
 		return nil
 	}
-	noun := "query parameter"
-	if len(unknown) > 1 {
-		noun += "s"
-	}
-	return fmt.Errorf("%s %s: %w (known: %s)", noun, strings.Join(unknown, ", "), pipeline.ErrUnknownOption,
-		strings.Join(slices.Sorted(maps.Keys(known)), ", "))
+	return unknownQueryError(unknown, slices.Sorted(maps.Keys(known)))
 }
 
 // gocloudTarget splits u into the URL the gocloud opener gets (scheme,

@@ -99,6 +99,11 @@ type Backup struct {
 	UploadMemory int64
 }
 
+// objectName is the name the backup stores under unless it is taken:
+// Name with the extensions of what the object holds. Check, PlanName and
+// Run all start from it.
+func (b *Backup) objectName() string { return b.Name + Extensions(b.Source.Archive, b.Stages) }
+
 // host is the machine's name the manifest records: Host, else [ShortHost].
 func (b *Backup) host() string {
 	if b.Host != "" {
@@ -182,7 +187,7 @@ func (b *Backup) Check() error {
 	if err := CheckName(b.Name); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	name := b.Name + Extensions(b.Source.Archive, b.Stages)
+	name := b.objectName()
 	for _, t := range b.Targets {
 		if t.CheckKey == nil {
 			continue
@@ -219,7 +224,7 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 			res.Stages = append(res.Stages, s.Spec.Name)
 		}
 	}
-	name, unclaimed, release, err := b.claimName(ctx, b.Name+Extensions(b.Source.Archive, b.Stages), b.readyTargets(ctx))
+	name, unclaimed, release, err := b.claimName(ctx, b.objectName(), b.readyTargets(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gocloud.dev/blob"
 	"os"
 	"strconv"
 	"strings"
@@ -88,7 +89,7 @@ func errNoFreeName(name string) error {
 // answer are left out. Another run may still take the name first. The
 // error is Run's when every variant is taken.
 func (b *Backup) PlanName(ctx context.Context) (string, error) {
-	name := b.Name + Extensions(b.Source.Archive, b.Stages)
+	name := b.objectName()
 	skip := map[*Target]error{}
 	for _, t := range b.Targets {
 		if t.Unavailable != nil || t.Bucket == nil {
@@ -196,15 +197,17 @@ func (b *Backup) claim(ctx context.Context, name string, failed map[*Target]erro
 		if failed[t] != nil {
 			continue
 		}
-		wo, err := smallWriterOptions(t, nil, len(body), WriteClaim)
-		if err != nil {
-			failed[t] = fmt.Errorf("backup: target %s: claim %s: %w", t.URL, name, err)
-			continue
-		}
+		var err error
 		reqCtx, cancel := b.targetContext(ctx)
 		if t.WriteNew != nil {
 			err = t.WriteNew(reqCtx, t.Key(name+ClaimSuffix), body)
 		} else {
+			var wo *blob.WriterOptions
+			if wo, err = smallWriterOptions(t, nil, len(body), WriteClaim); err != nil {
+				cancel()
+				failed[t] = fmt.Errorf("backup: target %s: claim %s: %w", t.URL, name, err)
+				continue
+			}
 			err = WriteSmall(reqCtx, t.Bucket, t.Key(name+ClaimSuffix), body, wo)
 		}
 		cancel()

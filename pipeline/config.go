@@ -1009,17 +1009,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// Source returns the source for path, one of p.Sources. A directory is
-// read with p.Exclude applied. A file is read whole: exclude patterns
-// match paths inside a directory, so one list can serve a pipeline (or
-// the defaults section) mixing files and directories. Errors name the
-// path, as [PathSource]'s do.
-func (p *PipelineConfig) Source(path string) (*Source, error) {
-	return p.SourceExcluding(path, nil)
-}
-
-// SourceExcluding is [PipelineConfig.Source] with more exclude patterns
-// after the pipeline's own.
+// SourceExcluding returns the source for path, one of p.Sources. A
+// directory is read with p.Exclude applied, then the patterns more. A file
+// is read whole: exclude patterns match paths inside a directory, so one
+// list can serve a pipeline (or the defaults section) mixing files and
+// directories. Errors name the path, as [PathSource]'s do.
 func (p *PipelineConfig) SourceExcluding(path string, more []string) (*Source, error) {
 	return pathSource(path, append(slices.Clone(p.Exclude), more...), false)
 }

@@ -358,14 +358,14 @@ func TestPipelineSourceExclude(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &pipeline.PipelineConfig{Sources: []string{file, dir}, Exclude: []string{"*.tmp"}}
-	src, err := p.Source(file)
+	src, err := p.SourceExcluding(file, nil)
 	if err != nil {
 		t.Fatalf("file source with excludes: %v", err)
 	}
 	if src.Archive || src.Size != 5 {
 		t.Fatalf("file source: %+v", src)
 	}
-	if src, err := p.Source(dir); err != nil || !src.Archive {
+	if src, err := p.SourceExcluding(dir, nil); err != nil || !src.Archive {
 		t.Fatalf("directory source: %+v, %v", src, err)
 	}
 	if _, err := pipeline.PathSource(file, p.Exclude); err == nil || !strings.Contains(err.Error(), "apply to directories only") {
@@ -373,7 +373,7 @@ func TestPipelineSourceExclude(t *testing.T) {
 	}
 	// A bad pattern is reported even where it would not be used.
 	p.Exclude = []string{"[unclosed"}
-	if _, err := p.Source(file); err == nil {
+	if _, err := p.SourceExcluding(file, nil); err == nil {
 		t.Fatal("bad pattern accepted for a file source")
 	}
 }

@@ -373,7 +373,7 @@ func destKind(dest string) (int, error) {
 	if dest == "-" {
 		return destStdout, nil
 	}
-	slash := strings.HasSuffix(dest, "/") || strings.HasSuffix(dest, string(filepath.Separator))
+	slash := endsInSeparator(dest)
 	st, err := os.Stat(dest)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -533,7 +533,7 @@ const tmpPrefix = ".sluice-tmp-"
 // archive made read-only included.
 func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive.ExtractOptions) error {
 	stat := os.Lstat
-	if strings.HasSuffix(dest, "/") || strings.HasSuffix(dest, string(filepath.Separator)) {
+	if endsInSeparator(dest) {
 		stat = os.Stat
 	}
 	dest = filepath.Clean(dest)
@@ -857,4 +857,10 @@ func isSubsequence(sub, list []string) bool {
 		}
 	}
 	return i == len(sub)
+}
+
+// endsInSeparator reports whether path ends in a path separator, which
+// makes a restore destination a directory.
+func endsInSeparator(path string) bool {
+	return strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator))
 }

@@ -199,7 +199,7 @@ func TestRestoreDestinations(t *testing.T) {
 	}
 	fifo := filepath.Join(base, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skip("no FIFO:", err)
+		t.Fatalf("mkfifo: %v", err)
 	}
 	got := make(chan []byte)
 	go func() {

@@ -76,7 +76,7 @@ func (s *Source) Measure(ctx context.Context) (size archive.Size, ok bool, err e
 // [archive.Options]). Patterns given for a file are an error: they match
 // paths inside a directory, so the caller asked for something that cannot
 // apply. (A pipeline whose exclude list serves several sources reads its
-// files with [PipelineConfig.Source], which leaves them whole.) A named
+// files with [PipelineConfig.SourceExcluding], which leaves them whole.) A named
 // pipe (a FIFO, or a process substitution such as <(pg_dump db)) is read
 // as a stream of unknown size, like stdin; opening it waits for a writer.
 // Other files (devices, sockets) are refused. The source's Name is the

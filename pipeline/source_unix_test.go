@@ -22,7 +22,7 @@ import (
 func TestPathSourceNamedPipe(t *testing.T) {
 	fifo := filepath.Join(t.TempDir(), "db.sql")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skipf("mkfifo: %v", err)
+		t.Fatalf("mkfifo: %v", err)
 	}
 	src, err := pipeline.PathSource(fifo, nil)
 	if err != nil {
@@ -136,7 +136,17 @@ func TestNamedPipeWithoutWriter(t *testing.T) {
 		_, err := b.Run(ctx)
 		done <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // let it reach the open
+	// The claim is written just before the source is opened: once it is
+	// there, the backup waits in the open (or is about to).
+	claim := target.Key("dump.sql" + pipeline.ClaimSuffix)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if ok, _ := target.Bucket.Exists(t.Context(), claim); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the backup never claimed its name")
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:

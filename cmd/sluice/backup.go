@@ -121,7 +121,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	if err := archive.CheckPatterns(exclude); err != nil {
 		return usageErrorf("--exclude: %w", err)
 	}
-	if flagEnvOf(cmd.Flags().Lookup("exclude")) != "" && !isDir(source) {
+	if flagEnvOf(cmd.Flags().Lookup("exclude")) != "" && (source == "-" || !isDir(source)) {
 		// SLUICE_EXCLUDE may be exported for every backup; for a
 		// file or stdin, which it cannot apply to, it is left unused.
 		// Typed, --exclude for those is an error.

@@ -21,7 +21,7 @@ func TestBackupNamedPipeSource(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(t.TempDir(), "db.sql")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skipf("mkfifo: %v", err)
+		t.Fatalf("mkfifo: %v", err)
 	}
 	go func() {
 		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
@@ -66,10 +66,13 @@ func TestDryRunSourceWithoutName(t *testing.T) {
 
 // fdPipe returns the /dev/fd/N path of a pipe's read end, as a process
 // substitution gives one, and its write end; both are closed when the
-// test ends. Without /dev/fd the test is skipped.
+// test ends. Without /dev/fd the test is skipped, or fails in CI.
 func fdPipe(t *testing.T) (string, *os.File) {
 	t.Helper()
 	if _, err := os.Stat("/dev/fd/0"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("/dev/fd is needed in CI: %v", err)
+		}
 		t.Skip("no /dev/fd here")
 	}
 	r, w, err := os.Pipe()

@@ -38,11 +38,7 @@ func warnLooseKeyFiles(e *env, k *keyFlags, log *slog.Logger, asJSON bool) {
 func warnLooseConfigKeys(e *env, cfg *pipeline.Config, names []string, log *slog.Logger, asJSON bool) {
 	var files []keyFile
 	for _, n := range names {
-		p, ok := cfg.Pipelines[n]
-		if !ok {
-			continue
-		}
-		for _, s := range p.Stages {
+		for _, s := range cfg.Pipelines[n].Stages {
 			for _, spec := range s.Spec.Options {
 				if !spec.Secret || !strings.HasSuffix(spec.Name, "_file") || !s.Options.Has(spec.Name) {
 					continue

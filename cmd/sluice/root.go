@@ -148,15 +148,15 @@ func checkConfigFlag(cmd *cobra.Command) error {
 	if f == nil || !f.Changed || flagEnvOf(f) != "" {
 		return nil
 	}
-	if _, err := os.Stat(f.Value.String()); err == nil {
-		return nil
-	}
 	top := cmd
 	for top.HasParent() && top.Parent().HasParent() {
 		top = top.Parent()
 	}
 	switch name := top.Name(); {
 	case !top.HasParent(), name == "help", name == "completion", slices.Contains(configCommands, name):
+		return nil
+	}
+	if _, err := os.Stat(f.Value.String()); err == nil {
 		return nil
 	}
 	return usageErrorf("--config %s: no such file (%s reads no config file; only %s do)", f.Value.String(), top.CommandPath(), strings.Join(configCommands, ", "))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -196,7 +197,7 @@ func applyOptionFlags(raw map[string]any, origins map[string]string, names []str
 			}
 			val = list
 		}
-		origin := optionOrigin(m.name)
+		origin := cmp.Or(m.env, m.name)
 		applied := false
 		for _, n := range names {
 			if _, ok := pm[n]; !ok {
@@ -209,21 +210,11 @@ func applyOptionFlags(raw map[string]any, origins map[string]string, names []str
 			origins[path] = origin
 			applied = true
 		}
-		if !applied && !m.env {
+		if !applied && m.env == "" {
 			return usageErrorf("%s: no selected pipeline uses stage %q", origin, m.stage)
 		}
 	}
 	return nil
-}
-
-// optionOrigin names what gave an option as a config error's origin:
-// "--option zstd.level", "--workers" or the environment variable.
-func optionOrigin(name string) string {
-	if rest, ok := strings.CutPrefix(name, "environment "); ok {
-		env, _, _ := strings.Cut(rest, " ")
-		return env
-	}
-	return name
 }
 
 func absPath(p string) string {
@@ -342,14 +333,6 @@ func runExit(outcomes []pipelineOutcome) error {
 		return usageErrorf("run: every pipeline failed on its config")
 	}
 	return fmt.Errorf("run: every pipeline failed")
-}
-
-func reportTargetError(e *env, asJSON bool, pipelineName string, err error) {
-	if asJSON {
-		writeJSONEvent(e.stderr, event{Event: "target_failed", Time: time.Now().UTC(), Pipeline: pipelineName, Error: err.Error()})
-		return
-	}
-	fmt.Fprintf(e.stderr, "%s: %v\n", pipelineName, err)
 }
 
 // usageArgs makes an argument-count error a usage error (exit 2).

@@ -174,7 +174,7 @@ func (k *keyFlags) stageOptions(reg *pipeline.Registry) (*stageOptions, error) {
 		}
 		so.opts[m.stage][m.key] = m.value
 		so.from[m.stage] = append(so.from[m.stage], m.name)
-		so.typed[m.stage] = so.typed[m.stage] || !m.env
+		so.typed[m.stage] = so.typed[m.stage] || m.env == ""
 	}
 	return so, nil
 }
@@ -226,8 +226,8 @@ func parseOptionSetting(o, env string) (optionSetting, error) {
 type mergedOption struct {
 	stage, key string
 	value      any    // string, or []string for a list option
-	name, from string // of the first setting that gave it (see optionSetting)
-	env        bool   // every setting that gave it came from the environment
+	name       string // of the first setting that gave it (see optionSetting)
+	env        string // the variable that gave it, when no value was typed; else ""
 }
 
 // mergeSettings decides each option's value from the settings given for
@@ -266,7 +266,7 @@ func mergeSettings(reg *pipeline.Registry, settings []optionSetting) ([]mergedOp
 		if err != nil {
 			return nil, err
 		}
-		m := mergedOption{stage: id[0], key: id[1], name: use[0].name, from: use[0].from, env: use[0].env != ""}
+		m := mergedOption{stage: id[0], key: id[1], name: use[0].name, env: use[0].env}
 		if spec.Type == pipeline.List {
 			var all []string
 			for _, s := range use {

@@ -316,24 +316,16 @@ func (t *treeWriter) file(d *os.Root, name, rel string, fi fs.FileInfo) error {
 		return t.errorf(rel, err)
 	}
 	if n < size {
-		changed := fmt.Errorf("file shrank while being read (%d bytes expected, %d read)", size, n)
-		if t.onChange == nil {
-			return t.errorf(rel, markChanged(changed))
+		if t.onChange != nil {
+			if err := t.pad(size - n); err != nil {
+				return err
+			}
 		}
-		if err := t.pad(size - n); err != nil {
-			return err
-		}
-		t.onChange(t.osPath(rel), changed.Error()+"; padded with zeros")
-		return nil
+		return t.changed(rel, fmt.Errorf("file shrank while being read (%d bytes expected, %d read)", size, n), "padded with zeros")
 	}
 	var one [1]byte
 	if k, err := f.Read(one[:]); k > 0 {
-		changed := fmt.Errorf("file grew while being read (%d bytes expected)", size)
-		if t.onChange == nil {
-			return t.errorf(rel, markChanged(changed))
-		}
-		t.onChange(t.osPath(rel), changed.Error()+"; stored its first bytes")
-		return nil
+		return t.changed(rel, fmt.Errorf("file grew while being read (%d bytes expected)", size), "stored its first bytes")
 	} else if err != nil && err != io.EOF {
 		return t.errorf(rel, err)
 	}
@@ -341,11 +333,24 @@ func (t *treeWriter) file(d *os.Root, name, rel string, fi fs.FileInfo) error {
 		return t.errorf(rel, err)
 	}
 	if err := unchanged(fi, st); err != nil {
-		if t.onChange == nil {
-			return t.errorf(rel, markChanged(err))
-		}
-		t.onChange(t.osPath(rel), err.Error())
+		return t.changed(rel, err, "")
 	}
+	return nil
+}
+
+// changed handles the entry rel, which changed while it was read (err
+// says how): without [Options.OnChange] it is the backup's error, marked
+// [ErrChanged]; with it, it is reported, with note on what was archived,
+// and the archive goes on.
+func (t *treeWriter) changed(rel string, err error, note string) error {
+	if t.onChange == nil {
+		return t.errorf(rel, markChanged(err))
+	}
+	msg := err.Error()
+	if note != "" {
+		msg += "; " + note
+	}
+	t.onChange(t.osPath(rel), msg)
 	return nil
 }
 
