@@ -43,7 +43,9 @@ func checkFile(u *url.URL, _ pipeline.Options) error {
 // file beside their final name ("<name>.<hex>.tmp") and renamed into place
 // on success, so a reader never sees a partial object and the rename never
 // crosses file systems. A process killed mid-write can leave that
-// temporary file behind.
+// temporary file behind. A backup fsyncs each object and manifest before
+// it is renamed into place, and the folders that hold it after, so what it
+// reports stored survives a crash of the machine ([pipeline.Target.Durable]).
 //
 // No object metadata is written: fileblob would compute an MD5 of every
 // byte (about 2 ns/byte, more than zstd's share of a core at level 3) just
@@ -77,7 +79,13 @@ func openFileTarget(u *url.URL, create bool) (*pipeline.Target, error) {
 	err := checkFolder(dir)
 	if create && errors.Is(err, fs.ErrNotExist) {
 		t.Create = func(context.Context) error {
+			existing := existingAncestor(dir)
 			if err := os.MkdirAll(dir, 0o777); err != nil {
+				return fmt.Errorf("create folder: %w", err)
+			}
+			// The new folders' names must survive a crash as the
+			// objects in them do.
+			if err := syncFolders(filepath.Dir(dir), existing); err != nil {
 				return fmt.Errorf("create folder: %w", err)
 			}
 			return open()
@@ -116,6 +124,7 @@ func fileTarget(u *url.URL) (string, *pipeline.Target) {
 		return err == nil, err
 	}
 	t.CheckKey = checkFileKey
+	t.Durable = func(wo *blob.WriterOptions) pipeline.Durability { return newFileDurability(dir, wo) }
 	return dir, t
 }
 

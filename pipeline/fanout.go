@@ -49,6 +49,7 @@ type targetWriter struct {
 	written int64
 	err     error
 	hooks   targetHooks // bandwidth limits and progress; see progress.go
+	durable Durability  // nil unless the target sets [Target.Durable]
 
 	// done is closed when the chunk write in flight returns, with its
 	// outcome in res; nil when none is in flight. started is when it began.
@@ -83,6 +84,9 @@ func (f *fanout) open(t *Target, name string, meta map[string]string, write Writ
 		return
 	}
 	tw.limit = limit
+	if t.Durable != nil {
+		tw.durable = t.Durable(wo)
+	}
 	ctx, cancel := context.WithCancel(f.ctx)
 	w, err := t.Bucket.NewWriter(ctx, t.Key(name), wo)
 	if err != nil {
@@ -313,9 +317,26 @@ func (f *fanout) commit(m *Manifest) []TargetResult {
 	return results
 }
 
-// close commits tw's object, cancelling the upload if Close makes no
-// progress for the stall timeout.
+// close commits tw's object, made durable if the target asks for it,
+// cancelling the upload if Close makes no progress for the stall timeout.
 func (f *fanout) close(tw *targetWriter) error {
+	if tw.durable == nil {
+		return f.closeWriter(tw)
+	}
+	if err := tw.durable.Flush(); err != nil {
+		tw.cancel()
+		tw.w.Close()
+		return fmt.Errorf("flush to disk: %w", err)
+	}
+	if err := f.closeWriter(tw); err != nil {
+		return err
+	}
+	return commitDurable(f.ctx, tw.target.Bucket, tw.target.Key(tw.name), tw.durable)
+}
+
+// closeWriter closes tw's writer, cancelling the upload if Close makes no
+// progress for the stall timeout.
+func (f *fanout) closeWriter(tw *targetWriter) error {
 	if f.stall <= 0 {
 		err := tw.w.Close()
 		tw.cancel()

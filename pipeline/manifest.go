@@ -84,7 +84,11 @@ func writeManifest(ctx context.Context, t *Target, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	return WriteSmall(ctx, t.Bucket, t.Key(m.Object+ManifestSuffix), body, wo)
+	var d Durability
+	if t.Durable != nil {
+		d = t.Durable(wo)
+	}
+	return writeSmall(ctx, t.Bucket, t.Key(m.Object+ManifestSuffix), body, wo, d)
 }
 
 // StagesFromMetadata returns the stage list recorded in an object's

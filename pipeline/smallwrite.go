@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 
 	"gocloud.dev/blob"
 )
@@ -14,6 +15,13 @@ import (
 // what it was given, not what was written). Here the writer's context is
 // cancelled first, which makes every driver abort.
 func WriteSmall(ctx context.Context, b *blob.Bucket, key string, body []byte, opts *blob.WriterOptions) error {
+	return writeSmall(ctx, b, key, body, opts, nil)
+}
+
+// writeSmall is [WriteSmall], made durable by d when d is not nil (see
+// [Target.Durable]): a failed Flush stores nothing, and a failed Commit
+// deletes the object again.
+func writeSmall(ctx context.Context, b *blob.Bucket, key string, body []byte, opts *blob.WriterOptions, d Durability) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, err := b.NewWriter(ctx, key, opts)
@@ -25,5 +33,32 @@ func WriteSmall(ctx context.Context, b *blob.Bucket, key string, body []byte, op
 		w.Close()
 		return err
 	}
-	return w.Close()
+	if d != nil {
+		if err := d.Flush(); err != nil {
+			cancel()
+			w.Close()
+			return fmt.Errorf("flush to disk: %w", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if d != nil {
+		return commitDurable(ctx, b, key, d)
+	}
+	return nil
+}
+
+// commitDurable calls d's Commit for the object just committed at key,
+// deleting the object again if that fails.
+func commitDurable(ctx context.Context, b *blob.Bucket, key string, d Durability) error {
+	err := d.Commit()
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("flush to disk: %w", err)
+	if derr := b.Delete(context.WithoutCancel(ctx), key); derr != nil {
+		err = fmt.Errorf("%w (and removing it failed: %v)", err, derr)
+	}
+	return err
 }

@@ -58,6 +58,25 @@ type Target struct {
 	// ".attrs" for gocloud's metadata sidecars). [Backup.Check] applies
 	// it to the backup's object before anything is read or written.
 	CheckKey func(key string) error
+	// Durable, if set, makes one object write (a data object or its
+	// manifest) survive a crash of the machine. It is called with the
+	// write's options before the writer opens (a backend reaches its
+	// driver's file through BeforeWrite); the returned [Durability]'s
+	// Flush is called after the last byte is written and before the
+	// writer is closed, its Commit after the writer closed without error.
+	// A backup reports an object stored only once both returned nil; if
+	// either fails, the target holds nothing. file:// targets set it;
+	// cloud stores have made an object durable when its upload completes.
+	Durable func(wo *blob.WriterOptions) Durability
+}
+
+// Durability makes one object write durable; see [Target.Durable].
+type Durability interface {
+	// Flush makes the bytes written so far durable, before they are
+	// committed under the object's name.
+	Flush() error
+	// Commit makes the committed object's name durable.
+	Commit() error
 }
 
 // UnavailableTarget is a target that could not be opened, because of err:

@@ -30,7 +30,9 @@ const timeBin = "/usr/bin/time"
 // stdin (a file path, or r when path is empty) and the last writing to the
 // file outPath ("" discards). It returns wall time and the peak RSS of
 // each process, summed. Each command runs under GNU time, which costs a
-// fork and an exec.
+// fork and an exec. outPath is fsynced before the clock stops: sluice
+// makes what it stores or restores durable before it reports it done, so
+// a peer is timed with the same durability.
 func shellPipeline(stdinPath string, r io.Reader, outPath string, cmds ...[]string) (sample, error) {
 	var procs []*exec.Cmd
 	var closeAfterStart []io.Closer
@@ -103,6 +105,11 @@ func shellPipeline(stdinPath string, r io.Reader, outPath string, cmds ...[]stri
 		}
 		s.rss += kib * 1024
 		s.cpu += cpu
+	}
+	if out != nil && len(errs) == 0 {
+		if err := out.Sync(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	s.wall = time.Since(start)
 	if len(errs) > 0 {

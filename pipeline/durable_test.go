@@ -1,0 +1,121 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"gocloud.dev/blob"
+
+	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/stagetest"
+)
+
+// durabilityLog records, for a target whose Durable hook it installs,
+// each Flush and Commit with whether the object's key was visible in the
+// bucket at that moment; failFlush and failCommit make the hook fail
+// for keys with that suffix.
+type durabilityLog struct {
+	target                *pipeline.Target
+	failFlush, failCommit string
+	calls                 []string
+}
+
+func newDurabilityLog(t *testing.T, tg *pipeline.Target) *durabilityLog {
+	l := &durabilityLog{target: tg}
+	tg.Durable = func(wo *blob.WriterOptions) pipeline.Durability {
+		// The hook tells the manifest from the object by its type.
+		key := "obj"
+		if wo.ContentType == "application/json" {
+			key += pipeline.ManifestSuffix
+		}
+		return &recordedWrite{log: l, key: key, t: t}
+	}
+	return l
+}
+
+type recordedWrite struct {
+	log *durabilityLog
+	key string
+	t   *testing.T
+}
+
+func (w *recordedWrite) record(op, fail string) error {
+	ok, err := w.log.target.Bucket.Exists(context.Background(), w.key)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.log.calls = append(w.log.calls, fmt.Sprintf("%s %s visible=%t", op, w.key, ok))
+	if fail != "" && strings.HasSuffix(w.key, fail) {
+		return errors.New(op + " failed on purpose")
+	}
+	return nil
+}
+
+func (w *recordedWrite) Flush() error  { return w.record("flush", w.log.failFlush) }
+func (w *recordedWrite) Commit() error { return w.record("commit", w.log.failCommit) }
+
+// TestDurableWrites checks the [pipeline.Target.Durable] contract: each
+// object and manifest is flushed before it becomes visible and committed
+// after, and a target whose flush or commit fails holds nothing and is
+// reported failed while the others are stored.
+func TestDurableWrites(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		failFlush, failCommit string
+		want                  []string
+	}{
+		{name: "both succeed", want: []string{
+			"flush obj visible=false", "commit obj visible=true",
+			"flush obj.sluice.json visible=false", "commit obj.sluice.json visible=true",
+		}},
+		{name: "object flush fails", failFlush: "obj", want: []string{
+			"flush obj visible=false",
+		}},
+		{name: "object commit fails", failCommit: "obj", want: []string{
+			"flush obj visible=false", "commit obj visible=true",
+		}},
+		{name: "manifest flush fails", failFlush: pipeline.ManifestSuffix, want: []string{
+			"flush obj visible=false", "commit obj visible=true", "flush obj.sluice.json visible=false",
+		}},
+		{name: "manifest commit fails", failCommit: pipeline.ManifestSuffix, want: []string{
+			"flush obj visible=false", "commit obj visible=true",
+			"flush obj.sluice.json visible=false", "commit obj.sluice.json visible=true",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			durable, plain := memTarget(t, "durable"), memTarget(t, "plain")
+			log := newDurabilityLog(t, durable)
+			log.failFlush, log.failCommit = tc.failFlush, tc.failCommit
+			b := &pipeline.Backup{
+				Source:  pipeline.StreamSource("stdin", bytes.NewReader(stagetest.Data(3<<20, 4)), -1),
+				Targets: []*pipeline.Target{durable, plain}, Name: "obj", ExpectedSize: -1,
+			}
+			res, err := b.Run(t.Context())
+			if !slices.Equal(log.calls, tc.want) {
+				t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(log.calls, "\n"), strings.Join(tc.want, "\n"))
+			}
+			if k := keys(t, plain); len(k) != 2 {
+				t.Errorf("the other target holds %v, want object and manifest", k)
+			}
+			failing := tc.failFlush != "" || tc.failCommit != ""
+			if !failing {
+				if err != nil || len(keys(t, durable)) != 2 {
+					t.Fatalf("err = %v, durable target holds %v", err, keys(t, durable))
+				}
+				return
+			}
+			if !errors.Is(err, pipeline.ErrPartial) || res.Targets[0].Err == nil ||
+				!strings.Contains(res.Targets[0].Err.Error(), "failed on purpose") {
+				t.Fatalf("err = %v, targets %+v: want the durable target failed", err, res.Targets)
+			}
+			if k := keys(t, durable); len(k) != 0 {
+				t.Fatalf("the target whose write was not made durable holds %v", k)
+			}
+		})
+	}
+}
