@@ -18,6 +18,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/sluice-backup/sluice/pipeline/archive"
+	"github.com/sluice-backup/sluice/pipeline/sparse"
 )
 
 // ErrNotFound marks an object that does not exist.
@@ -35,7 +36,8 @@ type Decoder struct {
 	// Keys are the decoding options per stage.
 	Keys Keys
 	// Extract controls what archive extraction allows beyond the safe
-	// default: device nodes, setuid/setgid bits, external symlinks.
+	// default: device nodes, setuid/setgid bits, external symlinks. Its
+	// Sparse applies to a single stream restored to a file too.
 	Extract archive.ExtractOptions
 	// Opened, if set, is called by RestoreTo once the object is open and
 	// its stages are known, before its data is read: a progress display
@@ -354,7 +356,7 @@ func (d *Decoder) RestoreTo(ctx context.Context, t *Target, name, dest string, s
 	if kind == destDir {
 		dest = filepath.Join(dest, restoredName(d.registry(), filepath.Base(name), obj.Stages))
 	}
-	return dest, restoreFile(ctx, obj, dest)
+	return dest, restoreFile(ctx, obj, dest, d.Extract.Sparse)
 }
 
 // What a restore destination is, as far as it can be told before the
@@ -747,7 +749,23 @@ func unlockTree(root *os.Root, name string) {
 	}
 }
 
-func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
+// copyToFile copies r to the empty file f, with holes where r has blocks
+// of zeros if holes is set.
+func copyToFile(ctx context.Context, f *os.File, r io.Reader, holes bool) error {
+	if !holes {
+		_, err := CopyContext(ctx, f, r)
+		return err
+	}
+	w := sparse.NewWriter(f)
+	if _, err := CopyContext(ctx, w, r); err != nil {
+		return err
+	}
+	return w.Finish()
+}
+
+// restoreFile writes obj's decoded stream to the new file dest, with
+// holes where it has blocks of zeros if holes is set.
+func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) error {
 	if _, err := os.Lstat(dest); err == nil {
 		return fmt.Errorf("destination %s already exists; restore never overwrites, choose another path", dest)
 	}
@@ -774,7 +792,7 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string) error {
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err := CopyContext(ctx, f, obj); err != nil {
+	if err := copyToFile(ctx, f, obj, holes); err != nil {
 		return err
 	}
 	if err := obj.Verify(); err != nil {

@@ -47,6 +47,7 @@ never overwritten.`,
 	cmd.Flags().BoolVar(&f.extract.Devices, "devices", false, "restore device nodes and named pipes (refused by default)")
 	cmd.Flags().BoolVar(&f.extract.SetID, "setid", false, "keep setuid and setgid bits (cleared by default)")
 	cmd.Flags().BoolVar(&f.extract.Owners, "owners", false, "give entries the numeric owner and group the archive records (needs root; by default they belong to whoever restores)")
+	cmd.Flags().BoolVar(&f.extract.Sparse, "sparse", false, "leave the blocks of zeros in restored files as holes, as cp --sparse=always does, so disk images and preallocated files take only the space of their data")
 	cmd.Flags().BoolVar(&f.json, "json", false, "write JSON events to stderr instead of the human summary")
 	cmd.Flags().StringVar(&f.progress, "progress", "auto", "progress display on stderr: auto (on a terminal), always or never")
 	f.keys.addDecrypt(cmd.Flags())

@@ -3,7 +3,6 @@ package archive
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sluice-backup/sluice/pipeline/sparse"
 )
 
 // ExtractOptions controls [Extract].
@@ -46,6 +47,13 @@ type ExtractOptions struct {
 	// share their target's owner. Off by default: entries belong to
 	// whoever runs Extract.
 	Owners bool
+
+	// Sparse makes holes of the blocks of zeros in every regular file, as
+	// `cp --sparse=always` does (see [sparse.Writer]), so disk images and
+	// preallocated files take the space of their data. Off by default:
+	// files are written in full, except those the archive stores as
+	// sparse (GNU tar -S), which always keep their holes.
+	Sparse bool
 }
 
 // Extract reads a tar stream from r and creates its entries under dest,
@@ -351,7 +359,7 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string) error {
 	if err := exists(err); err != nil {
 		return err
 	}
-	err = x.copyData(f, tr, isSparse(hdr))
+	err = x.copyData(f, tr, x.opts.Sparse || isSparse(hdr))
 	if err == nil && x.opts.Owners {
 		err = f.Chown(hdr.Uid, hdr.Gid)
 	}
@@ -369,32 +377,24 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string) error {
 
 // copyData copies the entry's data from tr to f, checking for cancellation
 // between chunks (a sparse entry's holes produce data without reading the
-// stream). If sparse, all-zero chunks are skipped rather than written so
-// holes stay holes instead of filling the disk.
-func (x *extractor) copyData(f *os.File, tr io.Reader, sparse bool) error {
-	var off int64
-	hole := false
+// stream). If holes, blocks of zeros are skipped rather than written (see
+// [sparse.Writer]) so holes stay holes instead of filling the disk.
+func (x *extractor) copyData(f *os.File, tr io.Reader, holes bool) error {
+	var w io.Writer = f
+	var sw *sparse.Writer
+	if holes {
+		sw = sparse.NewWriter(f)
+		w = sw
+	}
 	for {
 		if err := x.ctx.Err(); err != nil {
 			return err
 		}
 		n, rerr := tr.Read(x.buf)
 		if n > 0 {
-			chunk := x.buf[:n]
-			if sparse && isZero(chunk) {
-				hole = true
-			} else {
-				if hole {
-					if _, err := f.Seek(off, io.SeekStart); err != nil {
-						return err
-					}
-					hole = false
-				}
-				if _, err := f.Write(chunk); err != nil {
-					return err
-				}
+			if _, err := w.Write(x.buf[:n]); err != nil {
+				return err
 			}
-			off += int64(n)
 		}
 		if rerr == io.EOF {
 			break
@@ -403,16 +403,11 @@ func (x *extractor) copyData(f *os.File, tr io.Reader, sparse bool) error {
 			return rerr
 		}
 	}
-	if hole {
-		return f.Truncate(off)
+	if sw != nil {
+		return sw.Finish()
 	}
 	return nil
 }
-
-// zeros is compared against, never written.
-var zeros [copyBufferSize]byte
-
-func isZero(b []byte) bool { return bytes.Equal(b, zeros[:len(b)]) }
 
 // isSparse reports whether hdr describes a GNU sparse file, in the old GNU
 // format or as PAX records.
