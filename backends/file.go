@@ -16,6 +16,7 @@ import (
 	"gocloud.dev/blob/fileblob"
 
 	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/fsync"
 )
 
 var fileSpec = pipeline.BackendSpec{
@@ -85,7 +86,7 @@ func openFileTarget(u *url.URL, create bool) (*pipeline.Target, error) {
 			}
 			// The new folders' names must survive a crash as the
 			// objects in them do.
-			if err := syncFolders(filepath.Dir(dir), existing); err != nil {
+			if err := fsync.Folders(filepath.Dir(dir), existing); err != nil {
 				return fmt.Errorf("create folder: %w", err)
 			}
 			return open()

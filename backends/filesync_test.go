@@ -11,16 +11,17 @@ import (
 	"testing"
 
 	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/fsync"
 )
 
-// recordFsyncs replaces fsync for the test with one that records each
+// recordFsyncs replaces fsync.Sync for the test with one that records each
 // path flushed, suffixed with " (temporary)" while the path still has its
 // temporary name, and fails with failWith for paths ending in failOn.
 func recordFsyncs(t *testing.T, failOn string, failWith error) *[]string {
 	var synced []string
-	saved := fsync
-	t.Cleanup(func() { fsync = saved })
-	fsync = func(f *os.File) error {
+	saved := fsync.Sync
+	t.Cleanup(func() { fsync.Sync = saved })
+	fsync.Sync = func(f *os.File) error {
 		name := f.Name()
 		if strings.HasSuffix(name, ".tmp") {
 			name = strings.TrimSuffix(name, filepath.Ext(strings.TrimSuffix(name, ".tmp"))+".tmp") + " (temporary)"

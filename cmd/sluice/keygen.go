@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"filippo.io/age"
 	"github.com/spf13/cobra"
 
+	"github.com/sluice-backup/sluice/pipeline/fsync"
 	"github.com/sluice-backup/sluice/stages/fernet"
 )
 
@@ -69,25 +72,46 @@ func keygenFernet(e *env, out string) error {
 	return nil
 }
 
-// writeSecretFile creates path with mode 0600 and writes data. It never
-// replaces an existing file, and removes a partly written one.
+// writeSecretFile creates path with mode 0600 holding data, durably, and
+// never replaces an existing file. The data goes to a temporary file
+// beside path, is flushed to disk, and is then linked to path, and the
+// folder is flushed: a process killed on the way leaves at most that
+// hidden temporary file, never an empty or partial key at path, and a key
+// whose recipient was printed survives a crash of the machine.
 func writeSecretFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
 	// A missing folder (~/.config/sluice) is created private to the user.
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s already exists, and is never overwritten", path)
+	}
+	// CreateTemp makes the file with mode 0600.
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".sluice-tmp-")
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
+	defer os.Remove(f.Name())
+	_, err = f.Write(data)
+	if err == nil {
+		err = fsync.File(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return err
+	if err := os.Link(f.Name(), path); errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s already exists, and is never overwritten", path)
+	} else if err != nil {
+		// A file system without hard links (FAT): a rename, after the
+		// check above.
+		if err := os.Rename(f.Name(), path); err != nil {
+			return err
+		}
 	}
-	return nil
+	os.Remove(f.Name())
+	return fsync.Folder(dir)
 }

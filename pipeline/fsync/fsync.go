@@ -1,0 +1,58 @@
+// Package fsync makes what was written to files, and the names in
+// folders, survive a crash of the machine. A file system that cannot
+// flush (it answers EINVAL or ENOTSUP, as some network and FUSE file
+// systems do, at least for folders) is taken as it is: failing every
+// write to it would help nobody.
+package fsync
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+)
+
+// Sync flushes one open file or folder. Tests replace it to see what is
+// flushed, and in what order, or to make flushing fail.
+var Sync = (*os.File).Sync
+
+// File flushes what was written to f.
+func File(f *os.File) error {
+	err := Sync(f)
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	return err
+}
+
+// Folder flushes the folder dir, which makes the names created in it (and
+// removed from it) durable. Windows cannot flush a folder; NTFS journals
+// its names.
+func Folder(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return File(f)
+}
+
+// Folders flushes the folder from and each folder above it, up to and
+// including top (or the file system's root, if top is not above from):
+// after a write that may have created folders, each holds a new name.
+func Folders(from, top string) error {
+	for dir := from; ; {
+		if err := Folder(dir); err != nil {
+			return err
+		}
+		parent := filepath.Dir(dir)
+		if dir == top || parent == dir {
+			return nil
+		}
+		dir = parent
+	}
+}

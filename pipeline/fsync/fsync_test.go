@@ -1,0 +1,61 @@
+package fsync_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+
+	"github.com/sluice-backup/sluice/pipeline/fsync"
+)
+
+// watch replaces fsync.Sync for the test with one that records each name
+// flushed and returns err.
+func watch(t *testing.T, err error) *[]string {
+	var names []string
+	saved := fsync.Sync
+	t.Cleanup(func() { fsync.Sync = saved })
+	fsync.Sync = func(f *os.File) error {
+		names = append(names, f.Name())
+		return err
+	}
+	return &names
+}
+
+func TestFolders(t *testing.T) {
+	base := t.TempDir()
+	deep := filepath.Join(base, "a", "b")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	names := watch(t, nil)
+	if err := fsync.Folders(deep, base); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{deep, filepath.Join(base, "a"), base}
+	if !slices.Equal(*names, want) {
+		t.Errorf("flushed %q, want %q", *names, want)
+	}
+	// A top that is not above from: up to the root.
+	*names = nil
+	if err := fsync.Folders(deep, filepath.Join(base, "elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	if len(*names) < 4 || (*names)[len(*names)-1] != "/" {
+		t.Errorf("flushed %q, want every folder up to /", *names)
+	}
+}
+
+func TestUnsupportedIsTakenAsIs(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		err  error
+		fail bool
+	}{{syscall.EINVAL, false}, {syscall.ENOTSUP, false}, {syscall.EIO, true}} {
+		watch(t, &os.PathError{Op: "sync", Path: dir, Err: tc.err})
+		if err := fsync.Folder(dir); (err != nil) != tc.fail {
+			t.Errorf("flush failing with %v: Folder = %v", tc.err, err)
+		}
+	}
+}
