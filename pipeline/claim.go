@@ -18,7 +18,8 @@ import (
 // absent, on every target, before any data is read, and removed when the
 // run ends, whatever the outcome. A process killed outright (SIGKILL,
 // power loss) leaves its claim behind; later runs skip that name, and the
-// claim can be deleted by hand (or by prune).
+// claim can be deleted by hand. Nothing in sluice deletes another run's
+// claim: whether that run still goes on cannot be told from here.
 const ClaimSuffix = ".sluice.claim"
 
 // releaseTimeout bounds removing claims, which runs even after the run's
@@ -61,7 +62,7 @@ func (b *Backup) claimName(ctx context.Context, name string, failed map[*Target]
 	if len(failed) == len(b.Targets) {
 		return "", nil, nil, b.Targets[0].claimError(failed)
 	}
-	return "", nil, nil, errNoFreeName(name)
+	return "", nil, nil, b.errNoFreeName(ctx, name, failed)
 }
 
 // maxVariant is the highest number a backup tries in an object's name
@@ -77,8 +78,21 @@ func (b *Backup) variant(name string, i int) string {
 	return b.Name + "-" + strconv.Itoa(i) + strings.TrimPrefix(name, b.Name)
 }
 
-func errNoFreeName(name string) error {
-	return fmt.Errorf("backup: %s and %d numbered variants already exist or are being written (a name template without {time} reuses one name: add {time}, or prune): %w", name, maxVariant-1, ErrExists)
+// errNoFreeName is the error for a name whose variants are all taken. It
+// says how many of them only a claim holds: runs still going on, or
+// killed ones whose claims block those names until they are deleted.
+func (b *Backup) errNoFreeName(ctx context.Context, name string, skip map[*Target]error) error {
+	claimed := 0
+	for i := 1; i <= maxVariant; i++ {
+		if !b.taken(ctx, b.variant(name, i), skip) {
+			claimed++
+		}
+	}
+	msg := fmt.Sprintf("backup: %s and %d numbered variants already exist or are being written (a name template without {time} reuses one name: add {time}, or prune)", name, maxVariant-1)
+	if claimed > 0 {
+		msg += fmt.Sprintf("; %d of them are held only by the claim (NAME%s) of a run still going on or killed outright, which prune never removes: delete those no running backup holds", claimed, ClaimSuffix)
+	}
+	return fmt.Errorf("%s: %w", msg, ErrExists)
 }
 
 // PlanName returns the object name [Backup.Run] would store under if it
@@ -102,7 +116,7 @@ func (b *Backup) PlanName(ctx context.Context) (string, error) {
 			return candidate, nil
 		}
 	}
-	return "", errNoFreeName(name)
+	return "", b.errNoFreeName(ctx, name, skip)
 }
 
 // readyTargets creates the targets' locations that need it

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -88,5 +89,43 @@ func TestTargetOccupiedAndCheckKey(t *testing.T) {
 	}
 	if got := keys(t, refusing); len(got) != 0 {
 		t.Fatalf("refused backup wrote %v", got)
+	}
+}
+
+// TestNoFreeNameCountsStaleClaims: when every variant of a fixed name is
+// taken, the error says how many only a claim holds (runs killed
+// outright leave theirs), since prune, which it also suggests, removes
+// backups, never claims.
+func TestNoFreeNameCountsStaleClaims(t *testing.T) {
+	tg := memTarget(t, "full")
+	b := &pipeline.Backup{
+		Source:  pipeline.StreamSource("stdin", strings.NewReader("data"), -1),
+		Targets: []*pipeline.Target{tg}, Name: "db", ExpectedSize: -1,
+	}
+	for i := 1; i <= 100; i++ {
+		key := "db-" + strconv.Itoa(i)
+		if i == 1 {
+			key = "db"
+		}
+		if i%4 == 0 {
+			key += pipeline.ManifestSuffix // a backup whose object was lost
+		} else if i%3 != 0 {
+			key += pipeline.ClaimSuffix
+		}
+		if err := tg.Bucket.WriteAll(t.Context(), key, []byte("x"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Of 100 variants, 25 hold a manifest, 25 an object (i%3 == 0 but
+	// not i%4 == 0) and the other 50 only a claim.
+	for _, run := range []func() error{
+		func() error { _, err := b.PlanName(t.Context()); return err },
+		func() error { _, err := b.Run(t.Context()); return err },
+	} {
+		err := run()
+		if !errors.Is(err, pipeline.ErrExists) || !strings.Contains(err.Error(), "50 of them are held only by the claim") {
+			t.Errorf("err = %v; want ErrExists saying 50 variants are held only by claims", err)
+
+		}
 	}
 }

@@ -593,15 +593,25 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 }
 
 // notEmpty is the error for an archive's destination that holds entries.
-// When they are all temporary folders of restores into it, which a crash
-// or a second interrupt leaves behind hidden, it names them.
+// It names the temporary folders of restores into it, which a crash or a
+// second interrupt leaves behind hidden: alone, or beside the entries a
+// restore killed while moving them into place had moved already.
 func notEmpty(dest string, entries []fs.DirEntry) error {
 	var left []string
+	others := 0
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), tmpPrefix) {
-			return fmt.Errorf("destination %s exists and is not empty; restore into a new or empty directory", dest)
+		if strings.HasPrefix(e.Name(), tmpPrefix) {
+			left = append(left, e.Name())
+		} else {
+			others++
 		}
-		left = append(left, e.Name())
+	}
+	switch {
+	case len(left) == 0:
+		return fmt.Errorf("destination %s exists and is not empty; restore into a new or empty directory", dest)
+	case others > 0:
+		return fmt.Errorf("destination %s is not empty: it holds %s, left by a restore into it that was interrupted (or still runs) while moving its entries into place, so the rest of what it holds is a partial restore; empty %s (chmod -R u+w first if rm is refused) and restore again",
+			dest, strings.Join(left, ", "), dest)
 	}
 	them := "it"
 	if len(left) > 1 {

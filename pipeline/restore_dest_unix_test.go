@@ -223,7 +223,9 @@ func TestRestoreDestinations(t *testing.T) {
 // TestRestoreNamesLeftovers: a destination whose only entries are
 // temporary folders of interrupted restores into it (hidden, so ls shows
 // nothing) is refused with an error that names them and says where they
-// come from; with anything else in it, the usual error.
+// come from; one that also holds other entries (a restore killed while
+// moving its entries up) with an error that says it holds a partial
+// restore; without leftovers, the usual error.
 func TestRestoreNamesLeftovers(t *testing.T) {
 	reg := testRegistry()
 	tg, _ := fileTarget(t, reg)
@@ -241,6 +243,15 @@ func TestRestoreNamesLeftovers(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(dest, "f"), nil, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	_, err = d.RestoreTo(t.Context(), tg, name, dest, nil)
+	if err == nil || !strings.Contains(err.Error(), ".sluice-tmp-123, .sluice-tmp-456") || !strings.Contains(err.Error(), "partial restore") || !strings.Contains(err.Error(), "empty "+dest) {
+		t.Errorf("restore into a folder holding leftovers and a file: %v; want an error naming them and the partial restore", err)
+	}
+	for _, left := range []string{".sluice-tmp-123", ".sluice-tmp-456"} {
+		if err := os.Remove(filepath.Join(dest, left)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_, err = d.RestoreTo(t.Context(), tg, name, dest, nil)
 	if err == nil || !strings.Contains(err.Error(), "exists and is not empty") || strings.Contains(err.Error(), "interrupted") {
