@@ -3,7 +3,11 @@ package backends
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"net"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -97,5 +101,30 @@ func TestAzureErrorsInOneLine(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAzureConnectionErrorsHideSAS: an error without an answer from Azure
+// (a refused connection, a reset mid-upload) quotes the request's URL,
+// whose query carries the SAS token; it is told with the signature
+// redacted, and the error underneath stays reachable.
+func TestAzureConnectionErrorsHideSAS(t *testing.T) {
+	const sig = "c2VjcmV0LXNhcy1zaWduYXR1cmU"
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	req := &url.Error{Op: "Put", URL: "http://127.0.0.1:1/devstoreaccount1/c/p/x?blockid=QUE&comp=block&se=2099-01-01&sig=" + sig + "&sp=rw", Err: dial}
+	err := tellAzureError(fmt.Errorf("blob (key %q) (code=Unknown): %w", "p/x", req))
+	msg := err.Error()
+	if strings.Contains(msg, sig) || !strings.Contains(msg, "sig=REDACTED") || !strings.Contains(msg, "connection refused") {
+		t.Errorf("error not redacted: %s", msg)
+	}
+	var ue *url.Error
+	if !errors.Is(err, syscall.ECONNREFUSED) || !errors.As(err, &ue) {
+		t.Errorf("the error underneath is lost: %#v", err)
+	}
+	if again := tellAzureError(err); again != err {
+		t.Errorf("told twice: %v", again)
+	}
+	if plain := errors.New("no URL here"); tellAzureError(plain) != plain {
+		t.Error("an error without a URL was wrapped")
 	}
 }

@@ -52,15 +52,32 @@ func statusReason(status string, code int) string {
 }
 
 // tellAzureError returns err with any Azure service error in it told in
-// one line by an [azureError]; other errors come back as they are.
+// one line by an [azureError], and any other error whose text quotes a
+// request URL with a credential in it (a connection that failed, whose
+// URL carries the SAS token) with that URL redacted ([urlRedacted]);
+// other errors come back as they are.
 func tellAzureError(err error) error {
-	var resp *azcore.ResponseError
-	if err == nil || !errors.As(err, &resp) {
-		return err
+	if err == nil {
+		return nil
 	}
 	var told *azureError
-	if errors.As(err, &told) {
+	var hidden *urlRedacted
+	if errors.As(err, &told) || errors.As(err, &hidden) {
 		return err
 	}
-	return &azureError{resp: resp, err: err}
+	var resp *azcore.ResponseError
+	if errors.As(err, &resp) {
+		return &azureError{resp: resp, err: err}
+	}
+	if msg := err.Error(); RedactText(msg) != msg {
+		return &urlRedacted{err: err}
+	}
+	return err
 }
+
+// urlRedacted is an error told with the URLs in its text redacted
+// ([RedactText]); it unwraps to the error, codes and all.
+type urlRedacted struct{ err error }
+
+func (e *urlRedacted) Error() string { return RedactText(e.err.Error()) }
+func (e *urlRedacted) Unwrap() error { return e.err }

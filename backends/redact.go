@@ -2,6 +2,7 @@ package backends
 
 import (
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -227,3 +228,13 @@ func secretsIn(rawURL string) []string {
 	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return out
 }
+
+// urlInText matches what looks like a URL inside a message: a scheme,
+// "://", and everything up to a space or a quote.
+var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+
+// RedactText returns s with every URL in it passed through [Redact], for
+// messages that quote a request (Go's HTTP client says `Put
+// "https://host/c/b?comp=block&sig=…": connection refused`), whose query
+// can carry a credential such as an Azure SAS token.
+func RedactText(s string) string { return urlInText.ReplaceAllStringFunc(s, Redact) }
