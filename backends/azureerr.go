@@ -3,6 +3,7 @@ package backends
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -70,14 +71,24 @@ func tellAzureError(err error) error {
 		return &azureError{resp: resp, err: err}
 	}
 	if msg := err.Error(); RedactText(msg) != msg {
-		return &urlRedacted{err: err}
+		// The request's own error, when there is one, without the
+		// wrapping gocloud adds (the bucket sluice reads through wraps
+		// it again).
+		var req *url.Error
+		if errors.As(err, &req) {
+			msg = req.Error()
+		}
+		return &urlRedacted{msg: RedactText(msg), err: err}
 	}
 	return err
 }
 
-// urlRedacted is an error told with the URLs in its text redacted
-// ([RedactText]); it unwraps to the error, codes and all.
-type urlRedacted struct{ err error }
+// urlRedacted is an error told by msg, its text with the URLs in it
+// redacted ([RedactText]); it unwraps to the error, codes and all.
+type urlRedacted struct {
+	msg string
+	err error
+}
 
-func (e *urlRedacted) Error() string { return RedactText(e.err.Error()) }
+func (e *urlRedacted) Error() string { return e.msg }
 func (e *urlRedacted) Unwrap() error { return e.err }
