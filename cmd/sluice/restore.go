@@ -72,6 +72,13 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	}
 	t, name, err := backends.OpenObject(ctx, e.reg(), objectURL)
 	if err != nil {
+		// A valid URL whose store or folder cannot be reached fails the
+		// restore as a decode error would, with restore_failed before
+		// the error event; an invalid one is a usage error like a
+		// missing --to.
+		if f.json && !errors.Is(err, backends.ErrInvalidTarget) {
+			writeJSONEvent(e.stderr, restoreFailedEvent{eventHeader: header("restore_failed"), Object: backends.Redact(objectURL), Error: err.Error()})
+		}
 		return targetOpenError(err)
 	}
 	defer t.Close()
