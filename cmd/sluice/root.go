@@ -85,6 +85,11 @@ unknown command too); 3 some targets failed, others succeeded.`,
 			if err := checkConfigFlag(cmd, args); err != nil {
 				return err
 			}
+			// Every command, also those that log nothing today, so
+			// that a value a wrapper gives them all is checked once.
+			if err := g.parseLevel(); err != nil {
+				return err
+			}
 			if e.json != nil {
 				e.json.Store(jsonMode(cmd))
 			}
@@ -292,6 +297,15 @@ func (g *globalFlags) divertLogs(h slog.Handler) (restore func()) {
 	return g.route.divert(h)
 }
 
+// parseLevel sets level from --log-level; a value that is not a level
+// is a usage error.
+func (g *globalFlags) parseLevel() error {
+	if err := g.level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return usageErrorf("--log-level %q: want debug, info, warn or error", g.logLevel)
+	}
+	return nil
+}
+
 // logger returns the stderr logger at the configured level: text, or
 // with asJSON (a command's --json, whose stderr holds only JSON lines)
 // slog's JSON records.
@@ -299,8 +313,8 @@ func (g *globalFlags) divertLogs(h slog.Handler) (restore func()) {
 // Its records can be diverted while a backup runs (see storeBackup), and
 // every logger derived from it, the targets' included, follows.
 func (g *globalFlags) logger(w io.Writer, asJSON bool) (*slog.Logger, error) {
-	if err := g.level.UnmarshalText([]byte(g.logLevel)); err != nil {
-		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", g.logLevel)
+	if err := g.parseLevel(); err != nil {
+		return nil, err
 	}
 	opts := &slog.HandlerOptions{Level: g.level}
 	var h slog.Handler = slog.NewTextHandler(w, opts)

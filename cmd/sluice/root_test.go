@@ -128,3 +128,21 @@ func TestJSONFlagErrors(t *testing.T) {
 		t.Errorf("--json=false: %q", stderr)
 	}
 }
+
+// TestLogLevelCheckedEverywhere: a --log-level (or SLUICE_LOG_LEVEL) that
+// is not a level is a usage error for every command, also those that log
+// nothing, as it is for backup; a valid one is accepted by all.
+func TestLogLevelCheckedEverywhere(t *testing.T) {
+	const want = `--log-level "verbose": want debug, info, warn or error`
+	for _, args := range [][]string{{"plugins"}, {"config", "show"}, {"keygen", "--fernet"}, {"list", "mem://loglevel"}} {
+		stdout, stderr, code := cli(t, nil, append([]string{"--log-level", "verbose"}, args...)...)
+		if code != exitUsage || stdout != "" || !strings.Contains(stderr, want) {
+			t.Errorf("%v --log-level verbose: exit %d, want 2 and %q\n%s", args, code, want, stderr)
+		}
+	}
+	mustCLI(t, nil, "--log-level", "debug", "plugins")
+	t.Setenv("SLUICE_LOG_LEVEL", "verbose")
+	if _, stderr, code := cli(t, nil, "plugins"); code != exitUsage || !strings.Contains(stderr, "environment SLUICE_LOG_LEVEL: "+want) {
+		t.Errorf("SLUICE_LOG_LEVEL=verbose plugins: exit %d, want 2 naming the variable\n%s", code, stderr)
+	}
+}
