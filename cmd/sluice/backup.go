@@ -42,7 +42,8 @@ func newBackupCmd(e *env, g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup SOURCE --to TARGET [--to TARGET]...",
 		Short: "Back up a file, a directory or stdin (-) to one or more targets",
-		Long: `Back up SOURCE: a file, a directory (stored as a tar archive) or - for stdin.
+		Long: `Back up SOURCE: a file, a directory (stored as a tar archive), a named pipe
+(a FIFO or <(command), read like stdin) or - for stdin.
 
 TARGET is s3://bucket/prefix, gs://bucket/prefix, azblob://container/prefix,
 file:///abs/path or mem://; a bare bucket/prefix means S3. The object name is

@@ -27,8 +27,10 @@ func newRestoreCmd(e *env, g *globalFlags) *cobra.Command {
 		Long: `Restore the object at OBJECT_URL (the URL backup printed, or any
 SCHEME://bucket/path/to/object; for file:// the absolute path of the file).
 
-The stages are read from the object's metadata, else detected from its
-content, so objects made by other tools (tar | zstd | age, gzip) restore too.
+The stages are read from the object's metadata, else from its manifest
+(NAME.sluice.json beside it; the only record on file://), else detected
+from its content, so objects made by other tools (tar | zstd | age, gzip)
+restore too.
 An archive is extracted into directory PATH (new or empty); a single stream
 is written to file PATH, or into PATH when it is an existing directory or
 ends in / (named after the object less the extensions of the stages

@@ -146,3 +146,23 @@ func TestLogLevelCheckedEverywhere(t *testing.T) {
 		t.Errorf("SLUICE_LOG_LEVEL=verbose plugins: exit %d, want 2 naming the variable\n%s", code, stderr)
 	}
 }
+
+// TestHelpNamesSourcesAndStageRecords: backup --help names every kind of
+// SOURCE, named pipes too, and restore --help every place the stages
+// are read from, the manifest too (the only record on file://).
+func TestHelpNamesSourcesAndStageRecords(t *testing.T) {
+	for _, c := range []struct {
+		cmd  string
+		want []string
+	}{
+		{"backup", []string{"a directory (stored as a tar archive), a named pipe", "- for stdin"}},
+		{"restore", []string{"metadata, else from its manifest", "else detected"}},
+	} {
+		out := strings.Join(strings.Fields(mustCLI(t, nil, c.cmd, "--help")), " ")
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s --help lacks %q:\n%s", c.cmd, w, out)
+			}
+		}
+	}
+}
