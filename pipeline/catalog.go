@@ -58,6 +58,11 @@ type Listing struct {
 	// ElsewhereURLs are the URLs of the targets those backups were
 	// written to, sorted, each once.
 	ElsewhereURLs []string
+	// PrefixIsObject reports that no backup was found (none here, none
+	// elsewhere) and that the target's prefix, less its trailing slash,
+	// is the key of an object: the target's URL names an object, such as
+	// the URL a backup printed, rather than the folder that holds it.
+	PrefixIsObject bool
 }
 
 // Catalog returns [ListBackups]'s entries.
@@ -139,6 +144,15 @@ func ListBackups(ctx context.Context, t *Target, pipeline string) (*Listing, err
 		l.ElsewhereURLs = append(l.ElsewhereURLs, u)
 	}
 	sort.Strings(l.ElsewhereURLs)
+	if len(l.Entries) == 0 && l.Elsewhere == 0 && t.Prefix != "" {
+		// Only a hint for the caller: a store that cannot answer leaves it
+		// false, and the empty listing stands.
+		isObj, err := t.Bucket.Exists(ctx, strings.TrimSuffix(t.Prefix, "/"))
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("list %s: %w", t.URL, ctx.Err())
+		}
+		l.PrefixIsObject = err == nil && isObj
+	}
 	return l, nil
 }
 

@@ -114,3 +114,21 @@ func TestListBackupsElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// TestListBackupsPrefixIsObject lists with an object's name as the
+// prefix: nothing is found and PrefixIsObject says why; a prefix that
+// is no object, or one with backups under it, leaves it false.
+func TestListBackupsPrefixIsObject(t *testing.T) {
+	ctx := context.Background()
+	photos := openMem(t, "mem://catalog-prefix-object/photos")
+	name := storeAs(t, photos, "a", "src", at("2026-01-01 04:00"))
+	obj := openMem(t, "mem://catalog-prefix-object/photos/"+name)
+	if l, err := pipeline.ListBackups(ctx, obj, ""); err != nil || len(l.Entries) != 0 || !l.PrefixIsObject {
+		t.Errorf("object as prefix: %+v, %v; want PrefixIsObject", l, err)
+	}
+	for _, target := range []*pipeline.Target{photos, openMem(t, "mem://catalog-prefix-object/none")} {
+		if l, err := pipeline.ListBackups(ctx, target, ""); err != nil || l.PrefixIsObject {
+			t.Errorf("%s: %+v, %v; want PrefixIsObject false", target.URL, l, err)
+		}
+	}
+}

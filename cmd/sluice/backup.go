@@ -42,7 +42,8 @@ func newBackupCmd(e *env, g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup SOURCE --to TARGET [--to TARGET]...",
 		Short: "Back up a file, a directory or stdin (-) to one or more targets",
-		Long: `Back up SOURCE: a file, a directory (stored as a tar archive) or - for stdin.
+		Long: `Back up SOURCE: a file, a directory (stored as a tar archive), a named pipe
+(a FIFO or <(command), read like stdin) or - for stdin.
 
 TARGET is s3://bucket/prefix, gs://bucket/prefix, azblob://container/prefix,
 file:///abs/path or mem://; a bare bucket/prefix means S3. The object name is
@@ -210,6 +211,8 @@ func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progr
 // text, or with asJSON as one "dry_run" event. A directory source is
 // measured, excludes applied, so it shows what the backup would read; an
 // error measuring it is one the backup would meet too, and is returned.
+// A size the backup is given (--expected-size) is shown instead, and the
+// tree is not walked, as the backup does not walk it either.
 // p, when set (sluice run), adds the options each stage would run with.
 // sourcePath is the source as given, which the text names when the source
 // has no {source} name (a /dev/fd/N).
@@ -257,16 +260,20 @@ func planDryRun(ctx context.Context, b *pipeline.Backup, p *pipeline.PipelineCon
 			ev.Unavailable = append(ev.Unavailable, targetEvent{Target: t.URL, Error: t.Unavailable.Error()})
 		}
 	}
-	size, measured, err := b.Source.Measure(ctx)
 	switch {
-	case err != nil:
-		return ev, err
-	case measured:
-		ev.Files, ev.Entries, ev.ExpectedSize = &size.Files, &size.Entries, &size.Archive
 	case b.Source.Size >= 0:
 		ev.SourceSize = &b.Source.Size
 	case b.ExpectedSize >= 0:
+		// As in the backup, a size given replaces the walk.
 		ev.ExpectedSize = &b.ExpectedSize
+	default:
+		size, measured, err := b.Source.Measure(ctx)
+		if err != nil {
+			return ev, err
+		}
+		if measured {
+			ev.Files, ev.Entries, ev.ExpectedSize = &size.Files, &size.Entries, &size.Archive
+		}
 	}
 	if p != nil {
 		for _, st := range p.Stages {

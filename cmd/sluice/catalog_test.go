@@ -127,3 +127,27 @@ func TestVerifyMissingObject(t *testing.T) {
 		}
 	}
 }
+
+// TestListObjectURL lists the URL a backup printed, on a store where an
+// object's URL is also a valid prefix (not file://, which refuses it on
+// opening): list fails, says it was given an object and names the
+// target URL to list instead, rather than reporting no backups.
+func TestListObjectURL(t *testing.T) {
+	src := dataFile(t, t.TempDir())
+	url := singleURL(t, mustCLI(t, nil, "backup", src, "--to", "mem://list-object/photos", "--encrypt", "none"))
+	for _, args := range [][]string{{"list", url}, {"list", url, "--json"}} {
+		stdout, stderr, code := cli(t, nil, args...)
+		if code != 1 || stdout != "" || !strings.Contains(stderr, "that is an object") ||
+			!strings.Contains(stderr, "list takes the target URL (mem://list-object/photos)") {
+			t.Errorf("%v: exit %d, stdout %q\n%s", args, code, stdout, stderr)
+		}
+	}
+	// The target URL lists the backup; an empty prefix is still just
+	// empty.
+	if out := mustCLI(t, nil, "list", "mem://list-object/photos"); !strings.Contains(out, url) {
+		t.Errorf("list of the target: %q, want %s", out, url)
+	}
+	if _, stderr, code := cli(t, nil, "list", "mem://list-object/empty"); code != 0 || !strings.Contains(stderr, "no backups found") {
+		t.Errorf("list of an empty prefix: exit %d\n%s", code, stderr)
+	}
+}

@@ -94,7 +94,8 @@ A backup whose manifest cannot be read (damaged, or not a sluice
 manifest) is named on stderr and left out; the others are still listed
 and the exit status is 1. A target that cannot be opened or listed is
 named on stderr; the exit status is then 3 when other targets were
-listed, 1 when none was.`,
+listed, 1 when none was. An object's URL (the one backup printed) is not
+a target: list fails and names the target URL to give instead.`,
 		Example: `  sluice list photos
   sluice list s3://my-backups/photos --json`,
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -123,6 +124,7 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 	}
 	var all []pipeline.Entry
 	var elsewhere elsewhereCount
+	var objects []string // targets whose URL names an object
 	for _, t := range s.targets {
 		l, err := pipeline.ListBackups(ctx, t, s.pipeline)
 		if err != nil {
@@ -130,6 +132,9 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 			continue
 		}
 		elsewhere.add(l)
+		if l.PrefixIsObject {
+			objects = append(objects, t.URL)
+		}
 		for _, en := range l.Entries {
 			// A backup whose manifest cannot be read has no time, size or
 			// stages to show; it is named in the error instead, and the
@@ -142,6 +147,15 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 		}
 	}
 	pipeline.SortEntries(all)
+	if len(all)+len(unreadable)+len(failed)+elsewhere.n == 0 && len(objects) > 0 {
+		// The URL a backup printed, given to list: "no backups found"
+		// would tell the user that nothing is stored.
+		var errs []error
+		for _, u := range objects {
+			errs = append(errs, fmt.Errorf("list %s: that is an object, not a folder of backups; list takes the target URL (%s) or a pipeline name", u, parentURL(u)))
+		}
+		return errors.Join(errs...)
+	}
 	if f.json {
 		out := make([]listEntry, 0, len(all))
 		for _, en := range all {
@@ -174,6 +188,19 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 		return partialTargets(fmt.Errorf("list: %w", err), len(unreadable) == 0 && len(failed) < len(s.targets)+len(s.unavailable))
 	}
 	return nil
+}
+
+// parentURL returns the URL of the folder holding the object that u
+// names: u less its last path element, with its query kept.
+func parentURL(u string) string {
+	path, query, hasQuery := strings.Cut(u, "?")
+	if i := strings.LastIndex(path, "/"); i > strings.Index(path, "://")+2 {
+		path = path[:i]
+	}
+	if hasQuery {
+		return path + "?" + query
+	}
+	return path
 }
 
 // partialTargets returns err with exit status 3 when partial is true —

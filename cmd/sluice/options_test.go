@@ -330,6 +330,8 @@ func TestConfigFlagWhereNoConfigIsRead(t *testing.T) {
 		{"backup", src, "--to", "mem://", "--encrypt", "none", "--config", "/nonexistent.yaml"},
 		{"restore", "mem://x/y", "--to", "-", "--config", "/nonexistent.yaml"},
 		{"plugins", "--config", "/nonexistent.yaml"},
+		{"list", "file://" + filepath.Dir(src), "--config", "/nonexistent.yaml"},
+		{"verify", "file://" + src, "--config", "/nonexistent.yaml"},
 	} {
 		stdout, stderr, code := cli(t, nil, args...)
 		if code != exitUsage || !strings.Contains(stderr, want) || stdout != "" {
@@ -339,6 +341,12 @@ func TestConfigFlagWhereNoConfigIsRead(t *testing.T) {
 	cfg := writeConfig(t, "sluice.yaml", "pipelines: {}\n")
 	mustCLI(t, nil, "--config", cfg, "backup", src, "--to", "mem://", "--encrypt", "none", "--dry-run")
 	mustCLI(t, nil, "--config", cfg, "plugins")
+	mustCLI(t, nil, "--config", cfg, "list", "file://"+filepath.Dir(src))
+	// A pipeline name is looked up in the file: a missing one is the
+	// config loader's error (exit 2), not this check's.
+	if _, stderr, code := cli(t, nil, "list", "photos", "--config", "/nonexistent.yaml"); code != exitUsage || strings.Contains(stderr, want) {
+		t.Errorf("list PIPELINE --config missing: exit %d\n%s", code, stderr)
+	}
 	t.Setenv("SLUICE_CONFIG", "/nonexistent.yaml")
 	mustCLI(t, nil, "plugins")
 	mustCLI(t, nil, "backup", src, "--to", "mem://", "--encrypt", "none", "--dry-run")

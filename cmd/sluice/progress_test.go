@@ -397,7 +397,8 @@ func TestJSONExpectedSize(t *testing.T) {
 
 // TestDryRunJSON checks --dry-run --json: stderr holds only one
 // "dry_run" event per backup, stdout nothing. A directory's event carries
-// its measured size, which is what the backup then reads; run's events
+// its measured size, which is what the backup then reads, or the size
+// --expected-size gives, which replaces the walk; run's events
 // name their pipeline and the options each stage would run with.
 func TestDryRunJSON(t *testing.T) {
 	_, rec := keypair(t)
@@ -426,6 +427,12 @@ func TestDryRunJSON(t *testing.T) {
 	}
 	if read == nil || read != ev["expected_size"] {
 		t.Errorf("dry run expected %v bytes, the backup read %v", ev["expected_size"], read)
+	}
+	// --expected-size replaces the walk, in the dry run as in the backup:
+	// the size given is reported, and no file or entry counts.
+	_, stderr, code = cli(t, nil, "backup", tree, "--to", "file://"+store, "-r", rec, "--dry-run", "--json", "--expected-size", "1MiB")
+	if evs = jsonEvents(t, stderr); code != 0 || len(evs) != 1 || evs[0]["expected_size"] != float64(1<<20) || evs[0]["files"] != nil || evs[0]["entries"] != nil {
+		t.Errorf("backup --dry-run --expected-size 1MiB: exit %d\n%s", code, stderr)
 	}
 
 	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`pipelines:

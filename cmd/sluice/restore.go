@@ -27,8 +27,10 @@ func newRestoreCmd(e *env, g *globalFlags) *cobra.Command {
 		Long: `Restore the object at OBJECT_URL (the URL backup printed, or any
 SCHEME://bucket/path/to/object; for file:// the absolute path of the file).
 
-The stages are read from the object's metadata, else detected from its
-content, so objects made by other tools (tar | zstd | age, gzip) restore too.
+The stages are read from the object's metadata, else from its manifest
+(NAME.sluice.json beside it; the only record on file://), else detected
+from its content, so objects made by other tools (tar | zstd | age, gzip)
+restore too.
 An archive is extracted into directory PATH (new or empty); a single stream
 is written to file PATH, or into PATH when it is an existing directory or
 ends in / (named after the object less the extensions of the stages
@@ -72,6 +74,13 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	}
 	t, name, err := backends.OpenObject(ctx, e.reg(), objectURL)
 	if err != nil {
+		// A valid URL whose store or folder cannot be reached fails the
+		// restore as a decode error would, with restore_failed before
+		// the error event; an invalid one is a usage error like a
+		// missing --to.
+		if f.json && !errors.Is(err, backends.ErrInvalidTarget) {
+			writeJSONEvent(e.stderr, restoreFailedEvent{eventHeader: header("restore_failed"), Object: backends.Redact(objectURL), Error: err.Error()})
+		}
 		return targetOpenError(err)
 	}
 	defer t.Close()

@@ -89,6 +89,20 @@ func TestRestoreJSON(t *testing.T) {
 		evs[n-1]["event"] != "error" || evs[n-1]["exit_code"] != float64(code) {
 		t.Errorf("restore without a key: exit %d, stderr:\n%s", code, stderr)
 	}
+	// An object whose folder cannot be opened fails before decoding
+	// starts: restore_failed comes all the same.
+	missing := "file://" + filepath.Join(t.TempDir(), "gone", "x.zst")
+	_, stderr, code = cli(t, nil, "restore", missing, "--to", filepath.Join(t.TempDir(), "y"), "--json")
+	evs = jsonEvents(t, stderr)
+	if n := len(evs); code != 1 || n != 2 || evs[0]["event"] != "restore_failed" || evs[0]["object"] != missing ||
+		!strings.Contains(evs[0]["error"].(string), "does not exist") || evs[1]["event"] != "error" {
+		t.Errorf("restore of an object in a missing folder: exit %d, stderr:\n%s", code, stderr)
+	}
+	// A URL that is not one is a usage error: no restore was attempted.
+	_, stderr, code = cli(t, nil, "restore", "bogus://b/x", "--to", filepath.Join(t.TempDir(), "z"), "--json")
+	if evs = jsonEvents(t, stderr); code != 2 || len(evs) != 1 || evs[0]["event"] != "error" {
+		t.Errorf("restore of an unknown scheme: exit %d, stderr:\n%s", code, stderr)
+	}
 }
 
 func slicesEqual(v any, want []string) bool {

@@ -82,7 +82,12 @@ unknown command too); 3 some targets failed, others succeeded.`,
 			if err := applyEnv(cmd); err != nil {
 				return err
 			}
-			if err := checkConfigFlag(cmd); err != nil {
+			if err := checkConfigFlag(cmd, args); err != nil {
+				return err
+			}
+			// Every command, also those that log nothing today, so
+			// that a value a wrapper gives them all is checked once.
+			if err := g.parseLevel(); err != nil {
 				return err
 			}
 			if e.json != nil {
@@ -138,12 +143,13 @@ unknown command too); 3 some targets failed, others succeeded.`,
 var configCommands = []string{"run", "list", "verify", "prune", "config"}
 
 // checkConfigFlag refuses --config typed for a command that reads no
-// config file (backup, restore, keygen, plugins) when the file does not
-// exist: a typo the command would otherwise hide. An existing file is left
+// config file (backup, restore, keygen, plugins; list and verify given a
+// URL in args rather than a pipeline name) when the file does not exist:
+// a typo the command would otherwise hide. An existing file is left
 // unused, as the global flag may be given to every command (an alias, a
 // wrapper script), and so is SLUICE_CONFIG, which may be exported for
 // every command.
-func checkConfigFlag(cmd *cobra.Command) error {
+func checkConfigFlag(cmd *cobra.Command, args []string) error {
 	f := cmd.Flags().Lookup("config")
 	if f == nil || !f.Changed || flagEnvOf(f) != "" {
 		return nil
@@ -152,12 +158,16 @@ func checkConfigFlag(cmd *cobra.Command) error {
 	for top.HasParent() && top.Parent().HasParent() {
 		top = top.Parent()
 	}
+	byURL := (top.Name() == "list" || top.Name() == "verify") && len(args) == 1 && isURLArg(args[0])
 	switch name := top.Name(); {
-	case !top.HasParent(), name == "help", name == "completion", slices.Contains(configCommands, name):
+	case !top.HasParent(), name == "help", name == "completion", slices.Contains(configCommands, name) && !byURL:
 		return nil
 	}
 	if _, err := os.Stat(f.Value.String()); err == nil {
 		return nil
+	}
+	if byURL {
+		return usageErrorf("--config %s: no such file (%s given a URL reads no config file; only a pipeline name is looked up there)", f.Value.String(), top.CommandPath())
 	}
 	return usageErrorf("--config %s: no such file (%s reads no config file; only %s do)", f.Value.String(), top.CommandPath(), strings.Join(configCommands, ", "))
 }
@@ -287,6 +297,15 @@ func (g *globalFlags) divertLogs(h slog.Handler) (restore func()) {
 	return g.route.divert(h)
 }
 
+// parseLevel sets level from --log-level; a value that is not a level
+// is a usage error.
+func (g *globalFlags) parseLevel() error {
+	if err := g.level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return usageErrorf("--log-level %q: want debug, info, warn or error", g.logLevel)
+	}
+	return nil
+}
+
 // logger returns the stderr logger at the configured level: text, or
 // with asJSON (a command's --json, whose stderr holds only JSON lines)
 // slog's JSON records.
@@ -294,8 +313,8 @@ func (g *globalFlags) divertLogs(h slog.Handler) (restore func()) {
 // Its records can be diverted while a backup runs (see storeBackup), and
 // every logger derived from it, the targets' included, follows.
 func (g *globalFlags) logger(w io.Writer, asJSON bool) (*slog.Logger, error) {
-	if err := g.level.UnmarshalText([]byte(g.logLevel)); err != nil {
-		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", g.logLevel)
+	if err := g.parseLevel(); err != nil {
+		return nil, err
 	}
 	opts := &slog.HandlerOptions{Level: g.level}
 	var h slog.Handler = slog.NewTextHandler(w, opts)

@@ -128,3 +128,41 @@ func TestJSONFlagErrors(t *testing.T) {
 		t.Errorf("--json=false: %q", stderr)
 	}
 }
+
+// TestLogLevelCheckedEverywhere: a --log-level (or SLUICE_LOG_LEVEL) that
+// is not a level is a usage error for every command, also those that log
+// nothing, as it is for backup; a valid one is accepted by all.
+func TestLogLevelCheckedEverywhere(t *testing.T) {
+	const want = `--log-level "verbose": want debug, info, warn or error`
+	for _, args := range [][]string{{"plugins"}, {"config", "show"}, {"keygen", "--fernet"}, {"list", "mem://loglevel"}} {
+		stdout, stderr, code := cli(t, nil, append([]string{"--log-level", "verbose"}, args...)...)
+		if code != exitUsage || stdout != "" || !strings.Contains(stderr, want) {
+			t.Errorf("%v --log-level verbose: exit %d, want 2 and %q\n%s", args, code, want, stderr)
+		}
+	}
+	mustCLI(t, nil, "--log-level", "debug", "plugins")
+	t.Setenv("SLUICE_LOG_LEVEL", "verbose")
+	if _, stderr, code := cli(t, nil, "plugins"); code != exitUsage || !strings.Contains(stderr, "environment SLUICE_LOG_LEVEL: "+want) {
+		t.Errorf("SLUICE_LOG_LEVEL=verbose plugins: exit %d, want 2 naming the variable\n%s", code, stderr)
+	}
+}
+
+// TestHelpNamesSourcesAndStageRecords: backup --help names every kind of
+// SOURCE, named pipes too, and restore --help every place the stages
+// are read from, the manifest too (the only record on file://).
+func TestHelpNamesSourcesAndStageRecords(t *testing.T) {
+	for _, c := range []struct {
+		cmd  string
+		want []string
+	}{
+		{"backup", []string{"a directory (stored as a tar archive), a named pipe", "- for stdin"}},
+		{"restore", []string{"metadata, else from its manifest", "else detected"}},
+	} {
+		out := strings.Join(strings.Fields(mustCLI(t, nil, c.cmd, "--help")), " ")
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s --help lacks %q:\n%s", c.cmd, w, out)
+			}
+		}
+	}
+}

@@ -39,6 +39,10 @@ func TestRoundTripS3Moto(t *testing.T) {
 		if out := mustCLI(t, nil, "restore", url, "--to", "-", "-i", key); out != "bare" {
 			t.Fatalf("got %q", out)
 		}
+		// The printed URL given to list names an object, not a folder.
+		if _, stderr, code := cli(t, nil, "list", url); code != 1 || !strings.Contains(stderr, "list takes the target URL (s3://moto-bucket/bare)") {
+			t.Errorf("list %s: exit %d\n%s", url, code, stderr)
+		}
 	})
 
 	t.Run("multipart stream", func(t *testing.T) {

@@ -384,6 +384,8 @@ func backupChain(reg *pipeline.Registry, compress, encrypt string, k *keyFlags) 
 	for stage := range opts {
 		switch {
 		case contains(names, stage):
+		case so.typed[stage] && encrypt != "none" && hasKey(opts, stage):
+			return nil, twoEncryptions(so, encrypt, stage)
 		case so.typed[stage]:
 			return nil, usageErrorf("options given for stage %q, which this backup does not use", stage)
 		default:
@@ -414,6 +416,20 @@ func backupChain(reg *pipeline.Registry, compress, encrypt string, k *keyFlags) 
 		chain = append(chain, pipeline.ChainStage{Spec: spec, Stage: st})
 	}
 	return chain, nil
+}
+
+// twoEncryptions is the usage error for a backup that encrypts with
+// chosen while a key for the encryption stage other was typed too: a
+// backup has one encryption, and which key was meant is not sluice's to
+// guess. It names the flags that gave each.
+func twoEncryptions(so *stageOptions, chosen, other string) error {
+	otherBy := strings.Join(so.from[other], ", ")
+	if !hasKey(so.opts, chosen) {
+		return usageErrorf("--encrypt %s, but a key for %s given (%s): choose one encryption", chosen, other, otherBy)
+	}
+	by := map[string]string{chosen: strings.Join(so.from[chosen], ", "), other: otherBy}
+	a, b := min(chosen, other), max(chosen, other)
+	return usageErrorf("keys for two encryptions given, %s (%s) and %s (%s): choose one", a, by[a], b, by[b])
 }
 
 // encodeKeyFlags names, per encryption stage, the flags that give it

@@ -49,6 +49,30 @@ func TestMissingEncryptionKeyExit2(t *testing.T) {
 	}
 }
 
+// TestKeysForTwoEncryptions: a backup has one encryption, so keys typed
+// for both (or --encrypt naming one and a key for the other) are a usage
+// error that says so and names the flags, not an option "not used".
+func TestKeysForTwoEncryptions(t *testing.T) {
+	src := dataFile(t, t.TempDir())
+	_, rec := keypair(t)
+	fk := fernetKey(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-r", rec, "--fernet-key", fk}, "keys for two encryptions given, age (--recipient) and fernet (--fernet-key): choose one"},
+		{[]string{"--encrypt", "fernet", "--fernet-key", fk, "-o", "age.recipient=" + rec}, "keys for two encryptions given, age (--option age.recipient) and fernet (--fernet-key): choose one"},
+		{[]string{"--encrypt", "fernet", "-r", rec}, "--encrypt fernet, but a key for age given (--recipient): choose one encryption"},
+		{[]string{"--encrypt", "age", "--fernet-key", fk}, "--encrypt age, but a key for fernet given (--fernet-key): choose one encryption"},
+	} {
+		args := append([]string{"backup", src, "--to", "mem://two-encryptions"}, c.args...)
+		stdout, stderr, code := cli(t, nil, args...)
+		if code != exitUsage || !strings.Contains(stderr, c.want) || stdout != "" {
+			t.Errorf("%v: exit %d, want 2 and %q\nstderr: %s", c.args, code, c.want, stderr)
+		}
+	}
+}
+
 // TestPipelineExcludeWithFileSource: exclude patterns (here from the
 // defaults) apply to a pipeline's directory sources and leave its file
 // sources whole; on the command line, patterns for a file stay an error.
