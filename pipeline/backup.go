@@ -235,9 +235,11 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 	if b.Pipeline != "" {
 		meta[MetaPipeline] = b.Pipeline
 	}
-	expected, err := b.expectedSize(ctx, log)
-	if err != nil {
-		return nil, err
+	expected := int64(-1)
+	if len(unclaimed) < len(b.Targets) { // else nothing will be written
+		if expected, err = b.expectedSize(ctx, log); err != nil {
+			return nil, err
+		}
 	}
 	write := Write{Size: storedSizeHint(expected), Memory: b.uploadShare(unclaimed)}
 	fan := newFanout(ctx, log)

@@ -33,34 +33,30 @@ const releaseTimeout = 30 * time.Second
 // The targets in failed (unavailable ones, see [Backup.readyTargets]) take
 // no part; a target that cannot be checked or claimed (an error, or no
 // answer within the stall timeout) is added to failed with the reason,
-// and the others go on. Only when every target fails is err set.
+// and the others go on. When every target has failed, name comes back
+// unclaimed with failed holding them all, for the caller to report; err
+// is set only when every variant is taken.
 func (b *Backup) claimName(ctx context.Context, name string, failed map[*Target]error) (claimed string, _ map[*Target]error, release func(), err error) {
-	for i := 1; i <= maxVariant; i++ {
+	allFailed := func() bool { return len(failed) == len(b.Targets) }
+	for i := 1; i <= maxVariant && !allFailed(); i++ {
 		candidate := b.variant(name, i)
 		if b.taken(ctx, candidate, failed) {
 			continue
 		}
 		release, ok := b.claim(ctx, candidate, failed)
-		if len(failed) == len(b.Targets) {
-			return "", nil, nil, b.Targets[0].claimError(failed)
-		}
 		if !ok {
 			continue
 		}
 		// Another run may have committed this name and released its
 		// claim between the check above and ours.
-		if b.taken(ctx, candidate, failed) {
+		if b.taken(ctx, candidate, failed) || allFailed() {
 			release()
 			continue
 		}
-		if len(failed) == len(b.Targets) {
-			release()
-			return "", nil, nil, b.Targets[0].claimError(failed)
-		}
 		return candidate, failed, release, nil
 	}
-	if len(failed) == len(b.Targets) {
-		return "", nil, nil, b.Targets[0].claimError(failed)
+	if allFailed() {
+		return name, failed, func() {}, nil
 	}
 	return "", nil, nil, b.errNoFreeName(ctx, name, failed)
 }
@@ -129,7 +125,7 @@ func (b *Backup) readyTargets(ctx context.Context) map[*Target]error {
 		err := t.Unavailable
 		if err == nil && t.Create != nil && t.Bucket == nil {
 			if err = t.Create(ctx); err != nil {
-				err = fmt.Errorf("backup: target %s: %w", t.URL, err)
+				err = fmt.Errorf("target %s: %w", t.URL, err)
 			}
 		}
 		if err != nil {
@@ -137,10 +133,6 @@ func (b *Backup) readyTargets(ctx context.Context) map[*Target]error {
 		}
 	}
 	return failed
-}
-
-func (t *Target) claimError(failed map[*Target]error) error {
-	return fmt.Errorf("backup: every target failed: %w", failed[t])
 }
 
 // targetContext bounds one request to a target by the stall timeout.
@@ -155,9 +147,9 @@ func (b *Backup) targetContext(ctx context.Context) (context.Context, context.Ca
 // own deadline (not the run's context) ended it.
 func (b *Backup) targetError(ctx, reqCtx context.Context, t *Target, what string, err error) error {
 	if ctx.Err() == nil && errors.Is(reqCtx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("backup: target %s: %s: %w: no progress for %s", t.URL, what, ErrStalled, b.StallTimeout)
+		return fmt.Errorf("target %s: %s: %w: no progress for %s", t.URL, what, ErrStalled, b.StallTimeout)
 	}
-	return fmt.Errorf("backup: target %s: %s: %w", t.URL, what, err)
+	return fmt.Errorf("target %s: %s: %w", t.URL, what, err)
 }
 
 // taken reports whether object name or its manifest (or name with one of
@@ -219,7 +211,7 @@ func (b *Backup) claim(ctx context.Context, name string, failed map[*Target]erro
 			var wo *blob.WriterOptions
 			if wo, err = smallWriterOptions(t, nil, len(body), WriteClaim); err != nil {
 				cancel()
-				failed[t] = fmt.Errorf("backup: target %s: claim %s: %w", t.URL, name, err)
+				failed[t] = fmt.Errorf("target %s: claim %s: %w", t.URL, name, err)
 				continue
 			}
 			err = WriteSmall(reqCtx, t.Bucket, t.Key(name+ClaimSuffix), body, wo)

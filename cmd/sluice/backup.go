@@ -226,7 +226,10 @@ func printDryRun(ctx context.Context, e *env, asJSON bool, b *pipeline.Backup, p
 	} else {
 		ev.printText(e.stderr, sourcePath)
 	}
-	if n := len(ev.Unavailable); n > 0 {
+	switch n := len(ev.Unavailable); {
+	case n == len(ev.Targets):
+		return fmt.Errorf("%s: no target can be opened", dryRunLabel(b.Pipeline))
+	case n > 0:
 		return &exitError{code: exitPartial, err: fmt.Errorf("%s: %d of %d targets cannot be opened: %w", dryRunLabel(b.Pipeline), n, len(ev.Targets), pipeline.ErrPartial)}
 	}
 	return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,8 +19,9 @@ import (
 // target is opened. A target that cannot be opened otherwise — a missing
 // bucket, an unreachable store, refused credentials — becomes a
 // [pipeline.UnavailableTarget]: the backup reports it as failed and
-// writes the others (exit 3). When no target can be opened, the error
-// names each one's reason. The caller closes the targets returned.
+// writes the others (exit 3), or, when none can be opened, reports each
+// and fails before reading anything. The caller closes the targets
+// returned.
 func openBackupTargets(ctx context.Context, reg *pipeline.Registry, configs []pipeline.TargetConfig) ([]*pipeline.Target, error) {
 	seen := map[string]string{} // place → the URL that gave it first
 	for _, tc := range configs {
@@ -39,7 +39,6 @@ func openBackupTargets(ctx context.Context, reg *pipeline.Registry, configs []pi
 		seen[place] = shown
 	}
 	var targets []*pipeline.Target
-	var reasons []error
 	for _, tc := range configs {
 		t, err := backends.OpenTarget(ctx, reg, tc.URL, tc.Options)
 		switch {
@@ -47,14 +46,9 @@ func openBackupTargets(ctx context.Context, reg *pipeline.Registry, configs []pi
 			closeTargets(targets)
 			return nil, usageError(err)
 		case err != nil:
-			reasons = append(reasons, err)
 			t = pipeline.UnavailableTarget(backends.Redact(tc.URL), err)
 		}
 		targets = append(targets, t)
-	}
-	if len(reasons) == len(targets) {
-		closeTargets(targets)
-		return nil, fmt.Errorf("no target could be opened: %w", errors.Join(reasons...))
 	}
 	return targets, nil
 }

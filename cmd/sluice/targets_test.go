@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -55,13 +56,40 @@ func TestBackupUnavailableTarget(t *testing.T) {
 		}
 	})
 
+	// No target opens: each is reported as failed, as when some do (its
+	// reason, a target_failed event, the summary's count), the final
+	// error is one line, and nothing is read.
 	t.Run("none", func(t *testing.T) {
 		out, errs, code := cli(t, nil, "backup", src, "--to", unopenable, "--to", unopenable+"-2", "-r", rec)
 		if code != exitFailure || out != "" {
 			t.Fatalf("exit %d, stdout %q, want 1 and nothing\n%s", code, out, errs)
 		}
-		if !strings.Contains(errs, unopenable+":") || !strings.Contains(errs, unopenable+"-2:") {
-			t.Fatalf("error does not give each target's reason:\n%s", errs)
+		if !strings.Contains(errs, unopenable+":") || !strings.Contains(errs, unopenable+"-2:") || !strings.Contains(errs, "0 of 2 targets stored") {
+			t.Fatalf("stderr does not give each target's reason:\n%s", errs)
+		}
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "sluice: ") || !strings.Contains(last, "every target failed") {
+			t.Fatalf("last line %q, want the error in one line", last)
+		}
+
+		_, errs, code = cli(t, nil, "backup", src, "--to", unopenable, "--to", unopenable+"-2", "-r", rec, "--json")
+		var failed []string
+		var summary map[string]any
+		for _, ev := range jsonEvents(t, errs) {
+			switch ev["event"] {
+			case "target_failed":
+				failed = append(failed, fmt.Sprint(ev["target"]))
+			case "summary":
+				summary = ev
+			}
+		}
+		if code != exitFailure || !slices.Equal(failed, []string{unopenable, unopenable + "-2"}) || summary == nil || summary["failed"] != 2.0 || summary["ok"] != 0.0 {
+			t.Fatalf("exit %d, target_failed for %v, summary %v; want 1, both targets, 2 failed\n%s", code, failed, summary, errs)
+		}
+
+		out, errs, code = cli(t, nil, "backup", src, "--to", unopenable, "-r", rec, "--dry-run")
+		if code != exitFailure || out != "" || !strings.Contains(errs, "no target can be opened") {
+			t.Fatalf("dry run: exit %d, stdout %q, want 1 and nothing\n%s", code, out, errs)
 		}
 	})
 
