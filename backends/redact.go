@@ -227,3 +227,17 @@ func secretsIn(rawURL string) []string {
 	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return out
 }
+
+// RedactOption returns the value of a target option given beside a URL
+// (a config's target entry) as [Redact] would show it in the URL's query:
+// REDACTED for a credential-looking name ([secretParam]), REDACTED@host
+// for a bare userinfo@host, a URL value without its userinfo and secret
+// query values; any other value as it is.
+func RedactOption(name, value string) string {
+	r := redactQuery(url.QueryEscape(name) + "=" + url.QueryEscape(value))
+	_, v, _ := strings.Cut(r, "=")
+	if dec, err := url.QueryUnescape(v); err == nil {
+		return dec
+	}
+	return redacted
+}
