@@ -174,9 +174,9 @@ func TestFileWriteNewIsExclusive(t *testing.T) {
 	}
 }
 
-// TestGocloudQueryMatchesOpeners: every query parameter CheckTarget lets
-// through for gs:// and azblob:// is one gocloud's opener takes, so the
-// options the gs and azblob backends declare cannot drift into refusing what works or
+// TestGocloudQueryMatchesOpeners: every option the gs and azblob backends
+// declare, in the URL's query, passes CheckTarget and is a query
+// parameter gocloud's opener takes, so the options cannot drift into
 // passing what the opener refuses. The openers reach a server that
 // answers every request with 404, so opening fails at once with a
 // missing bucket, which is not a refused parameter.
