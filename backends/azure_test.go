@@ -129,3 +129,42 @@ func TestAzureConnectionErrorsHideSAS(t *testing.T) {
 		t.Error("an error without a URL was wrapped")
 	}
 }
+
+// TestAzureOptionsBesideURL: azblob options given beside the URL (a
+// config's target entry) reach the store the AZURE_STORAGE_* variables
+// no longer name, as they do in the URL's query, and the printed URL
+// carries them alike; a bad protocol is refused before anything opens.
+func TestAzureOptionsBesideURL(t *testing.T) {
+	serviceURL := azuretest.StartAzurite(t, "opts")
+	domain := strings.TrimSuffix(strings.TrimPrefix(serviceURL, "http://"), "/"+azuretest.Account)
+	// AZURE_STORAGE_ACCOUNT stays: with AZURE_STORAGE_KEY it is the
+	// shared key credential.
+	for _, v := range []string{"AZURE_STORAGE_IS_LOCAL_EMULATOR", "AZURE_STORAGE_DOMAIN", "AZURE_STORAGE_PROTOCOL"} {
+		t.Setenv(v, "")
+	}
+	reg := newRegistry()
+	want := "azblob://opts/p?domain=" + domain + "&localemu=true&protocol=http&storage_account=" + azuretest.Account
+	for _, tc := range []struct {
+		raw   string
+		extra map[string]any
+	}{
+		{"azblob://opts/p?domain=" + domain + "&protocol=http&localemu=true&storage_account=" + azuretest.Account, nil},
+		{"azblob://opts/p", map[string]any{"domain": domain, "protocol": "http", "localemu": true, "storage_account": azuretest.Account}},
+	} {
+		tg, err := OpenTarget(t.Context(), reg, tc.raw, tc.extra)
+		if err != nil {
+			t.Fatalf("%s %v: %v", tc.raw, tc.extra, err)
+		}
+		if tg.URL != want {
+			t.Errorf("%s %v: URL %q, want %q", tc.raw, tc.extra, tg.URL, want)
+		}
+		if err := tg.Bucket.WriteAll(t.Context(), tg.Prefix+"x", []byte("x"), nil); err != nil {
+			t.Errorf("%s %v: write: %v", tc.raw, tc.extra, err)
+		}
+		tg.Close()
+	}
+	_, err := OpenTarget(t.Context(), reg, "azblob://opts/p", map[string]any{"domain": domain, "protocol": "ftp", "storage_account": azuretest.Account})
+	if !errors.Is(err, ErrInvalidTarget) || !strings.Contains(err.Error(), `protocol: want http or https, got "ftp"`) {
+		t.Errorf("protocol ftp: %v, want ErrInvalidTarget", err)
+	}
+}

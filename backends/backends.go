@@ -21,9 +21,11 @@
 //
 // The URL path after the bucket is the key prefix: "s3://b/photos" stores
 // object "x" under key "photos/x". Query parameters a backend declares in its
-// [pipeline.BackendSpec.Options] are sluice's own (see `sluice plugins`); the
-// s3, file and mem backends reject any others, while gs and azblob pass them
-// to the gocloud URL opener (https://gocloud.dev/howto/blob/).
+// [pipeline.BackendSpec.Options] are sluice's own (see `sluice plugins`),
+// and may be given beside the URL in a config's target entry instead;
+// every backend rejects any others. The gs and azblob options are the
+// query parameters of gocloud's URL openers
+// (https://gocloud.dev/howto/blob/), which get them from either place.
 //
 // # S3
 //
@@ -62,7 +64,8 @@
 //
 // gs targets use Application Default Credentials; with none, opening a
 // target fails with a clear error (gocloud's own opener would print a
-// warning to stdout, which is reserved for object URLs). With
+// warning to stdout, which is reserved for object URLs). gocloud's grpc
+// and zonal parameters are refused: sluice uses the JSON API. With
 // STORAGE_EMULATOR_HOST set (an emulator such as fake-gcs-server), or
 // anonymous=true in the URL, the client is unauthenticated. An upload
 // buffers one resumable-upload chunk, sized to the target's share of the
@@ -82,11 +85,11 @@
 //     scheme://bucket/prefix without credentials or a trailing slash, with
 //     the query parameters needed to reach the target: the options a
 //     backend marks [pipeline.OptionSpec.Locates] (S3's endpoint, region,
-//     profile and use_path_style), from the URL or the config alike, and
-//     every gs and azblob query parameter, sorted by name, without the
-//     ones whose name or value [Redact] would hide (such as
-//     domain=u:pw@host), which the user adds again. Write-only settings
-//     such as part_size or storage_class are left out. Its Prefix is ""
+//     profile and use_path_style; every gs option but private_key_path;
+//     every azblob option), from the URL or the config alike, sorted by
+//     name, without the ones whose name or value [Redact] would hide
+//     (such as domain=u:pw@host), which the user adds again. Write-only
+//     settings such as part_size or storage_class are left out. Its Prefix is ""
 //     or ends in "/". [pipeline.Target.ObjectURL] gives a URL
 //     [OpenObject] resolves to the same store, bucket and key.
 //   - Errors name the URL only in the form [Redact] returns, and never carry
@@ -106,7 +109,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/sluice-backup/sluice/pipeline"
@@ -119,7 +121,7 @@ func init() { Register(pipeline.Default) }
 func Register(reg *pipeline.Registry) {
 	reg.RegisterBackend(s3Spec)
 	reg.RegisterBackend(gcsSpec)
-	reg.RegisterBackend(gocloudSpec("azblob", "Azure Blob Storage: azblob://container/prefix (AZURE_STORAGE_ACCOUNT and the Azure credential chain)"))
+	reg.RegisterBackend(azblobSpec)
 	reg.RegisterBackend(fileSpec)
 	reg.RegisterBackend(memSpec)
 }
@@ -216,20 +218,12 @@ func TargetPlace(reg *pipeline.Registry, rawURL string, extra map[string]any) (s
 	if err != nil { // checkTarget has refused such a path
 		return "", fmt.Errorf("target %s: %w", Redact(rawURL), invalidTarget{err})
 	}
-	shown, query := opts.Display(), u.Query()
+	shown := opts.Display() // booleans as true or false
 	place := url.Values{}
 	for _, name := range placeParams[scheme] {
-		v, ok := shown[name]
-		if !ok {
-			if v, ok = query.Get(name), query.Has(name); !ok {
-				continue
-			}
+		if v, ok := shown[name]; ok {
+			place.Set(name, strings.ToLower(strings.TrimRight(v, "/")))
 		}
-		if gocloudQuery[scheme][name] == queryBool {
-			b, _ := strconv.ParseBool(v) // checked by checkGocloudQuery
-			v = strconv.FormatBool(b)
-		}
-		place.Set(name, strings.ToLower(strings.TrimRight(v, "/")))
 	}
 	key := displayURL(scheme, bucket, prefix)
 	if len(place) > 0 {

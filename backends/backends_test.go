@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -310,36 +311,59 @@ func TestOpenObjectErrors(t *testing.T) {
 	}
 }
 
+// TestGoCloudTarget: the options of a gs or azblob target, from its URL
+// or beside it in a config (extra), reach gocloud's opener as query
+// parameters; its printed URL keeps those that locate it, without the
+// ones carrying a credential.
 func TestGoCloudTarget(t *testing.T) {
 	tests := []struct {
-		raw, openURL, display, prefix string
+		raw                      string
+		extra                    map[string]any
+		openURL, display, prefix string
 	}{
-		{"gs://bkt", "gs://bkt", "gs://bkt", ""},
-		{"gs://bkt/", "gs://bkt", "gs://bkt", ""},
-		{"gs://bkt/photos/2026", "gs://bkt", "gs://bkt/photos/2026", "photos/2026/"},
-		{"gs://bkt/p?universe_domain=x&anonymous=true", "gs://bkt?universe_domain=x&anonymous=true", "gs://bkt/p?anonymous=true&universe_domain=x", "p/"},
-		{"azblob://ctr/p?protocol=http&domain=127.0.0.1:10000", "azblob://ctr?protocol=http&domain=127.0.0.1:10000", "azblob://ctr/p?domain=127.0.0.1:10000&protocol=http", "p/"},
+		{"gs://bkt", nil, "gs://bkt", "gs://bkt", ""},
+		{"gs://bkt/", nil, "gs://bkt", "gs://bkt", ""},
+		{"gs://bkt/photos/2026", nil, "gs://bkt", "gs://bkt/photos/2026", "photos/2026/"},
+		{"gs://bkt/p?universe_domain=x&anonymous=true", nil, "gs://bkt?universe_domain=x&anonymous=true", "gs://bkt/p?anonymous=true&universe_domain=x", "p/"},
+		{"gs://bkt/p", map[string]any{"universe_domain": "x", "anonymous": true}, "gs://bkt?universe_domain=x&anonymous=true", "gs://bkt/p?anonymous=true&universe_domain=x", "p/"},
+		{"gs://bkt/p?anonymous=1", nil, "gs://bkt?anonymous=true", "gs://bkt/p?anonymous=true", "p/"},
+		{"azblob://ctr/p?protocol=http&domain=127.0.0.1:10000", nil, "azblob://ctr?protocol=http&domain=127.0.0.1:10000", "azblob://ctr/p?domain=127.0.0.1:10000&protocol=http", "p/"},
+		{"azblob://ctr/p?protocol=http", map[string]any{"domain": "127.0.0.1:10000", "localemu": "true", "storage_account": "acct"}, "azblob://ctr?protocol=http&domain=127.0.0.1:10000&localemu=true&storage_account=acct", "azblob://ctr/p?domain=127.0.0.1:10000&localemu=true&protocol=http&storage_account=acct", "p/"},
 		// A secret-looking value is not printed; the opener still gets it.
-		{"gs://bkt/p?access_id=me&private_key_path=/k.pem", "gs://bkt?access_id=me&private_key_path=/k.pem", "gs://bkt/p?access_id=me", "p/"},
+		{"gs://bkt/p?access_id=me&private_key_path=/k.pem", nil, "gs://bkt?access_id=me&private_key_path=/k.pem", "gs://bkt/p?access_id=me", "p/"},
+		{"gs://bkt/p", map[string]any{"access_id": "me@x.example", "private_key_path": "/k.pem"}, "gs://bkt?access_id=me@x.example&private_key_path=/k.pem", "gs://bkt/p", "p/"},
 		// So is a value carrying a credential: a URL with userinfo, a bare
 		// user:pass@host, which the opener makes part of a URL.
-		{"gs://bkt/p?universe_domain=http://u:PW@h.example&anonymous=true", "gs://bkt?universe_domain=http://u:PW@h.example&anonymous=true", "gs://bkt/p?anonymous=true", "p/"},
-		{"azblob://ctr/p?localemu=true&domain=u:PW@127.0.0.1:1&protocol=http", "azblob://ctr?localemu=true&domain=u:PW@127.0.0.1:1&protocol=http", "azblob://ctr/p?localemu=true&protocol=http", "p/"},
-		{"azblob://ctr/p?domain=u%40127.0.0.1:1", "azblob://ctr?domain=u%40127.0.0.1:1", "azblob://ctr/p", "p/"},
-		{"gs://bkt/p?universe_domain=https://h.example/%3Ftoken%3Dt", "gs://bkt?universe_domain=https://h.example/%3Ftoken%3Dt", "gs://bkt/p", "p/"},
+		{"gs://bkt/p?universe_domain=http://u:PW@h.example&anonymous=true", nil, "gs://bkt?universe_domain=http://u:PW@h.example&anonymous=true", "gs://bkt/p?anonymous=true", "p/"},
+		{"azblob://ctr/p?localemu=true&domain=u:PW@127.0.0.1:1&protocol=http", nil, "azblob://ctr?localemu=true&domain=u:PW@127.0.0.1:1&protocol=http", "azblob://ctr/p?localemu=true&protocol=http", "p/"},
+		{"azblob://ctr/p", map[string]any{"localemu": true, "domain": "u:PW@127.0.0.1:1"}, "azblob://ctr?localemu=true&domain=u:PW@127.0.0.1:1", "azblob://ctr/p?localemu=true", "p/"},
+		{"azblob://ctr/p?domain=u%40127.0.0.1:1", nil, "azblob://ctr?domain=u%40127.0.0.1:1", "azblob://ctr/p", "p/"},
+		{"gs://bkt/p?universe_domain=https://h.example/%3Ftoken%3Dt", nil, "gs://bkt?universe_domain=https://h.example/%3Ftoken%3Dt", "gs://bkt/p", "p/"},
 	}
+	reg := newRegistry()
 	for _, tt := range tests {
-		u, err := url.Parse(tt.raw)
+		spec, u, opts, err := checkTarget(reg, tt.raw, tt.extra)
+		if err != nil {
+			t.Errorf("%s %v: %v", tt.raw, tt.extra, err)
+			continue
+		}
+		openURL, tg, err := gocloudTarget(u, spec.Options, opts)
+		if err != nil {
+			t.Errorf("%s %v: %v", tt.raw, tt.extra, err)
+			continue
+		}
+		got, err := url.Parse(openURL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		openURL, tg, err := gocloudTarget(u)
+		want, err := url.Parse(tt.openURL)
 		if err != nil {
-			t.Errorf("%s: %v", tt.raw, err)
-			continue
+			t.Fatal(err)
 		}
-		if openURL != tt.openURL || tg.URL != tt.display || tg.Prefix != tt.prefix {
-			t.Errorf("%s: got %q, %q, %q; want %q, %q, %q", tt.raw, openURL, tg.URL, tg.Prefix, tt.openURL, tt.display, tt.prefix)
+		sameOpen := got.Scheme == want.Scheme && got.Host == want.Host && got.Path == want.Path &&
+			reflect.DeepEqual(got.Query(), want.Query())
+		if !sameOpen || tg.URL != tt.display || tg.Prefix != tt.prefix {
+			t.Errorf("%s %v: got %q, %q, %q; want %q, %q, %q", tt.raw, tt.extra, openURL, tg.URL, tg.Prefix, tt.openURL, tt.display, tt.prefix)
 		}
 	}
 }

@@ -174,9 +174,9 @@ func TestFileWriteNewIsExclusive(t *testing.T) {
 	}
 }
 
-// TestGocloudQueryMatchesOpeners: every query parameter CheckTarget lets
-// through for gs:// and azblob:// is one gocloud's opener takes, so the
-// table in checkGocloudQuery cannot drift into refusing what works or
+// TestGocloudQueryMatchesOpeners: every option the gs and azblob backends
+// declare, in the URL's query, passes CheckTarget and is a query
+// parameter gocloud's opener takes, so the options cannot drift into
 // passing what the opener refuses. The openers reach a server that
 // answers every request with 404, so opening fails at once with a
 // missing bucket, which is not a refused parameter.
@@ -189,11 +189,21 @@ func TestGocloudQueryMatchesOpeners(t *testing.T) {
 	t.Setenv("AZURE_STORAGE_KEY", "a2V5")
 	t.Setenv("AZURE_STORAGE_DOMAIN", host)
 	t.Setenv("AZURE_STORAGE_PROTOCOL", "http")
-	values := map[queryKind]string{queryString: host, queryBool: "false"}
 	reg := newRegistry()
-	for scheme, params := range gocloudQuery {
-		for name, kind := range params {
-			u := scheme + "://bkt/p?" + name + "=" + values[kind]
+	for _, scheme := range []string{"gs", "azblob"} {
+		spec, err := reg.Backend(scheme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range spec.Options {
+			value := host
+			switch {
+			case o.Type == pipeline.Bool:
+				value = "false"
+			case o.Name == "protocol":
+				value = "http"
+			}
+			u := scheme + "://bkt/p?" + o.Name + "=" + value
 			if err := CheckTarget(reg, u, nil); err != nil {
 				t.Errorf("CheckTarget(%s): %v", u, err)
 			}
@@ -268,9 +278,10 @@ func TestTargetPlace(t *testing.T) {
 		{{url: "s3://b/d?endpoint=" + e}, {url: "s3://b/d?endpoint=HTTP://127.0.0.1:57123&profile=p&use_path_style=true&part_size=8388608"}},
 		{{url: "s3://b/d"}, {url: "b/d?region=eu-west-1&storage_class=STANDARD_IA"}},
 		{{url: "gs://b/p"}, {url: "gs://b/p/?anonymous=true&access_id=x"}},
-		{{url: "gs://b/p?universe_domain=u.example"}, {url: "gs://b/p?universe_domain=u.example&grpc=false"}},
+		{{url: "gs://b/p?universe_domain=u.example"}, {url: "gs://b/p", extra: map[string]any{"universe_domain": "U.example/", "anonymous": true}}},
 		{{url: "azblob://c/p?localemu=1&domain=127.0.0.1:10000"}, {url: "azblob://c/p?localemu=true&domain=127.0.0.1:10000&protocol=http"}},
 		{{url: "azblob://c/p?storage_account=a"}, {url: "azblob://c/p?storage_account=A&protocol=https"}},
+		{{url: "azblob://c/p?localemu=1&domain=127.0.0.1:10000"}, {url: "azblob://c/p", extra: map[string]any{"localemu": true, "domain": "127.0.0.1:10000"}}},
 		{{url: "mem://"}, {url: "mem://default/"}},
 		{{url: "file://" + dir}, {url: "file://" + dir + "-link/"}},
 		{{url: "file://" + dir + "/new/sub"}, {url: "file://" + dir + "-link/new/sub"}},
@@ -287,6 +298,7 @@ func TestTargetPlace(t *testing.T) {
 		{{url: "azblob://c/p?storage_account=a"}, {url: "azblob://c/p?storage_account=b"}},
 		{{url: "azblob://c/p?localemu=true"}, {url: "azblob://c/p"}},
 		{{url: "azblob://c/p?cdn=true"}, {url: "azblob://c/p?cdn=false"}},
+		{{url: "azblob://c/p"}, {url: "azblob://c/p", extra: map[string]any{"storage_account": "b"}}},
 		{{url: "mem://a"}, {url: "mem://b"}},
 		{{url: "file://" + dir}, {url: "file://" + dir + "/sub"}},
 	}

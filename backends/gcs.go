@@ -10,6 +10,8 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/gcsblob"
 	"gocloud.dev/gcp"
+	"golang.org/x/oauth2/google"
+	"google.golang.org/api/option"
 
 	"github.com/sluice-backup/sluice/pipeline"
 )
@@ -17,22 +19,39 @@ import (
 // gcsSpec opens Google Cloud Storage targets. It builds gocloud's URL
 // opener itself rather than using gocloud's default one, which prints a
 // warning to stdout when no credentials exist: sluice's stdout carries
-// only object URLs. Query parameters still reach gcsblob's opener
-// (anonymous, access_id, private_key_path, universe_domain, ...).
+// only object URLs. Its options ([gcsOptions]) are the query parameters
+// gcsblob's opener takes for the JSON API; gRPC's grpc and zonal are
+// refused ([checkGocloud]): this build has no gRPC, and gcsblob's gRPC
+// client ignores STORAGE_EMULATOR_HOST.
 //
 // Credentials are Application Default Credentials
 // (GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login,
-// the metadata server). With STORAGE_EMULATOR_HOST set, or anonymous=true
-// in the URL, the client is unauthenticated.
+// the metadata server), for universe_domain when it is set, which also
+// chooses the endpoint (storage.UNIVERSE_DOMAIN). With
+// STORAGE_EMULATOR_HOST set, or anonymous=true or access_id=-, the client
+// is unauthenticated; the emulator's endpoint then wins over the universe.
 var gcsSpec = pipeline.BackendSpec{
-	Scheme: "gs",
-	Help:   "Google Cloud Storage: gs://bucket/prefix (Application Default Credentials; STORAGE_EMULATOR_HOST for an emulator)",
-	Check:  checkGocloud,
-	Open:   openGCS,
+	Scheme:  "gs",
+	Help:    "Google Cloud Storage: gs://bucket/prefix (Application Default Credentials; STORAGE_EMULATOR_HOST for an emulator)",
+	Options: gcsOptions,
+	Check:   checkGocloud,
+	Open:    openGCS,
 }
 
-func openGCS(ctx context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
-	openURL, t, err := gocloudTarget(u)
+// gcsOptions are the gs backend's options. access_id and private_key_path
+// serve gocloud's signed URLs, which sluice never makes; access_id=- and
+// anonymous=true choose an unauthenticated client. private_key_path names
+// a file holding a key, so it is a secret reference: it is never part of
+// a printed target URL.
+var gcsOptions = []pipeline.OptionSpec{
+	{Name: "anonymous", Locates: true, Type: pipeline.Bool, Help: "use an unauthenticated client, for public buckets (default: Application Default Credentials)"},
+	{Name: "access_id", Locates: true, Help: "service account e-mail gocloud signs URLs as (sluice signs none; an e-mail is left out of printed URLs); - means an unauthenticated client, as anonymous=true"},
+	{Name: "private_key_path", Secret: true, Help: "file holding the service account's private key, for gocloud's signed URLs (sluice signs none); read when the target opens"},
+	{Name: "universe_domain", Locates: true, Help: "universe domain of the Google Cloud the bucket is in (default: googleapis.com)"},
+}
+
+func openGCS(ctx context.Context, u *url.URL, opts pipeline.Options) (*pipeline.Target, error) {
+	openURL, t, err := gocloudTarget(u, gcsOptions, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -41,14 +60,20 @@ func openGCS(ctx context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Tar
 		return nil, err
 	}
 	opener := &gcsblob.URLOpener{}
-	q := ou.Query()
+	emulator := os.Getenv("STORAGE_EMULATOR_HOST") != ""
+	universe := opts.String("universe_domain")
+	if universe != "" && !emulator {
+		// gcsblob's URLOpener leaves universe_domain to gocloud's default
+		// opener, which sluice does not use.
+		opener.Options.ClientOptions = []option.ClientOption{option.WithUniverseDomain(universe)}
+	}
 	switch {
-	case os.Getenv("STORAGE_EMULATOR_HOST") != "", q.Get("anonymous") == "true", q.Get("access_id") == "-":
+	case emulator, opts.Bool("anonymous"), opts.String("access_id") == "-":
 		// gcsblob talks to the emulator without authentication and
 		// ignores this client; anonymous URLs replace it too.
 		opener.Client = gcp.NewAnonymousHTTPClient(gcp.DefaultTransport())
 	default:
-		creds, err := gcp.DefaultCredentials(ctx)
+		creds, err := gcp.DefaultCredentialsWithParams(ctx, google.CredentialsParams{UniverseDomain: universe})
 		if err != nil {
 			return nil, fmt.Errorf("no Google Cloud credentials (set GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth application-default login`, or add anonymous=true for a public bucket): %w", err)
 		}

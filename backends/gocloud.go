@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/url"
-	"slices"
-	"strconv"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/azureblob"
@@ -16,37 +13,40 @@ import (
 	"github.com/sluice-backup/sluice/pipeline"
 )
 
-// gocloudSpec is a backend opened by gocloud's default URL opener for
-// scheme, which also brings that cloud's standard credential chain. Query
-// parameters pass through to the opener, which rejects unknown ones.
-func gocloudSpec(scheme, help string) pipeline.BackendSpec {
-	return pipeline.BackendSpec{
-		Scheme: scheme,
-		Help:   help,
-		Check:  checkGocloud,
-		Open: func(ctx context.Context, u *url.URL, _ pipeline.Options) (*pipeline.Target, error) {
-			openURL, t, err := gocloudTarget(u)
-			if err != nil {
-				return nil, err
-			}
-			if scheme == "azblob" {
-				if t.Bucket, err = openAzure(ctx, openURL); err != nil {
-					return nil, err
-				}
-				if err := checkExists(ctx, t.Bucket, u.Host); err != nil {
-					t.Bucket.Close()
-					return nil, err
-				}
-				t.Bucket = wrapUploadBucket(t.Bucket)
-				t.Prepare = prepareAzure
-				return t, nil
-			}
-			if t.Bucket, err = blob.OpenBucket(ctx, openURL); err != nil {
-				return nil, err
-			}
-			return t, nil
-		},
-	}
+// azblobOptions are the azblob backend's options: the query parameters
+// gocloud's azureblob opener takes, each overriding its AZURE_STORAGE_*
+// variable. All of them choose the store the container is in, or how to
+// reach it.
+var azblobOptions = []pipeline.OptionSpec{
+	{Name: "storage_account", Locates: true, Help: "storage account name (default: AZURE_STORAGE_ACCOUNT, or the connection string's)"},
+	{Name: "domain", Locates: true, Help: "domain of the blob service (default: AZURE_STORAGE_DOMAIN, else blob.core.windows.net); host:port for an emulator"},
+	{Name: "protocol", Locates: true, Help: "https or http (default: AZURE_STORAGE_PROTOCOL, else https)"},
+	{Name: "localemu", Locates: true, Type: pipeline.Bool, Help: "the domain is a local emulator (Azurite), which takes the account in the path (default: AZURE_STORAGE_IS_LOCAL_EMULATOR; implied by a domain starting with 127.0.0.1 or localhost)"},
+	{Name: "cdn", Locates: true, Type: pipeline.Bool, Help: "the domain is a CDN in front of the account, which takes no account name in the host (default: AZURE_STORAGE_IS_CDN)"},
+}
+
+// azblobSpec opens Azure Blob Storage targets ([openAzure]).
+var azblobSpec = pipeline.BackendSpec{
+	Scheme:  "azblob",
+	Help:    "Azure Blob Storage: azblob://container/prefix (AZURE_STORAGE_ACCOUNT and the Azure credential chain)",
+	Options: azblobOptions,
+	Check:   checkGocloud,
+	Open: func(ctx context.Context, u *url.URL, opts pipeline.Options) (*pipeline.Target, error) {
+		openURL, t, err := gocloudTarget(u, azblobOptions, opts)
+		if err != nil {
+			return nil, err
+		}
+		if t.Bucket, err = openAzure(ctx, openURL); err != nil {
+			return nil, err
+		}
+		if err := checkExists(ctx, t.Bucket, u.Host); err != nil {
+			t.Bucket.Close()
+			return nil, err
+		}
+		t.Bucket = wrapUploadBucket(t.Bucket)
+		t.Prepare = prepareAzure
+		return t, nil
+	},
 }
 
 // checkExists fails with a [noBucketError] when the bucket (container)
@@ -87,82 +87,55 @@ func prepareAzure(wo *blob.WriterOptions, w pipeline.Write) (int64, error) {
 	return p.limit, nil
 }
 
-// checkGocloud implements [pipeline.BackendSpec.Check] for the backends
-// gocloud's openers open: the bucket, the prefix and the query parameters
-// the scheme's opener takes ([gocloudQuery]), so a typo fails before any
-// target is opened, as it does for S3.
-func checkGocloud(u *url.URL, _ pipeline.Options) error {
-	if _, _, err := gocloudTarget(u); err != nil {
+// checkGocloud implements [pipeline.BackendSpec.Check] for the gs and
+// azblob backends: the bucket, the prefix and the options, which come
+// from the URL's query or from a config's target entry alike, so a typo
+// or a bad value fails before any target is opened, as it does for S3.
+// The query holds only what is not an option by now
+// ([pipeline.BackendSpec.Options] are taken out of it), which is refused.
+func checkGocloud(u *url.URL, opts pipeline.Options) error {
+	if _, _, err := splitBucket(u); err != nil {
 		return err
 	}
-	return checkGocloudQuery(u)
-}
-
-// queryKind is what a gocloud opener's query parameter holds.
-type queryKind int
-
-const (
-	queryString queryKind = iota
-	queryBool             // strconv.ParseBool's spellings
-)
-
-// gocloudQuery lists, per scheme, the query parameters gocloud v0.47's
-// opener for it takes; it refuses any other.
-var gocloudQuery = map[string]map[string]queryKind{
-	"gs": {
-		"access_id": queryString, "private_key_path": queryString, "anonymous": queryBool,
-		"universe_domain": queryString, "grpc": queryBool, "zonal": queryBool,
-	},
-	"azblob": {
-		"domain": queryString, "protocol": queryString, "cdn": queryBool,
-		"localemu": queryBool, "storage_account": queryString,
-	},
-}
-
-// checkGocloudQuery checks u's query parameters against [gocloudQuery]:
-// known names, one value each, booleans that parse.
-func checkGocloudQuery(u *url.URL) error {
-	known, ok := gocloudQuery[u.Scheme]
-	if !ok || u.RawQuery == "" {
-		return nil
+	if u.Query().Has("prefix") {
+		// gocloud's openers would prefix keys themselves, on top of the
+		// URL path.
+		return errors.New("query parameter prefix: put the prefix in the URL path")
 	}
-	q := u.Query()
-	var unknown []string
-	for _, k := range slices.Sorted(maps.Keys(q)) {
-		kind, ok := known[k]
-		switch {
-		case !ok:
-			unknown = append(unknown, k)
-		case len(q[k]) > 1:
-			return fmt.Errorf("query parameter %s: given %d times", k, len(q[k]))
-		case kind == queryBool:
-			if _, err := strconv.ParseBool(q.Get(k)); err != nil {
-				return fmt.Errorf("query parameter %s: want true or false, got %q", k, q.Get(k))
+	switch u.Scheme {
+	case "gs":
+		q := u.Query()
+		for _, k := range []string{"grpc", "zonal"} {
+			if q.Has(k) {
+				return fmt.Errorf("query parameter %s: not supported: sluice reaches Google Cloud Storage through its JSON API, not gRPC", k)
 			}
 		}
+		return rejectQuery(u, gcsOptions)
+	case "azblob":
+		if p := opts.String("protocol"); p != "" && p != "http" && p != "https" {
+			return fmt.Errorf("protocol: want http or https, got %q", p)
+		}
+		return rejectQuery(u, azblobOptions)
 	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	return unknownQueryError(unknown, slices.Sorted(maps.Keys(known)))
+	return rejectQuery(u, nil)
 }
 
-// gocloudTarget splits u into the URL the gocloud opener gets (scheme,
-// bucket and pass-through query, no path) and the target without its
-// bucket. Every pass-through parameter configures how the bucket is
-// reached, so the target's URL keeps them all but those carrying a
-// credential ([targetURL]).
-func gocloudTarget(u *url.URL) (openURL string, t *pipeline.Target, err error) {
+// gocloudTarget returns the URL gocloud's opener gets for u (scheme,
+// bucket and the options set in opts, from the URL or a config's target
+// entry alike, as query parameters; no path) and the target without its
+// bucket. Its printed URL keeps the options that locate the target
+// ([locatingQuery]) but those carrying a credential ([targetURL]).
+func gocloudTarget(u *url.URL, specs []pipeline.OptionSpec, opts pipeline.Options) (openURL string, t *pipeline.Target, err error) {
 	bucket, prefix, err := splitBucket(u)
 	if err != nil {
 		return "", nil, err
 	}
-	if u.Query().Has("prefix") {
-		// gocloud would prefix keys itself, on top of the URL path.
-		return "", nil, errors.New("query parameter prefix: put the prefix in the URL path")
+	q := url.Values{}
+	for k, v := range opts.Display() {
+		q.Set(k, v)
 	}
-	o := url.URL{Scheme: u.Scheme, Host: bucket, RawQuery: u.RawQuery}
-	return o.String(), &pipeline.Target{URL: targetURL(u.Scheme, bucket, prefix, u.Query()), Prefix: prefix}, nil
+	o := url.URL{Scheme: u.Scheme, Host: bucket, RawQuery: q.Encode()}
+	return o.String(), &pipeline.Target{URL: targetURL(u.Scheme, bucket, prefix, locatingQuery(specs, opts)), Prefix: prefix}, nil
 }
 
 // openAzure opens an azblob:// URL with the standard AZURE_STORAGE_*

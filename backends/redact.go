@@ -238,3 +238,17 @@ var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
 // "https://host/c/b?comp=block&sig=…": connection refused`), whose query
 // can carry a credential such as an Azure SAS token.
 func RedactText(s string) string { return urlInText.ReplaceAllStringFunc(s, Redact) }
+
+// RedactOption returns the value of a target option given beside a URL
+// (a config's target entry) as [Redact] would show it in the URL's query:
+// REDACTED for a credential-looking name ([secretParam]), REDACTED@host
+// for a bare userinfo@host, a URL value without its userinfo and secret
+// query values; any other value as it is.
+func RedactOption(name, value string) string {
+	r := redactQuery(url.QueryEscape(name) + "=" + url.QueryEscape(value))
+	_, v, _ := strings.Cut(r, "=")
+	if dec, err := url.QueryUnescape(v); err == nil {
+		return dec
+	}
+	return redacted
+}

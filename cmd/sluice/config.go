@@ -238,6 +238,10 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 			}
 			tm := map[string]any{"url": backends.Redact(t.URL)}
 			for k, v := range t.Options {
+				if s, ok := v.(string); ok {
+					// Hidden as in the URL's query.
+					v = backends.RedactOption(k, s)
+				}
 				tm[k] = showValue(k, v)
 			}
 			targets = append(targets, tm)

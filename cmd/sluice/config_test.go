@@ -86,11 +86,11 @@ pipelines:
     source: `+src+`
     allow_plaintext: true
     targets:
-      - azblob://c/r?domain=http%3A%2F%2Fkeyid%3APASSWD8%40host&protocol=x
+      - azblob://c/r?domain=http%3A%2F%2Fkeyid%3APASSWD8%40host&protocol=https
 `)
 	out := mustCLI(t, nil, "--config", cfg, "config", "show")
 	check("config show", out)
-	if !strings.Contains(out, "domain=http%3A%2F%2FREDACTED%40host&protocol=x") {
+	if !strings.Contains(out, "domain=http%3A%2F%2FREDACTED%40host&protocol=https") {
 		t.Errorf("config show lost the harmless parts:\n%s", out)
 	}
 	check("config show --json", mustCLI(t, nil, "--config", cfg, "config", "show", "--json"))

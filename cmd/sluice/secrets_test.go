@@ -212,7 +212,8 @@ func checkSecretOptions(t *testing.T, owner string, specs []pipeline.OptionSpec)
 		if !secretish.MatchString(o.Name) || strings.HasSuffix(o.Name, "_key_id") {
 			continue
 		}
-		if !strings.HasSuffix(o.Name, "_file") && !strings.HasSuffix(o.Name, "_env") {
+		// gs's private_key_path is gocloud's name for a key file.
+		if !strings.HasSuffix(o.Name, "_file") && !strings.HasSuffix(o.Name, "_env") && !strings.HasSuffix(o.Name, "_path") {
 			t.Errorf("%s option %q may hold a secret; secrets come from files or environment variables", owner, o.Name)
 		}
 		if !o.Secret {
