@@ -168,3 +168,23 @@ func TestAzureOptionsBesideURL(t *testing.T) {
 		t.Errorf("protocol ftp: %v, want ErrInvalidTarget", err)
 	}
 }
+
+// TestAzureUnreachableHidesSAS: a store that does not answer fails the
+// target at open, saying it cannot be reached, without the SAS token the
+// request carried.
+func TestAzureUnreachableHidesSAS(t *testing.T) {
+	azuretest.StartAzurite(t, "unused")
+	const sig = "c2VjcmV0LXNhcy1zaWduYXR1cmU"
+	t.Setenv("AZURE_STORAGE_KEY", "")
+	t.Setenv("AZURE_STORAGE_SAS_TOKEN", "sv=2020-08-04&ss=b&srt=sco&sp=rl&se=2099-01-01T00:00:00Z&sig="+sig)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	_, err = OpenTarget(t.Context(), newRegistry(), "azblob://c/p", map[string]any{"domain": dead, "protocol": "http", "localemu": true})
+	if err == nil || strings.Contains(err.Error(), sig) || !strings.Contains(err.Error(), `cannot reach container "c"`) {
+		t.Errorf("open of an unreachable store: %v; want it said, without the SAS signature", err)
+	}
+}

@@ -129,10 +129,17 @@ func Register(reg *pipeline.Registry) {
 // ErrNoBucket is wrapped by errors about a bucket that does not exist.
 var ErrNoBucket = errors.New("bucket does not exist")
 
-// noBucketError reads `bucket "x" does not exist` and matches [ErrNoBucket].
-type noBucketError struct{ bucket string }
+// noBucketError reads `bucket "x" does not exist` (or `container "x"`, as
+// Azure calls its buckets) and matches [ErrNoBucket].
+type noBucketError struct{ kind, bucket string }
 
-func (e *noBucketError) Error() string { return fmt.Sprintf("bucket %q does not exist", e.bucket) }
+func (e *noBucketError) Error() string {
+	kind := e.kind
+	if kind == "" {
+		kind = "bucket"
+	}
+	return fmt.Sprintf("%s %q does not exist", kind, e.bucket)
+}
 func (e *noBucketError) Unwrap() error { return ErrNoBucket }
 
 // ErrInvalidTarget is wrapped by the errors of [OpenTarget], [OpenObject]

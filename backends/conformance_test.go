@@ -136,14 +136,18 @@ func testMissingBucket(t *testing.T, reg *pipeline.Registry) {
 }
 
 // testMissingBucketURL opens rawURL, whose bucket is no-such-bucket, and
-// checks the error.
+// checks the error, which calls it a bucket, or a container on Azure.
 func testMissingBucketURL(t *testing.T, reg *pipeline.Registry, rawURL string) {
 	t.Helper()
 	_, err := OpenTarget(t.Context(), reg, rawURL, nil)
 	if err == nil {
 		t.Fatalf("OpenTarget(%s) of a missing bucket succeeded", rawURL)
 	}
-	if !errors.Is(err, ErrNoBucket) || !strings.Contains(err.Error(), `bucket "no-such-bucket" does not exist`) {
+	kind := "bucket"
+	if strings.HasPrefix(rawURL, "azblob:") {
+		kind = "container"
+	}
+	if !errors.Is(err, ErrNoBucket) || !strings.Contains(err.Error(), kind+` "no-such-bucket" does not exist`) {
 		t.Errorf("error %q: want ErrNoBucket naming the bucket", err)
 	}
 	if !strings.Contains(err.Error(), rawURL) {

@@ -89,7 +89,7 @@ func openGCS(ctx context.Context, u *url.URL, opts pipeline.Options) (*pipeline.
 	if t.Bucket.As(&client) {
 		client.SetRetry(storage.WithMaxAttempts(gcsAttempts))
 	}
-	if err := checkExists(ctx, t.Bucket, ou.Host); err != nil {
+	if err := checkExists(ctx, t.Bucket, "bucket", ou.Host); err != nil {
 		t.Bucket.Close()
 		return nil, err
 	}

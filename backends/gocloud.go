@@ -39,31 +39,33 @@ var azblobSpec = pipeline.BackendSpec{
 		if t.Bucket, err = openAzure(ctx, openURL); err != nil {
 			return nil, err
 		}
-		if err := checkExists(ctx, t.Bucket, u.Host); err != nil {
+		// Checked through the wrapper, whose errors hide the SAS token.
+		t.Bucket = wrapUploadBucket(t.Bucket)
+		if err := checkExists(ctx, t.Bucket, "container", u.Host); err != nil {
 			t.Bucket.Close()
 			return nil, err
 		}
-		t.Bucket = wrapUploadBucket(t.Bucket)
 		t.Prepare = prepareAzure
 		return t, nil
 	},
 }
 
-// checkExists fails with a [noBucketError] when the bucket (container)
-// name b was opened on does not exist, found by listing one key, and with
+// checkExists fails with a [noBucketError] when the bucket (or Azure
+// container: kind says which) name b was opened on does not exist, found
+// by listing one key, and with
 // the error when the store cannot be reached at all (no answer: a refused
 // connection, a name that does not resolve). Other errors, such as a
 // principal allowed to write but not to list (a write-only SAS token), are
 // left to the requests that need the permission: opening stays as lenient
 // as gocloud's own.
-func checkExists(ctx context.Context, b *blob.Bucket, name string) error {
+func checkExists(ctx context.Context, b *blob.Bucket, kind, name string) error {
 	ok, err := b.IsAccessible(ctx)
 	var netErr net.Error
 	switch {
 	case err == nil && !ok:
-		return &noBucketError{bucket: name}
+		return &noBucketError{kind: kind, bucket: name}
 	case errors.As(err, &netErr):
-		return fmt.Errorf("cannot reach bucket %q: %w", name, err)
+		return fmt.Errorf("cannot reach %s %q: %w", kind, name, err)
 	}
 	return nil
 }
