@@ -9,8 +9,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
@@ -186,5 +189,50 @@ func TestAzureUnreachableHidesSAS(t *testing.T) {
 	_, err = OpenTarget(t.Context(), newRegistry(), "azblob://c/p", map[string]any{"domain": dead, "protocol": "http", "localemu": true})
 	if err == nil || strings.Contains(err.Error(), sig) || !strings.Contains(err.Error(), `cannot reach container "c"`) {
 		t.Errorf("open of an unreachable store: %v; want it said, without the SAS signature", err)
+	}
+}
+
+// TestAzureSASConnectionString: the connection string the Azure portal
+// gives for a SAS ("BlobEndpoint=…;SharedAccessSignature=…") names no
+// AccountName; it works alone, the account taken from the endpoint.
+func TestAzureSASConnectionString(t *testing.T) {
+	serviceURL := azuretest.StartAzurite(t, "sas")
+	cred, err := azblob.NewSharedKeyCredential(azuretest.Account, azuretest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perms := sas.AccountPermissions{Read: true, Write: true, Delete: true, List: true, Add: true, Create: true}
+	types := sas.AccountResourceTypes{Service: true, Container: true, Object: true}
+	q, err := sas.AccountSignatureValues{
+		Protocol: sas.ProtocolHTTPSandHTTP, ExpiryTime: time.Now().Add(time.Hour),
+		Permissions: perms.String(), ResourceTypes: types.String(),
+	}.SignWithSharedKey(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", "BlobEndpoint="+serviceURL+";SharedAccessSignature="+q.Encode())
+	tg, err := OpenTarget(t.Context(), newRegistry(), "azblob://sas/p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	if err := tg.Bucket.WriteAll(t.Context(), "p/x", []byte("through the SAS"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tg.Bucket.ReadAll(t.Context(), "p/x"); err != nil || string(got) != "through the SAS" {
+		t.Fatalf("read back %q, %v", got, err)
+	}
+	for endpoint, want := range map[string]string{
+		"https://acct.blob.core.windows.net/":     "acct",
+		"http://127.0.0.1:10000/devstoreaccount1": "devstoreaccount1",
+		"not a url": "",
+	} {
+		t.Setenv("AZURE_STORAGE_CONNECTION_STRING", "BlobEndpoint="+endpoint+";SharedAccessSignature=sv=x")
+		if got := connectionStringAccount(); got != want {
+			t.Errorf("account of %s: %q, want %q", endpoint, got, want)
+		}
 	}
 }

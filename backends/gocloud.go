@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"strings"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/azureblob"
@@ -151,6 +153,9 @@ func openAzure(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 		return nil, err
 	}
 	opts := azureblob.NewDefaultServiceURLOptions()
+	if opts.AccountName == "" {
+		opts.AccountName = connectionStringAccount()
+	}
 	if opts.AccountName == "" && u.Query().Get("storage_account") == "" {
 		// gocloud would say "Options.AccountName is required".
 		return nil, errors.New("no Azure storage account: set AZURE_STORAGE_ACCOUNT (with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or the Azure credential chain) or AZURE_STORAGE_CONNECTION_STRING, or add storage_account=NAME to the URL")
@@ -160,4 +165,36 @@ func openAzure(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 		ServiceURLOptions: *opts,
 	}
 	return opener.OpenBucketURL(ctx, u)
+}
+
+// connectionStringAccount returns the account a connection string's
+// BlobEndpoint names when the string has no AccountName, as the
+// "BlobEndpoint=…;SharedAccessSignature=…" form the Azure portal gives
+// for a SAS has not, or "". gocloud insists on an account name, which it
+// takes from AccountName alone, although a client built from a
+// connection string does not use it.
+func connectionStringAccount() string {
+	cs := os.Getenv("AZURE_STORAGE_CONNECTION_STRING")
+	if cs == "" {
+		cs = os.Getenv("AZURE_STORAGEBLOB_CONNECTIONSTRING")
+	}
+	for part := range strings.SplitSeq(cs, ";") {
+		key, value, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if !strings.EqualFold(key, "BlobEndpoint") {
+			continue
+		}
+		u, err := url.Parse(value)
+		if err != nil || u.Host == "" {
+			return ""
+		}
+		// An emulator's endpoint names the account in its path
+		// (http://127.0.0.1:10000/devstoreaccount1); Azure's in its host
+		// (https://acct.blob.core.windows.net).
+		if first, _, _ := strings.Cut(strings.Trim(u.Path, "/"), "/"); first != "" {
+			return first
+		}
+		account, _, _ := strings.Cut(u.Hostname(), ".")
+		return account
+	}
+	return ""
 }
