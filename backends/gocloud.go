@@ -54,9 +54,9 @@ var azblobSpec = pipeline.BackendSpec{
 
 // checkExists fails with a [noBucketError] when the bucket (or Azure
 // container: kind says which) name b was opened on does not exist, found
-// by listing one key, and with
-// the error when the store cannot be reached at all (no answer: a refused
-// connection, a name that does not resolve). Other errors, such as a
+// by listing one key, and with the error when the store cannot be reached
+// at all (no answer: a refused connection, a name that does not resolve).
+// Other errors, such as a
 // principal allowed to write but not to list (a write-only SAS token), are
 // left to the requests that need the permission: opening stays as lenient
 // as gocloud's own.
