@@ -53,42 +53,42 @@ func statusReason(status string, code int) string {
 }
 
 // tellAzureError returns err with any Azure service error in it told in
-// one line by an [azureError], and any other error whose text quotes a
-// request URL with a credential in it (a connection that failed, whose
-// URL carries the SAS token) with that URL redacted ([urlRedacted]);
-// other errors come back as they are.
+// one line by an [azureError], and an error without an answer (a refused
+// connection, a reset) told by its request's own error ([requestError]):
+// without the wrapping gocloud adds, which the bucket sluice reads
+// through adds again, and with the URL redacted, since its query carries
+// the SAS token. Other errors come back as they are, but for any URL
+// with a credential in their text, which is redacted too.
 func tellAzureError(err error) error {
 	if err == nil {
 		return nil
 	}
 	var told *azureError
-	var hidden *urlRedacted
-	if errors.As(err, &told) || errors.As(err, &hidden) {
+	var retold *requestError
+	if errors.As(err, &told) || errors.As(err, &retold) {
 		return err
 	}
 	var resp *azcore.ResponseError
 	if errors.As(err, &resp) {
 		return &azureError{resp: resp, err: err}
 	}
+	var req *url.Error
+	if errors.As(err, &req) {
+		return &requestError{msg: RedactText(req.Error()), err: err}
+	}
 	if msg := err.Error(); RedactText(msg) != msg {
-		// The request's own error, when there is one, without the
-		// wrapping gocloud adds (the bucket sluice reads through wraps
-		// it again).
-		var req *url.Error
-		if errors.As(err, &req) {
-			msg = req.Error()
-		}
-		return &urlRedacted{msg: RedactText(msg), err: err}
+		return &requestError{msg: RedactText(msg), err: err}
 	}
 	return err
 }
 
-// urlRedacted is an error told by msg, its text with the URLs in it
-// redacted ([RedactText]); it unwraps to the error, codes and all.
-type urlRedacted struct {
+// requestError is an error told by msg, the text of the failed request
+// with the URLs in it redacted ([RedactText]); it unwraps to the error,
+// codes and all.
+type requestError struct {
 	msg string
 	err error
 }
 
-func (e *urlRedacted) Error() string { return e.msg }
-func (e *urlRedacted) Unwrap() error { return e.err }
+func (e *requestError) Error() string { return e.msg }
+func (e *requestError) Unwrap() error { return e.err }
