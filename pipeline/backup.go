@@ -254,10 +254,13 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 	obs := b.observer()
 	fan.setHooks(obs, b.Bandwidth, realClock{})
 	defer func() { reportTargets(obs, res.Targets) }()
-	if first := fan.firstErr(); len(fan.live()) == 0 || (b.AllOrNothing && first != nil) {
+	if first, none := fan.firstErr(), len(fan.live()) == 0; none || (b.AllOrNothing && first != nil) {
 		// Nothing can or may be stored: fail before reading anything.
 		fan.abortAll(errAllOrNothing)
 		res.Targets = fan.commit(nil)
+		if none {
+			return res, errEveryTarget(res.Targets)
+		}
 		return res, fmt.Errorf("backup: every target failed: %w", first)
 	}
 
@@ -311,7 +314,7 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 	}
 	switch failed := res.Failed(); {
 	case failed == len(res.Targets):
-		return res, fmt.Errorf("backup: every target failed: %w", res.Targets[0].Err)
+		return res, errEveryTarget(res.Targets)
 	case failed > 0:
 		return res, fmt.Errorf("backup: %d of %d targets failed: %w", failed, len(res.Targets), ErrPartial)
 	}
@@ -323,6 +326,27 @@ func (b *Backup) now() time.Time {
 		return time.Now()
 	}
 	return b.Now
+}
+
+// errEveryTarget is the error of a backup that no target stored: every
+// target's reason, in one line, the first one wrapped so its kind (a
+// stall, say) can still be told.
+func errEveryTarget(results []TargetResult) error {
+	var first error
+	var more []string
+	for _, r := range results {
+		switch {
+		case r.Err == nil:
+		case first == nil:
+			first = r.Err
+		default:
+			more = append(more, r.Err.Error())
+		}
+	}
+	if len(more) == 0 {
+		return fmt.Errorf("backup: every target failed: %w", first)
+	}
+	return fmt.Errorf("backup: every target failed: %w; %s", first, strings.Join(more, "; "))
 }
 
 // expectedSize is the source's length as far as it is known before

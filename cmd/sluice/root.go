@@ -86,9 +86,12 @@ unknown command too); 3 some targets failed, others succeeded.`,
 				return err
 			}
 			// Every command, also those that log nothing today, so
-			// that a value a wrapper gives them all is checked once.
-			if err := g.parseLevel(); err != nil {
-				return err
+			// that a value a wrapper gives them all is checked once;
+			// help and shell completion work whatever it is.
+			if !helpOrCompletion(cmd) {
+				if err := g.parseLevel(); err != nil {
+					return err
+				}
 			}
 			if e.json != nil {
 				e.json.Store(jsonMode(cmd))
@@ -142,6 +145,25 @@ unknown command too); 3 some targets failed, others succeeded.`,
 // configCommands are the commands that read the config file.
 var configCommands = []string{"run", "list", "verify", "prune", "config"}
 
+// topCommand returns the command under the root that cmd is or is under
+// (config for config show), or the root itself.
+func topCommand(cmd *cobra.Command) *cobra.Command {
+	for cmd.HasParent() && cmd.Parent().HasParent() {
+		cmd = cmd.Parent()
+	}
+	return cmd
+}
+
+// helpOrCompletion reports whether cmd is help or serves shell
+// completion (completion, and cobra's hidden __complete commands).
+func helpOrCompletion(cmd *cobra.Command) bool {
+	switch topCommand(cmd).Name() {
+	case "help", "completion", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+		return true
+	}
+	return false
+}
+
 // checkConfigFlag refuses --config typed for a command that reads no
 // config file (backup, restore, keygen, plugins; list and verify given a
 // URL in args rather than a pipeline name) when the file does not exist:
@@ -154,13 +176,10 @@ func checkConfigFlag(cmd *cobra.Command, args []string) error {
 	if f == nil || !f.Changed || flagEnvOf(f) != "" {
 		return nil
 	}
-	top := cmd
-	for top.HasParent() && top.Parent().HasParent() {
-		top = top.Parent()
-	}
+	top := topCommand(cmd)
 	byURL := (top.Name() == "list" || top.Name() == "verify") && len(args) == 1 && isURLArg(args[0])
 	switch name := top.Name(); {
-	case !top.HasParent(), name == "help", name == "completion", slices.Contains(configCommands, name) && !byURL:
+	case !top.HasParent(), helpOrCompletion(cmd), slices.Contains(configCommands, name) && !byURL:
 		return nil
 	}
 	if _, err := os.Stat(f.Value.String()); err == nil {

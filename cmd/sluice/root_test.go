@@ -145,6 +145,12 @@ func TestLogLevelCheckedEverywhere(t *testing.T) {
 	if _, stderr, code := cli(t, nil, "plugins"); code != exitUsage || !strings.Contains(stderr, "environment SLUICE_LOG_LEVEL: "+want) {
 		t.Errorf("SLUICE_LOG_LEVEL=verbose plugins: exit %d, want 2 naming the variable\n%s", code, stderr)
 	}
+	// Help and shell completion work whatever the level says.
+	for _, args := range [][]string{{"help", "backup"}, {"completion", "bash"}, {"__complete", ""}} {
+		if stdout, stderr, code := cli(t, nil, args...); code != 0 || stdout == "" {
+			t.Errorf("SLUICE_LOG_LEVEL=verbose %v: exit %d, stdout %d bytes, want 0 and output\n%s", args, code, len(stdout), stderr)
+		}
+	}
 }
 
 // TestHelpNamesSourcesAndStageRecords: backup --help names every kind of

@@ -58,7 +58,7 @@ func TestBackupUnavailableTarget(t *testing.T) {
 
 	// No target opens: each is reported as failed, as when some do (its
 	// reason, a target_failed event, the summary's count), the final
-	// error is one line, and nothing is read.
+	// error gives every reason in one line, and nothing is read.
 	t.Run("none", func(t *testing.T) {
 		out, errs, code := cli(t, nil, "backup", src, "--to", unopenable, "--to", unopenable+"-2", "-r", rec)
 		if code != exitFailure || out != "" {
@@ -68,8 +68,9 @@ func TestBackupUnavailableTarget(t *testing.T) {
 			t.Fatalf("stderr does not give each target's reason:\n%s", errs)
 		}
 		lines := strings.Split(strings.TrimSpace(errs), "\n")
-		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "sluice: ") || !strings.Contains(last, "every target failed") {
-			t.Fatalf("last line %q, want the error in one line", last)
+		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "sluice: ") || !strings.Contains(last, "every target failed") ||
+			!strings.Contains(last, unopenable+":") || !strings.Contains(last, unopenable+"-2:") {
+			t.Fatalf("last line %q, want the error in one line with each target's reason", last)
 		}
 
 		_, errs, code = cli(t, nil, "backup", src, "--to", unopenable, "--to", unopenable+"-2", "-r", rec, "--json")

@@ -18,46 +18,69 @@ const BlockSize = 4096
 var zeros [BlockSize]byte
 
 // A Writer writes a new file's data sequentially from offset 0, seeking
-// over blocks of zeros instead of writing them. The file must be empty
-// when the Writer starts, so that what is skipped reads back as zeros.
-// Call Finish after the last Write.
+// over aligned blocks of zeros instead of writing them. The file must be
+// empty when the Writer starts, so that what is skipped reads back as
+// zeros. A block that a Write leaves unfinished waits for the next one,
+// so writes of any size and alignment (a decompressor's short reads)
+// leave the same holes. Call Finish after the last Write.
 type Writer struct {
 	f    *os.File
-	off  int64 // bytes of the file's data given to Write so far
-	hole bool  // the file's data ends in a hole not yet reflected in its size
+	off  int64 // bytes of data written or skipped, not counting block
+	hole bool  // the data ends in a hole not yet reflected in the file's size
+	// block holds n bytes of the block that starts at off, waiting for
+	// the rest of it.
+	block [BlockSize]byte
+	n     int
 }
 
 // NewWriter returns a Writer that writes to f, which must be empty.
 func NewWriter(f *os.File) *Writer { return &Writer{f: f} }
 
-// Write writes p at the end of the data written so far, leaving aligned
-// blocks of zeros as holes. Writes of any size and alignment give the
-// same file content.
+// Write writes p after the data written so far. It reports len(p) as
+// written unless writing to the file fails.
 func (w *Writer) Write(p []byte) (int, error) {
-	written := 0
-	for len(p) > 0 {
-		// The first block ends at the next block boundary of the file.
-		n := min(len(p), BlockSize-int(w.off%BlockSize))
-		if n == BlockSize && bytes.Equal(p[:n], zeros[:]) {
-			w.skip(n)
-		} else {
-			// Gather the data up to the next aligned zero block into
-			// one write.
-			for n < len(p) {
-				next := min(len(p)-n, BlockSize)
-				if next == BlockSize && bytes.Equal(p[n:n+next], zeros[:]) {
-					break
-				}
-				n += next
-			}
-			if err := w.write(p[:n]); err != nil {
-				return written, err
-			}
+	given := len(p)
+	if w.n > 0 {
+		k := copy(w.block[w.n:], p)
+		w.n += k
+		p = p[k:]
+		if w.n < BlockSize {
+			return given, nil
 		}
-		written += n
+		w.n = 0
+		if err := w.put(w.block[:]); err != nil {
+			return 0, err
+		}
+	}
+	for len(p) >= BlockSize {
+		if isZero(p[:BlockSize]) {
+			w.skip(BlockSize)
+			p = p[BlockSize:]
+			continue
+		}
+		// Gather the data up to the next zero block into one write.
+		n := BlockSize
+		for n+BlockSize <= len(p) && !isZero(p[n:n+BlockSize]) {
+			n += BlockSize
+		}
+		if err := w.write(p[:n]); err != nil {
+			return given - len(p), err
+		}
 		p = p[n:]
 	}
-	return written, nil
+	w.n = copy(w.block[:], p)
+	return given, nil
+}
+
+func isZero(b []byte) bool { return bytes.Equal(b, zeros[:len(b)]) }
+
+// put writes b, or skips it if it is all zeros.
+func (w *Writer) put(b []byte) error {
+	if isZero(b) {
+		w.skip(len(b))
+		return nil
+	}
+	return w.write(b)
 }
 
 func (w *Writer) skip(n int) {
@@ -77,9 +100,16 @@ func (w *Writer) write(p []byte) error {
 	return err
 }
 
-// Finish gives the file its full size when its data ends in a hole. It
-// does not close the file.
+// Finish writes the unfinished last block, and gives the file its full
+// size when its data ends in a hole. It does not close the file.
 func (w *Writer) Finish() error {
+	if w.n > 0 {
+		tail := w.block[:w.n]
+		w.n = 0
+		if err := w.put(tail); err != nil {
+			return err
+		}
+	}
 	if !w.hole {
 		return nil
 	}
