@@ -180,7 +180,7 @@ func OpenExisting(ctx context.Context, reg *pipeline.Registry, rawURL string, ex
 func open(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[string]any, existing bool) (*pipeline.Target, error) {
 	t, err := openTarget(ctx, reg, rawURL, extra, existing)
 	if err != nil {
-		return nil, fmt.Errorf("open target %s: %w", Redact(rawURL), scrub(err, rawURL))
+		return nil, fmt.Errorf("open target %s: %w", Redact(rawURL), scrub(err, rawURL, extra))
 	}
 	return t, nil
 }
@@ -190,7 +190,7 @@ func open(ctx context.Context, reg *pipeline.Registry, rawURL string, extra map[
 // I/O. Its errors name the URL (redacted) and wrap [ErrInvalidTarget].
 func CheckTarget(reg *pipeline.Registry, rawURL string, extra map[string]any) error {
 	if _, _, _, err := checkTarget(reg, rawURL, extra); err != nil {
-		return fmt.Errorf("target %s: %w", Redact(rawURL), scrub(err, rawURL))
+		return fmt.Errorf("target %s: %w", Redact(rawURL), scrub(err, rawURL, extra))
 	}
 	return nil
 }
@@ -211,7 +211,7 @@ func CheckTarget(reg *pipeline.Registry, rawURL string, extra map[string]any) er
 func TargetPlace(reg *pipeline.Registry, rawURL string, extra map[string]any) (string, error) {
 	_, u, opts, err := checkTarget(reg, rawURL, extra)
 	if err != nil {
-		return "", fmt.Errorf("target %s: %w", Redact(rawURL), scrub(err, rawURL))
+		return "", fmt.Errorf("target %s: %w", Redact(rawURL), scrub(err, rawURL, extra))
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if scheme == "file" {

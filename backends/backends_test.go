@@ -410,19 +410,27 @@ func TestRedact(t *testing.T) {
 }
 
 // TestScrubQueryValueCredentials checks that scrub removes a password
-// carried in a query value from a library's error, in the forms a
-// library may quote it: a bare user:pass@host turned into a URL, and a
-// nested URL, raw or escaped.
+// carried in a query value, or in an option given beside the URL, from a
+// library's error, in the forms a library may quote it: a bare
+// user:pass@host turned into a URL, a nested URL, raw or escaped, and a
+// secret value escaped otherwise than it was typed.
 func TestScrubQueryValueCredentials(t *testing.T) {
-	tests := []struct{ raw, msg string }{
-		{"azblob://c/p?domain=u:SECRETPW@127.0.0.1:1&protocol=http", `Put "http://u:SECRETPW@127.0.0.1:1/acct/c": refused`},
-		{"azblob://c/p?domain=u%3ASECRETPW%40127.0.0.1%3A1", "bad domain u%3ASECRETPW%40127.0.0.1%3A1"},
-		{"gs://b/p?universe_domain=http://u:SECRETPW@h.example", `Get "http://u:SECRETPW@h.example/b": refused`},
+	tests := []struct {
+		raw   string
+		extra map[string]any
+		msg   string
+	}{
+		{"azblob://c/p?domain=u:SECRETPW@127.0.0.1:1&protocol=http", nil, `Put "http://u:SECRETPW@127.0.0.1:1/acct/c": refused`},
+		{"azblob://c/p?domain=u%3ASECRETPW%40127.0.0.1%3A1", nil, "bad domain u%3ASECRETPW%40127.0.0.1%3A1"},
+		{"gs://b/p?universe_domain=http://u:SECRETPW@h.example", nil, `Get "http://u:SECRETPW@h.example/b": refused`},
+		{"gs://b/p?private_key_path=/keys/SECRETPW.pem", nil, "open bucket gs://b?private_key_path=%2Fkeys%2FSECRETPW.pem: open /keys/SECRETPW.pem: no such file"},
+		{"gs://b/p", map[string]any{"private_key_path": "/keys/SECRETPW.pem"}, "open bucket gs://b?private_key_path=%2Fkeys%2FSECRETPW.pem: open /keys/SECRETPW.pem: no such file"},
+		{"azblob://c/p", map[string]any{"domain": "u:SECRETPW@127.0.0.1:1"}, `Put "http://u:SECRETPW@127.0.0.1:1/acct/c": refused`},
 	}
 	for _, tt := range tests {
-		got := scrub(errors.New(tt.msg), tt.raw).Error()
+		got := scrub(errors.New(tt.msg), tt.raw, tt.extra).Error()
 		if strings.Contains(got, "SECRETPW") {
-			t.Errorf("scrub(%q) for %s = %q: the password is left", tt.msg, tt.raw, got)
+			t.Errorf("scrub(%q) for %s %v = %q: the secret is left", tt.msg, tt.raw, tt.extra, got)
 		}
 	}
 }

@@ -242,7 +242,13 @@ func TestUnreachableStoreFailsAtOpen(t *testing.T) {
 	t.Setenv("AZURE_STORAGE_PROTOCOL", "http")
 	t.Setenv("AZURE_STORAGE_IS_LOCAL_EMULATOR", "true")
 	reg := newRegistry()
-	for u, want := range map[string]string{"gs://bkt/p": `cannot reach bucket "bkt"`, "azblob://bkt/p": `cannot reach container "bkt"`} {
+	for u, want := range map[string]string{
+		"gs://bkt/p":     `cannot reach bucket "bkt"`,
+		"azblob://bkt/p": `cannot reach container "bkt"`,
+		// A name that does not resolve (a mistyped account or domain),
+		// which gocloud codes as a missing container.
+		"azblob://bkt/p?domain=sluice-test.invalid": `cannot reach container "bkt"`,
+	} {
 		tg, err := OpenTarget(t.Context(), reg, u, nil)
 		if err == nil {
 			tg.Close()

@@ -11,6 +11,7 @@ import (
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/azureblob"
+	"gocloud.dev/gcerrors"
 
 	"github.com/sluice-backup/sluice/pipeline"
 )
@@ -55,19 +56,21 @@ var azblobSpec = pipeline.BackendSpec{
 // checkExists fails with a [noBucketError] when the bucket (or Azure
 // container: kind says which) name b was opened on does not exist, found
 // by listing one key, and with the error when the store cannot be reached
-// at all (no answer: a refused connection, a name that does not resolve).
-// Other errors, such as a
-// principal allowed to write but not to list (a write-only SAS token), are
-// left to the requests that need the permission: opening stays as lenient
-// as gocloud's own.
+// at all (no answer: a refused connection, a name that does not resolve,
+// which gocloud's azureblob codes NotFound as it codes a missing
+// container, so a mistyped account or a DNS outage would read as a
+// missing container). Other errors, such as a principal allowed to write
+// but not to list (a write-only SAS token), are left to the requests that
+// need the permission: opening stays as lenient as gocloud's own.
 func checkExists(ctx context.Context, b *blob.Bucket, kind, name string) error {
-	ok, err := b.IsAccessible(ctx)
+	_, _, err := b.ListPage(ctx, blob.FirstPageToken, 1, nil)
 	var netErr net.Error
 	switch {
-	case err == nil && !ok:
-		return &noBucketError{kind: kind, bucket: name}
+	case err == nil:
 	case errors.As(err, &netErr):
 		return fmt.Errorf("cannot reach %s %q: %w", kind, name, err)
+	case gcerrors.Code(err) == gcerrors.NotFound:
+		return &noBucketError{kind: kind, bucket: name}
 	}
 	return nil
 }
@@ -158,13 +161,16 @@ func openAzure(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 	}
 	if opts.AccountName == "" && u.Query().Get("storage_account") == "" {
 		// gocloud would say "Options.AccountName is required".
-		return nil, errors.New("no Azure storage account: set AZURE_STORAGE_ACCOUNT (with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or the Azure credential chain) or AZURE_STORAGE_CONNECTION_STRING, or add storage_account=NAME to the URL")
+		return nil, errors.New("no Azure storage account: set AZURE_STORAGE_ACCOUNT (with AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or the Azure credential chain) or AZURE_STORAGE_CONNECTION_STRING (with AccountName or BlobEndpoint), or give the storage_account option")
 	}
 	opener := &azureblob.URLOpener{
 		MakeClient:        azureblob.NewDefaultClient,
 		ServiceURLOptions: *opts,
 	}
-	return opener.OpenBucketURL(ctx, u)
+	// The SDK's errors here quote the service URL it built, SAS token
+	// and all (one that ends in a newline cannot be parsed).
+	b, err := opener.OpenBucketURL(ctx, u)
+	return b, tellAzureError(err)
 }
 
 // connectionStringAccount returns the account a connection string's

@@ -1,6 +1,7 @@
 package backends
 
 import (
+	"fmt"
 	"net/url"
 	"regexp"
 	"slices"
@@ -141,15 +142,29 @@ func secretParam(name string) bool {
 }
 
 // scrub removes the secret parts of rawURL (a userinfo password, secret
-// query values) from err's message, for errors from libraries that quote
-// the URL they were given. errors.Is and errors.As still see err.
-func scrub(err error, rawURL string) error {
+// query values) and of the options given beside it (extra, a config's
+// target entry, whose values are looked at as query values are) from
+// err's message, for errors from libraries that quote the URL or the
+// values they were given. errors.Is and errors.As still see err.
+func scrub(err error, rawURL string, extra ...map[string]any) error {
 	if err == nil {
 		return nil
 	}
+	secrets := secretsIn(rawURL)
+	for _, opts := range extra {
+		q := url.Values{}
+		for k, v := range opts {
+			q.Set(k, fmt.Sprint(v))
+		}
+		if len(q) > 0 {
+			secrets = append(secrets, secretsIn("x://x/?"+q.Encode())...)
+		}
+	}
+	// A userinfo holds its password: replace the longer string first.
+	slices.SortStableFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 	msg := err.Error()
 	clean := msg
-	for _, s := range secretsIn(rawURL) {
+	for _, s := range secrets {
 		r := redacted
 		if strings.HasSuffix(s, "@") { // a userinfo: the host stays readable
 			r += "@"
@@ -182,8 +197,16 @@ func secretsIn(rawURL string) []string {
 			return
 		}
 		out = append(out, raw)
-		if dec, err := url.QueryUnescape(raw); err == nil && dec != raw {
-			out = append(out, dec)
+		// As decoded, and as encoded again (an opener's URL is built
+		// with url.Values.Encode, which need not match what was typed).
+		dec, err := url.QueryUnescape(raw)
+		if err != nil {
+			dec = raw
+		}
+		for _, form := range []string{dec, url.QueryEscape(dec)} {
+			if form != raw {
+				out = append(out, form)
+			}
 		}
 	}
 	base, query, _ := strings.Cut(rawURL, "?")

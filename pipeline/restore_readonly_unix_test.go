@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
 )
 
@@ -195,5 +196,42 @@ func TestRestoreReadOnlyFolders(t *testing.T) {
 				break
 			}
 		})
+	}
+}
+
+// TestBackupIntoWriteOnlyFolder: a file:// target folder its user may
+// write to but not read (a drop box) takes backups, although it cannot be
+// opened to be flushed: the object and its manifest are flushed, the
+// folder's names are left to the file system.
+func TestBackupIntoWriteOnlyFolder(t *testing.T) {
+	if !dropRoot(t) {
+		return
+	}
+	reg := testRegistry()
+	drop := filepath.Join(t.TempDir(), "drop")
+	if err := os.Mkdir(drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unlockAtCleanup(t, filepath.Dir(drop))
+	// Writable and searchable, not readable, by its owner too.
+	if err := os.Chmod(drop, 0o333); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := backends.OpenTarget(t.Context(), reg, "file://"+drop, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	b := &pipeline.Backup{
+		Source:  pipeline.StreamSource("stdin", strings.NewReader("into the drop box"), -1),
+		Targets: []*pipeline.Target{tg}, Name: "dropped", ExpectedSize: -1,
+	}
+	if _, err := b.Run(t.Context()); err != nil {
+		t.Fatalf("backup into a write-only folder: %v", err)
+	}
+	for _, name := range []string{"dropped", "dropped" + pipeline.ManifestSuffix} {
+		if _, err := os.Stat(filepath.Join(drop, name)); err != nil {
+			t.Errorf("%s not stored: %v", name, err)
+		}
 	}
 }

@@ -87,8 +87,9 @@ func writeSecretFile(path string, data []byte) error {
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("%s already exists, and is never overwritten", path)
 	}
-	// CreateTemp makes the file with mode 0600.
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".sluice-tmp-")
+	// CreateTemp makes the file with mode 0600. Its name does not grow
+	// with path's, which may be as long as a name can be.
+	f, err := os.CreateTemp(dir, ".sluice-key-")
 	if err != nil {
 		return err
 	}
@@ -113,5 +114,11 @@ func writeSecretFile(path string, data []byte) error {
 		}
 	}
 	os.Remove(f.Name())
-	return fsync.Folder(dir)
+	if err := fsync.Folder(dir); err != nil {
+		// The key may not survive a crash: take it back rather than
+		// leave a key whose recipient was never printed.
+		os.Remove(path)
+		return err
+	}
+	return nil
 }

@@ -29,12 +29,15 @@ func TestKeygenIsDurable(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "key.txt")
 	mustCLI(t, nil, "keygen", "-o", path)
-	if len(flushed) != 2 || !strings.HasPrefix(filepath.Base(flushed[0]), ".key.txt.sluice-tmp-") || flushed[1] != dir {
+	if len(flushed) != 2 || !strings.HasPrefix(filepath.Base(flushed[0]), ".sluice-key-") || flushed[1] != dir {
 		t.Errorf("flushed %q, want the key under a temporary name, then its folder", flushed)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("folder holds %d entries, want only the key", len(ents))
 	}
+
+	// A name as long as a name can be: the temporary name is no longer.
+	mustCLI(t, nil, "keygen", "-o", filepath.Join(dir, strings.Repeat("k", 255)))
 
 	fail, flushed = true, nil
 	for _, args := range [][]string{{"keygen", "-o"}, {"keygen", "--fernet", "-o"}} {
@@ -46,5 +49,19 @@ func TestKeygenIsDurable(t *testing.T) {
 		if ents, _ := os.ReadDir(filepath.Dir(lost)); len(ents) != 0 {
 			t.Fatalf("%v with a failing disk left %s and more", args, ents[0].Name())
 		}
+	}
+
+	// The key reached the disk but its folder cannot be flushed: the key
+	// is taken back, not left without its recipient printed.
+	folderFails := t.TempDir()
+	fsync.Sync = func(f *os.File) error {
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			return &os.PathError{Op: "sync", Path: f.Name(), Err: syscall.EIO}
+		}
+		return f.Sync()
+	}
+	stdout, _, code := cli(t, nil, "keygen", "-o", filepath.Join(folderFails, "k.txt"))
+	if ents, _ := os.ReadDir(folderFails); code != exitFailure || stdout != "" || len(ents) != 0 {
+		t.Fatalf("folder flush failing: exit %d, stdout %q, %d entries left; want 1, nothing printed, nothing left", code, stdout, len(ents))
 	}
 }

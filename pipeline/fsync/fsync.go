@@ -7,6 +7,7 @@ package fsync
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,12 +29,16 @@ func File(f *os.File) error {
 
 // Folder flushes the folder dir, which makes the names created in it (and
 // removed from it) durable. Windows cannot flush a folder; NTFS journals
-// its names.
+// its names. A folder the process may write to but not read (a drop box,
+// mode 0733) cannot be opened to be flushed, and is taken as it is.
 func Folder(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
 	f, err := os.Open(dir)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
