@@ -121,3 +121,43 @@ func TestFileTargetFsyncFails(t *testing.T) {
 		})
 	}
 }
+
+// TestFileTargetStartsWritebackEarly: while an object is written, its
+// bytes are sent on their way to the disk in ranges of about
+// writebackEvery that follow each other from the start, so the flush at
+// the end waits for the rest only.
+func TestFileTargetStartsWritebackEarly(t *testing.T) {
+	var ranges [][2]int64
+	saved := fsync.StartWriteback
+	t.Cleanup(func() { fsync.StartWriteback = saved })
+	fsync.StartWriteback = func(f *os.File, off, n int64) {
+		if !strings.HasSuffix(f.Name(), ".tmp") {
+			t.Errorf("writeback of %s, want the temporary file", f.Name())
+		}
+		ranges = append(ranges, [2]int64{off, n})
+	}
+	root := t.TempDir()
+	tg, err := OpenTarget(t.Context(), newRegistry(), "file://"+root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	const size = 3*writebackEvery + 12345
+	b := &pipeline.Backup{
+		Source:  pipeline.StreamSource("stdin", bytes.NewReader(make([]byte, size)), -1),
+		Targets: []*pipeline.Target{tg}, Name: "big", ExpectedSize: -1,
+	}
+	if _, err := b.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var next int64
+	for _, r := range ranges {
+		if r[0] != next || r[1] < writebackEvery {
+			t.Fatalf("writeback ranges %v: want consecutive ranges of at least %d from 0", ranges, writebackEvery)
+		}
+		next += r[1]
+	}
+	if len(ranges) != 3 || next > size {
+		t.Errorf("writeback ranges %v of a %d-byte object: want 3, the rest left to the flush", ranges, size)
+	}
+}

@@ -23,10 +23,11 @@ type durabilityLog struct {
 	target                *pipeline.Target
 	failFlush, failCommit string
 	calls                 []string
+	written               map[string]int // per key, the bytes Written was told of by Flush
 }
 
 func newDurabilityLog(t *testing.T, tg *pipeline.Target) *durabilityLog {
-	l := &durabilityLog{target: tg}
+	l := &durabilityLog{target: tg, written: map[string]int{}}
 	tg.Durable = func(wo *blob.WriterOptions) pipeline.Durability {
 		// The hook tells the manifest from the object by its type.
 		key := "obj"
@@ -39,15 +40,27 @@ func newDurabilityLog(t *testing.T, tg *pipeline.Target) *durabilityLog {
 }
 
 type recordedWrite struct {
-	log *durabilityLog
-	key string
-	t   *testing.T
+	log     *durabilityLog
+	key     string
+	t       *testing.T
+	written int // bytes Written was told of
+}
+
+// Written checks that it is told of bytes before the write is flushed.
+func (w *recordedWrite) Written(n int) {
+	if n <= 0 {
+		w.t.Errorf("%s: Written(%d)", w.key, n)
+	}
+	w.written += n
 }
 
 func (w *recordedWrite) record(op, fail string) error {
 	ok, err := w.log.target.Bucket.Exists(context.Background(), w.key)
 	if err != nil {
 		w.t.Fatal(err)
+	}
+	if op == "flush" {
+		w.log.written[w.key] = w.written
 	}
 	w.log.calls = append(w.log.calls, fmt.Sprintf("%s %s visible=%t", op, w.key, ok))
 	if fail != "" && strings.HasSuffix(w.key, fail) {
@@ -106,6 +119,12 @@ func TestDurableWrites(t *testing.T) {
 			if !failing {
 				if err != nil || len(keys(t, durable)) != 2 {
 					t.Fatalf("err = %v, durable target holds %v", err, keys(t, durable))
+				}
+				for _, key := range []string{"obj", "obj" + pipeline.ManifestSuffix} {
+					stored, err := durable.Bucket.ReadAll(t.Context(), key)
+					if err != nil || log.written[key] != len(stored) {
+						t.Errorf("%s: Written told of %d bytes before Flush, %d stored (%v)", key, log.written[key], len(stored), err)
+					}
 				}
 				return
 			}

@@ -122,11 +122,14 @@ func (tw *targetWriter) start(chunk []byte) {
 		tw.fail(fmt.Errorf("target %s: object exceeds %d bytes, the most this upload's part size allows; give --expected-size, or a larger --upload-memory or part_size", tw.target.URL, tw.limit))
 		return
 	}
-	done, w, hooks := make(chan struct{}), tw.w, &tw.hooks
+	done, w, hooks, durable := make(chan struct{}), tw.w, &tw.hooks, tw.durable
 	tw.done, tw.started = done, time.Now()
 	go func() {
 		defer close(done)
 		n, err := hooks.write(w, chunk)
+		if durable != nil && n > 0 {
+			durable.Written(n)
+		}
 		tw.res = writeResult{n, err}
 	}()
 }

@@ -34,6 +34,7 @@ func writeSmall(ctx context.Context, b *blob.Bucket, key string, body []byte, op
 		return err
 	}
 	if d != nil {
+		d.Written(len(body))
 		if err := d.Flush(); err != nil {
 			cancel()
 			w.Close()

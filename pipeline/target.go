@@ -72,6 +72,10 @@ type Target struct {
 
 // Durability makes one object write durable; see [Target.Durable].
 type Durability interface {
+	// Written is told of each n bytes the write takes, in order, once
+	// they are written, so that it may start putting them on disk early
+	// and leave Flush less to wait for. It must not block for long.
+	Written(n int)
 	// Flush makes the bytes written so far durable, before they are
 	// committed under the object's name.
 	Flush() error

@@ -18,6 +18,13 @@ import (
 // flushed, and in what order, or to make flushing fail.
 var Sync = (*os.File).Sync
 
+// StartWriteback starts putting the n bytes of f at off on the disk,
+// without waiting for them, where the system can (Linux's
+// sync_file_range), so that a later [File] has less to wait for. It is a
+// hint: it reports nothing, and elsewhere it does nothing. Tests replace
+// it to see what is started.
+var StartWriteback = startWriteback
+
 // File flushes what was written to f.
 func File(f *os.File) error {
 	err := Sync(f)
