@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -78,15 +79,14 @@ func openFileTarget(u *url.URL, create bool) (*pipeline.Target, error) {
 		return err
 	}
 	err := checkFolder(dir)
+	if err == nil && !create {
+		err = checkReadable(dir)
+	}
 	if create && errors.Is(err, fs.ErrNotExist) {
 		t.Create = func(context.Context) error {
-			existing := existingAncestor(dir)
-			if err := os.MkdirAll(dir, 0o777); err != nil {
-				return fmt.Errorf("create folder: %w", err)
-			}
 			// The new folders' names must survive a crash as the
 			// objects in them do.
-			if err := fsync.Folders(filepath.Dir(dir), existing); err != nil {
+			if err := fsync.MkdirAll(dir, 0o777); err != nil {
 				return fmt.Errorf("create folder: %w", err)
 			}
 			return open()
@@ -189,6 +189,22 @@ func checkFolder(dir string) error {
 		return err
 	case !fi.IsDir():
 		return fmt.Errorf("%s is not a folder", dir)
+	}
+	return nil
+}
+
+// checkReadable returns an error if the folder dir cannot be listed. A
+// reading command needs it: gocloud's fileblob leaves out of a listing,
+// without a word, a folder it cannot read, which would make a drop box
+// (written to, not readable) look empty rather than unreadable.
+func checkReadable(dir string) error {
+	f, err := os.Open(dir)
+	if err == nil {
+		_, err = f.Readdirnames(1)
+		f.Close()
+	}
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("folder %s cannot be read: %w", dir, err)
 	}
 	return nil
 }

@@ -73,18 +73,3 @@ func (d *fileDurability) Flush() error {
 func (d *fileDurability) Commit() error {
 	return fsync.Folders(filepath.Dir(d.f.Name()), d.root)
 }
-
-// existingAncestor returns dir, or the nearest folder above it that
-// exists.
-func existingAncestor(dir string) string {
-	for {
-		if _, err := os.Stat(dir); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return dir
-		}
-		dir = parent
-	}
-}

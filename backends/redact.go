@@ -166,8 +166,11 @@ func scrub(err error, rawURL string, extra ...map[string]any) error {
 	clean := msg
 	for _, s := range secrets {
 		r := redacted
-		if strings.HasSuffix(s, "@") { // a userinfo: the host stays readable
+		switch { // a userinfo: the host stays readable
+		case strings.HasSuffix(s, "@"):
 			r += "@"
+		case strings.HasSuffix(s, "%40"):
+			r += "%40"
 		}
 		clean = strings.ReplaceAll(clean, s, r)
 	}

@@ -309,7 +309,10 @@ func (b *Backup) Run(ctx context.Context) (*BackupResult, error) {
 	}
 	res.Targets = fan.commit(m)
 	res.Duration = time.Since(start)
-	if copyErr != nil {
+	switch {
+	case errors.Is(copyErr, errNoTargetLeft):
+		return res, errEveryTarget(res.Targets)
+	case copyErr != nil:
 		return res, fmt.Errorf("backup: %w", copyErr)
 	}
 	switch failed := res.Failed(); {

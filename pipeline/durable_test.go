@@ -138,3 +138,26 @@ func TestDurableWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryTargetFailsMidWrite: when every target fails while the stream
+// is written (a full disk under each), the error says so and gives each
+// target's reason, in one line.
+func TestEveryTargetFailsMidWrite(t *testing.T) {
+	var targets []*pipeline.Target
+	for _, name := range []string{"a", "b"} {
+		tg := memTarget(t, name)
+		tg.Prepare = func(wo *blob.WriterOptions, _ pipeline.Write) (int64, error) {
+			return 2 << 20, nil // a limit the stream exceeds halfway
+		}
+		targets = append(targets, tg)
+	}
+	b := &pipeline.Backup{
+		Source:  pipeline.StreamSource("stdin", bytes.NewReader(stagetest.Data(8<<20, 5)), -1),
+		Targets: targets, Name: "obj", ExpectedSize: -1,
+	}
+	_, err := b.Run(t.Context())
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "every target failed") ||
+		!strings.Contains(err.Error(), "mem://a") || !strings.Contains(err.Error(), "mem://b") {
+		t.Fatalf("err = %v; want every target's reason in one line", err)
+	}
+}

@@ -16,6 +16,10 @@ import (
 // backup's stall timeout.
 var ErrStalled = errors.New("target stalled")
 
+// errNoTargetLeft is [fanout.copy]'s error when every target has failed;
+// each target's own error says why.
+var errNoTargetLeft = errors.New("no target left to write to")
+
 // errAllOrNothing marks targets aborted because another one failed in an
 // all-or-nothing backup.
 var errAllOrNothing = errors.New("another target failed and the backup is all-or-nothing")
@@ -234,7 +238,7 @@ func (f *fanout) copy(src io.Reader, hash io.Writer) (int64, error) {
 			}
 		}
 		if len(f.live()) == 0 {
-			return f.writers[0].err
+			return errNoTargetLeft
 		}
 		return nil
 	}

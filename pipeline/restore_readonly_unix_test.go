@@ -202,7 +202,8 @@ func TestRestoreReadOnlyFolders(t *testing.T) {
 // TestBackupIntoWriteOnlyFolder: a file:// target folder its user may
 // write to but not read (a drop box) takes backups, although it cannot be
 // opened to be flushed: the object and its manifest are flushed, the
-// folder's names are left to the file system.
+// folder's names are left to the file system. Opened to be read, it is
+// an error, not an empty folder.
 func TestBackupIntoWriteOnlyFolder(t *testing.T) {
 	if !dropRoot(t) {
 		return
@@ -233,5 +234,10 @@ func TestBackupIntoWriteOnlyFolder(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(drop, name)); err != nil {
 			t.Errorf("%s not stored: %v", name, err)
 		}
+	}
+	// Reading commands (list, verify, prune) say the folder cannot be
+	// read, rather than find it empty.
+	if _, err := backends.OpenExisting(t.Context(), reg, "file://"+drop, nil); err == nil || !strings.Contains(err.Error(), "cannot be read") {
+		t.Errorf("opening the write-only folder to read it: %v, want it said that it cannot be read", err)
 	}
 }

@@ -80,8 +80,9 @@ func keygenFernet(e *env, out string) error {
 // whose recipient was printed survives a crash of the machine.
 func writeSecretFile(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	// A missing folder (~/.config/sluice) is created private to the user.
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// A missing folder (~/.config/sluice) is created private to the
+	// user, and flushed like the key.
+	if err := fsync.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	if _, err := os.Lstat(path); err == nil {

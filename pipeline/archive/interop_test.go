@@ -172,7 +172,22 @@ func TestExtractGNUTarRepeats(t *testing.T) {
 			}
 			want, _ := newDest(t)
 			runTar(t, tarPath, archive, "-x", "-p", "--no-same-owner", "-C", want, "-f", "-")
-			diffSnapshots(t, snapshot(t, want), snapshot(t, dest))
+			wantSnap, gotSnap := snapshot(t, want), snapshot(t, dest)
+			// tar -u appends sub/hard2 after sub: GNU tar replaces it
+			// after it set sub's time, which becomes the time of the
+			// extraction, where Extract sets the archived one. Folder
+			// times are not compared then (they matched only when the
+			// test ran within one second).
+			if tc.name == "update" {
+				for _, snap := range []map[string]string{wantSnap, gotSnap} {
+					for k, v := range snap {
+						if strings.HasPrefix(v, "dir ") {
+							snap[k], _, _ = strings.Cut(v, " mtime=")
+						}
+					}
+				}
+			}
+			diffSnapshots(t, wantSnap, gotSnap)
 			if got := string(readFile(t, filepath.Join(dest, "orig"))); got != tc.orig {
 				t.Errorf("orig holds %q, want %q", got, tc.orig)
 			}

@@ -68,3 +68,27 @@ func Folders(from, top string) error {
 		dir = parent
 	}
 }
+
+// MkdirAll makes dir and any folders missing above it, as os.MkdirAll
+// does, and flushes the folders that hold their names, so the new folders
+// survive a crash as what is then written in them does.
+func MkdirAll(dir string, perm fs.FileMode) error {
+	existing := dir
+	for {
+		if _, err := os.Stat(existing); err == nil {
+			break
+		}
+		parent := filepath.Dir(existing)
+		if parent == existing {
+			break
+		}
+		existing = parent
+	}
+	if existing == dir {
+		return nil
+	}
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	return Folders(filepath.Dir(dir), existing)
+}

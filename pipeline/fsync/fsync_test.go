@@ -59,3 +59,26 @@ func TestUnsupportedIsTakenAsIs(t *testing.T) {
 		}
 	}
 }
+
+// TestMkdirAll: the folders holding the names of new folders are
+// flushed, from the deepest new folder's parent up to the folder that
+// existed; nothing is flushed when dir exists.
+func TestMkdirAll(t *testing.T) {
+	base := t.TempDir()
+	names := watch(t, nil)
+	deep := filepath.Join(base, "a", "b", "c")
+	if err := fsync.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(deep); err != nil || !fi.IsDir() {
+		t.Fatalf("MkdirAll made no folder: %v", err)
+	}
+	want := []string{filepath.Join(base, "a", "b"), filepath.Join(base, "a"), base}
+	if !slices.Equal(*names, want) {
+		t.Errorf("flushed %q, want %q", *names, want)
+	}
+	*names = nil
+	if err := fsync.MkdirAll(deep, 0o755); err != nil || len(*names) != 0 {
+		t.Errorf("MkdirAll of an existing folder: %v, flushed %q", err, *names)
+	}
+}
