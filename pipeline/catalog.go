@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"gocloud.dev/blob"
@@ -113,11 +114,12 @@ func ListBackups(ctx context.Context, t *Target, pipeline string) (*Listing, err
 			manifests = append(manifests, name)
 		}
 	}
+	reads := readManifests(ctx, t, manifests)
 	l := &Listing{}
 	elsewhere := map[string]bool{}
-	for _, mname := range manifests {
+	for i, mname := range manifests {
 		name := strings.TrimSuffix(mname, ManifestSuffix)
-		m, err := ReadManifest(ctx, t, name)
+		m, err := reads[i].m, reads[i].err
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("list %s: %w", t.URL, ctx.Err())
@@ -181,6 +183,37 @@ func writtenTo(t *Target, name, object string) (url string, ok bool) {
 		}
 	}
 	return "", false
+}
+
+// manifestReads bounds how many manifests a listing reads at once. Each
+// is a request, which takes tens of milliseconds on a cloud store: read
+// one after the other, the manifests of a year of hourly backups took
+// minutes to list or prune.
+const manifestReads = 16
+
+// manifestRead is what [ReadManifest] returned for one manifest.
+type manifestRead struct {
+	m   *Manifest
+	err error
+}
+
+// readManifests reads the manifests named (manifest names, relative to
+// t's prefix), [manifestReads] at a time, and returns what each read
+// returned, in the same order.
+func readManifests(ctx context.Context, t *Target, names []string) []manifestRead {
+	reads := make([]manifestRead, len(names))
+	slots := make(chan struct{}, manifestReads)
+	var wg sync.WaitGroup
+	for i, mname := range names {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			m, err := ReadManifest(ctx, t, strings.TrimSuffix(mname, ManifestSuffix))
+			reads[i] = manifestRead{m, err}
+		})
+	}
+	wg.Wait()
+	return reads
 }
 
 // mayBelongTo reports whether object name on t, whose manifest cannot be
