@@ -54,7 +54,7 @@ func statusReason(status string, code int) string {
 
 // tellAzureError returns err with any Azure service error in it told in
 // one line by an [azureError], and an error without an answer (a refused
-// connection, a reset) told by its request's own error ([requestError]):
+// connection, a reset) told by its request's own error ([toldError]):
 // without the wrapping gocloud adds, which the bucket sluice reads
 // through adds again, and with the URL redacted, since its query carries
 // the SAS token. Other errors come back as they are, but for any URL
@@ -64,7 +64,7 @@ func tellAzureError(err error) error {
 		return nil
 	}
 	var told *azureError
-	var retold *requestError
+	var retold *toldError
 	if errors.As(err, &told) || errors.As(err, &retold) {
 		return err
 	}
@@ -74,21 +74,10 @@ func tellAzureError(err error) error {
 	}
 	var req *url.Error
 	if errors.As(err, &req) {
-		return &requestError{msg: RedactText(req.Error()), err: err}
+		return &toldError{msg: RedactText(req.Error()), err: err}
 	}
 	if msg := err.Error(); RedactText(msg) != msg {
-		return &requestError{msg: RedactText(msg), err: err}
+		return &toldError{msg: RedactText(msg), err: err}
 	}
 	return err
 }
-
-// requestError is an error told by msg, the text of the failed request
-// with the URLs in it redacted ([RedactText]); it unwraps to the error,
-// codes and all.
-type requestError struct {
-	msg string
-	err error
-}
-
-func (e *requestError) Error() string { return e.msg }
-func (e *requestError) Unwrap() error { return e.err }

@@ -177,16 +177,19 @@ func scrub(err error, rawURL string, extra ...map[string]any) error {
 	if clean == msg {
 		return err
 	}
-	return &scrubbedError{msg: clean, err: err}
+	return &toldError{msg: clean, err: err}
 }
 
-type scrubbedError struct {
+// toldError is an error shown as msg, a cleaned-up text of err (secrets
+// redacted, a library's wrapping dropped); errors.Is and errors.As still
+// see err.
+type toldError struct {
 	msg string
 	err error
 }
 
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
+func (e *toldError) Error() string { return e.msg }
+func (e *toldError) Unwrap() error { return e.err }
 
 // secretsIn returns the secret values in rawURL, raw and decoded, longest
 // first: the userinfo (ending in "@"), its password, secret query values,

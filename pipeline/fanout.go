@@ -327,18 +327,12 @@ func (f *fanout) commit(m *Manifest) []TargetResult {
 // close commits tw's object, made durable if the target asks for it,
 // cancelling the upload if Close makes no progress for the stall timeout.
 func (f *fanout) close(tw *targetWriter) error {
-	if tw.durable == nil {
-		return f.closeWriter(tw)
-	}
-	if err := tw.durable.Flush(); err != nil {
-		tw.cancel()
-		tw.w.Close()
-		return fmt.Errorf("flush to disk: %w", err)
-	}
-	if err := f.closeWriter(tw); err != nil {
-		return err
-	}
-	return commitDurable(f.ctx, tw.target.Bucket, tw.target.Key(tw.name), tw.durable)
+	return closeDurably(f.ctx, tw.target.Bucket, tw.target.Key(tw.name), tw.durable,
+		func() error { return f.closeWriter(tw) },
+		func() {
+			tw.cancel()
+			tw.w.Close()
+		})
 }
 
 // closeWriter closes tw's writer, cancelling the upload if Close makes no

@@ -19,8 +19,7 @@ func WriteSmall(ctx context.Context, b *blob.Bucket, key string, body []byte, op
 }
 
 // writeSmall is [WriteSmall], made durable by d when d is not nil (see
-// [Target.Durable]): a failed Flush stores nothing, and a failed Commit
-// deletes the object again.
+// [closeDurably]).
 func writeSmall(ctx context.Context, b *blob.Bucket, key string, body []byte, opts *blob.WriterOptions, d Durability) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -28,31 +27,36 @@ func writeSmall(ctx context.Context, b *blob.Bucket, key string, body []byte, op
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(body); err != nil {
+	abort := func() {
 		cancel()
 		w.Close()
+	}
+	if _, err := w.Write(body); err != nil {
+		abort()
 		return err
 	}
 	if d != nil {
 		d.Written(len(body))
-		if err := d.Flush(); err != nil {
-			cancel()
-			w.Close()
-			return fmt.Errorf("flush to disk: %w", err)
-		}
 	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	if d != nil {
-		return commitDurable(ctx, b, key, d)
-	}
-	return nil
+	return closeDurably(ctx, b, key, d, w.Close, abort)
 }
 
-// commitDurable calls d's Commit for the object just committed at key,
-// deleting the object again if that fails.
-func commitDurable(ctx context.Context, b *blob.Bucket, key string, d Durability) error {
+// closeDurably commits the write of key to b with commit (a writer's
+// Close), made durable by d as [Target.Durable] says: d's Flush first,
+// and if it fails abort instead, which must store nothing; d's Commit
+// after, and if it fails the object is deleted again. With d nil it only
+// calls commit.
+func closeDurably(ctx context.Context, b *blob.Bucket, key string, d Durability, commit func() error, abort func()) error {
+	if d == nil {
+		return commit()
+	}
+	if err := d.Flush(); err != nil {
+		abort()
+		return fmt.Errorf("flush to disk: %w", err)
+	}
+	if err := commit(); err != nil {
+		return err
+	}
 	err := d.Commit()
 	if err == nil {
 		return nil
