@@ -3,6 +3,7 @@
 //
 //	go run ./cmd/sluice-bench                 # 1 GiB file + 5,000-file tree, 3 rounds
 //	go run ./cmd/sluice-bench -size 256MiB -rounds 5
+//	go run ./cmd/sluice-bench -input FILE -tree DIR   # your own data instead of the generated
 //	go run ./cmd/sluice-bench -mode memory    # peak RSS at 512 MiB and 4 GiB of stdin, 1 and 3 targets
 //	go run ./cmd/sluice-bench -mode memory -store s3   # the same to S3 buckets on moto_server
 //	go run ./cmd/sluice-bench -mode memory -store azure # … Azurite containers (or -store gcs: fake-gcs-server)
@@ -40,6 +41,8 @@ func main() {
 	flag.StringVar(&cfg.sluice, "sluice", "", "sluice binary to test (default: build ./cmd/sluice)")
 	flag.Float64Var(&cfg.random, "random", DefaultRandom, "share of 1 MiB blocks of generated data that are random (the rest is text-like)")
 	flag.StringVar(&cfg.workers, "workers", "", "passed to sluice backup --workers when set")
+	flag.StringVar(&cfg.input, "input", "", "speed mode: back up this file instead of generated data (-size and -random then do not apply to it)")
+	flag.StringVar(&cfg.tree, "tree", "", "speed mode: back up this directory instead of a generated tree (-files then only turns the tree cases on or off)")
 	flag.StringVar(&cfg.store, "store", "file", "memory mode's targets: file, s3 (moto_server), azure (Azurite) or gcs (fake-gcs-server); the bench serves the emulator")
 	flag.StringVar(&cfg.query, "query", "", "memory mode: appended to each target URL, e.g. ?part_size=5242880 for s3")
 	flag.StringVar(&cfg.flags, "flags", "", "memory mode: extra sluice backup flags, space-separated, e.g. \"--upload-memory 96MiB\"")
@@ -79,6 +82,8 @@ type config struct {
 	flags   string  // memory mode: extra backup flags
 	sizes   []int64 // memory mode: stream sizes
 	random  float64
+	input   string // speed mode: a file to use instead of generated data
+	tree    string // speed mode: a directory to use instead of the generated tree
 	key     string // identity file
 	rec     string // recipient
 }

@@ -15,8 +15,8 @@ import (
 // MaxParallelFrame is the largest decompressed size of a frame the
 // parallel decoder buffers whole; larger frames, and frames whose size
 // their headers do not bound (a single-frame stream written by the zstd
-// tool from a pipe, say), go to the streaming decoder. It is four times
-// the default frame_size.
+// tool from a pipe, say), go to the streaming decoder. It is twice the
+// largest default frame_size (see [DefaultFrameSize]).
 const MaxParallelFrame = 16 << 20
 
 // frameReader decompresses a stream of independent zstd frames (what
@@ -35,9 +35,10 @@ const MaxParallelFrame = 16 << 20
 // its first byte is read and gives it back once Read has returned its last
 // byte, so at most that many frames are in flight. Each holds its
 // compressed bytes until decoded and its output until returned, each at
-// most [MaxParallelFrame] (compressed: plus 1/16). With the default 4 MiB
-// frames and 2 workers that is at most 16 MiB. Buffers are reused across
-// frames.
+// most [MaxParallelFrame] (compressed: plus 1/16). With 2 workers and
+// the 8 MiB frames a backup on 2 CPUs writes, that is 16 MiB of output
+// and at most as much again of compressed bytes. Buffers are reused
+// across frames.
 //
 // Errors from src and ctx pass through unchanged; damaged frames wrap
 // [pipeline.ErrIntegrity]; errors are sticky. Close joins every goroutine

@@ -15,19 +15,20 @@ import (
 // is a standard zstd stream: `zstd -d` and any conforming decoder read it
 // as one.
 //
-// Independent frames lose the matches that would cross a frame boundary;
-// at a few MiB per frame that costs about 0.1% of output and buys a
-// compressor that keeps every core busy. (klauspost's streaming encoder
-// splits its work between a block encoder and a history goroutine and kept
-// only 1.35 of 2 cores busy at level 3 in our measurements.)
+// Independent frames lose the matches that would cross a frame boundary
+// (see [DefaultFrameSize] for what that costs) and buy a compressor that
+// keeps every core busy. (klauspost's streaming encoder splits its work
+// between a block encoder and a history goroutine and kept only 1.35 of 2
+// cores busy at level 3 in our measurements.)
 //
-// Memory is bounded: at most workers+2 input blocks and workers+1 output
-// blocks exist at once (one being read, workers being compressed or waiting
-// to be written in order, one being written), each of size bytes, plus the
-// encoder's per-goroutine state. Buffers are reused across frames from
-// free lists of their own, not a sync.Pool, which every garbage collection
-// empties: reallocating 4 MiB blocks after each one made peak RSS creep
-// with the length of the stream.
+// Memory is bounded: at most workers+1 input blocks (one being read, one
+// per worker being compressed) and workers+1 output blocks (one per worker
+// being compressed or waiting to be written in order, one being written)
+// exist at once, each of size bytes, and each worker's encoder state holds
+// a copy of up to size bytes of its frame as history. Buffers are reused
+// across frames from free lists of their own, not a sync.Pool, which every
+// garbage collection empties: reallocating 4 MiB blocks after each one
+// made peak RSS creep with the length of the stream.
 type frameEncoder struct {
 	enc     *zstd.Encoder
 	size    int

@@ -211,3 +211,34 @@ func TestWindowTooLarge(t *testing.T) {
 		t.Fatalf("got %v, want an unsupported-window error naming --long=31, not an integrity error", err)
 	}
 }
+
+// TestDefaultFrameSize: with frame_size unset, the frames a backup writes
+// share a 16 MiB budget among the workers, between 4 and 8 MiB each; a
+// frame_size that is set wins.
+func TestDefaultFrameSize(t *testing.T) {
+	const mib = 1 << 20
+	for workers, want := range map[int]int{1: 8 * mib, 2: 8 * mib, 3: 5 * mib, 4: 4 * mib, 5: 4 * mib, 16: 4 * mib} {
+		if got := zstd.DefaultFrameSize(workers); got != want {
+			t.Errorf("DefaultFrameSize(%d) = %d MiB, want %d MiB", workers, got/mib, want/mib)
+		}
+	}
+	plain := stagetest.Data(20*mib+1, 7)
+	for _, c := range []struct {
+		opts   map[string]any
+		frames int
+	}{
+		{map[string]any{"concurrency": 2}, 3},                     // 8 + 8 + 4 MiB
+		{map[string]any{"concurrency": 3}, 5},                     // 5 MiB each, and one byte
+		{map[string]any{"concurrency": 4}, 6},                     // 4 MiB each, and one byte
+		{map[string]any{"concurrency": 2, "frame_size": mib}, 21}, // set: 1 MiB each
+	} {
+		enc := stagetest.Encode(t, newStage(t, c.opts), plain)
+		if n := frameCount(t, enc); n != c.frames {
+			t.Errorf("%v: %d frames for 20 MiB and a byte, want %d", c.opts, n, c.frames)
+		}
+		got, err := stagetest.Decode(newStage(t, c.opts), enc)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("%v: round trip differs (%v)", c.opts, err)
+		}
+	}
+}

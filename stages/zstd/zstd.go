@@ -25,8 +25,8 @@ var Spec = pipeline.StageSpec{
 	Help:      "Zstandard compression (klauspost/compress); readable by zstd -d",
 	Options: []pipeline.OptionSpec{
 		{Name: "level", Type: pipeline.Int, Default: "3", Help: "compression level, 1 (fastest) to 22 (smallest); mapped to the nearest encoder speed"},
-		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "frames compressed (backup) or decompressed (restore) at once; 0 means one per CPU, at most 4; each adds about 13 MiB of memory to a backup and, beyond 2, about 10 MiB to a restore"},
-		{Name: "frame_size", Type: pipeline.Int, Default: "4194304", Help: "bytes of input per independent zstd frame, compressed in parallel; 0 writes one streaming frame"},
+		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "frames compressed (backup) or decompressed (restore) at once; 0 means one per CPU, at most 4; a backup's frames share about 56 MiB unless frame_size is set (then about 3 × frame_size per worker); beyond 2, each adds about 2 frames (16–20 MiB) to a restore"},
+		{Name: "frame_size", Type: pipeline.Int, Help: "bytes of input per independent zstd frame, compressed in parallel; unset: 8 MiB with up to 2 workers, 16 MiB ÷ workers (at least 4 MiB) with more; 0 writes one streaming frame"},
 	},
 	Detect: Detect,
 	New:    New,
@@ -54,13 +54,36 @@ type Stage struct {
 }
 
 // Limits on the frame encoder's knobs: MaxDefaultWorkers keeps the default
-// memory bound (about 2 × workers × frame_size) small on many-core hosts;
-// frames are at least MinFrameSize so per-frame overhead stays negligible.
+// memory bound (see [DefaultFrameSize]) small on many-core hosts; frames
+// are at least MinFrameSize so per-frame overhead stays negligible.
 const (
 	MaxDefaultWorkers = 4
 	MinFrameSize      = 64 << 10
 	MaxFrameSize      = 256 << 20
 )
+
+// frameBudget is what the default frame sizes of all workers add up to
+// (at most; see [DefaultFrameSize]).
+const frameBudget = 16 << 20
+
+// DefaultFrameSize is the frame size used when frame_size is not set:
+// 16 MiB shared among the workers, rounded down to whole MiB, between
+// 4 and 8 MiB. That is 8 MiB with one or two workers, 5 MiB with three
+// and 4 MiB with four or more.
+//
+// Each frame starts with no history, so a frame shorter than the
+// distances at which data repeats itself gives up compression: on tars of
+// /usr/share, /usr/lib and Go's source tree, 4 MiB frames came out 1.3–1.7%
+// larger than `zstd -3`, 8 MiB frames between 0.9% smaller and 1.0%
+// larger. Memory pays for it: a frame in flight holds its input, its
+// output and the encoder's copy of its history, each up to the frame
+// size, so the frame buffers take about (3 × workers + 1) × frame size.
+// Sharing a fixed budget keeps that near 56 MiB whatever the worker
+// count, where 8 MiB frames for four workers would take over 100 MiB.
+func DefaultFrameSize(workers int) int {
+	fs := frameBudget / max(workers, 1) &^ (1<<20 - 1)
+	return min(max(fs, 4<<20), 8<<20)
+}
 
 var _ pipeline.Stage = (*Stage)(nil)
 
@@ -77,7 +100,10 @@ func New(o pipeline.Options) (pipeline.Stage, error) {
 	if c == 0 {
 		c = min(runtime.GOMAXPROCS(0), MaxDefaultWorkers)
 	}
-	fs := o.Int("frame_size")
+	fs := DefaultFrameSize(c)
+	if o.Has("frame_size") {
+		fs = o.Int("frame_size")
+	}
 	if fs != 0 && (fs < MinFrameSize || fs > MaxFrameSize) {
 		return nil, fmt.Errorf("frame_size %d out of range %d..%d (or 0 for one streaming frame)", fs, MinFrameSize, MaxFrameSize)
 	}
