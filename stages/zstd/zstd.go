@@ -25,7 +25,7 @@ var Spec = pipeline.StageSpec{
 	Help:      "Zstandard compression (klauspost/compress); readable by zstd -d",
 	Options: []pipeline.OptionSpec{
 		{Name: "level", Type: pipeline.Int, Default: "3", Help: "compression level, 1 (fastest) to 22 (smallest); mapped to the nearest encoder speed"},
-		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "frames compressed (backup) or decompressed (restore) at once; 0 means one per CPU, at most 4; a backup's frames share about 56 MiB unless frame_size is set (then about 3 × frame_size per worker); beyond 2, each adds about 2 frames (16–20 MiB) to a restore"},
+		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "frames compressed (backup) or decompressed (restore) at once; 0 means one per CPU, at most 4; a backup's frame buffers stay within 64 MiB unless frame_size is set (then about 3 × frame_size per worker); beyond 2, each adds about 2 frames (16–20 MiB) to a restore"},
 		{Name: "frame_size", Type: pipeline.Int, Help: "bytes of input per independent zstd frame, compressed in parallel; unset: 8 MiB with up to 2 workers, 16 MiB ÷ workers (at least 4 MiB) with more; 0 writes one streaming frame"},
 	},
 	Detect: Detect,
@@ -73,13 +73,14 @@ const frameBudget = 16 << 20
 //
 // Each frame starts with no history, so a frame shorter than the
 // distances at which data repeats itself gives up compression: on tars of
-// /usr/share, /usr/lib and Go's source tree, 4 MiB frames came out 1.3–1.7%
-// larger than `zstd -3`, 8 MiB frames between 0.9% smaller and 1.0%
-// larger. Memory pays for it: a frame in flight holds its input, its
-// output and the encoder's copy of its history, each up to the frame
-// size, so the frame buffers take about (3 × workers + 1) × frame size.
-// Sharing a fixed budget keeps that near 56 MiB whatever the worker
-// count, where 8 MiB frames for four workers would take over 100 MiB.
+// /usr/share, /usr/lib and Go's source tree, 4 MiB frames came out 1.2–1.5%
+// larger than `zstd -3`, 8 MiB frames between 1.0% smaller and 0.9%
+// larger (the README's table). Memory pays for it: a frame in flight
+// holds its input, its output and the encoder's copy of its history, each
+// up to the frame size, so the frame buffers take up to
+// (3 × workers + 2) × frame size. Sharing a fixed budget keeps that at
+// 56–64 MiB from two workers up, where 8 MiB frames for four workers
+// would take up to 112 MiB.
 func DefaultFrameSize(workers int) int {
 	fs := frameBudget / max(workers, 1) &^ (1<<20 - 1)
 	return min(max(fs, 4<<20), 8<<20)
