@@ -18,6 +18,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/sluice-backup/sluice/pipeline/archive"
+	"github.com/sluice-backup/sluice/pipeline/fsync"
 	"github.com/sluice-backup/sluice/pipeline/sparse"
 )
 
@@ -532,7 +533,9 @@ const tmpPrefix = ".sluice-tmp-"
 // empty one (see [restoreIntoEmpty]). dest ending in a separator follows
 // a symlink to a directory; without one, a symlink is not a directory.
 // On failure nothing is left: the temporary tree is removed, folders the
-// archive made read-only included.
+// archive made read-only included. On success the tree is on the disk,
+// flushed before it appears at dest (see [fsync.Tree]), and so are the
+// names that lead to it.
 func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive.ExtractOptions) error {
 	stat := os.Lstat
 	if endsInSeparator(dest) {
@@ -582,10 +585,17 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 	if err := os.Chmod(tmp, 0o777&^processUmask()); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
+	if err := fsync.Tree(tmp); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
 	if err := renameNoReplace(tmp, dest); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("destination %s appeared during the restore; left untouched", dest)
 		}
+		return fmt.Errorf("destination: %w", err)
+	}
+	if err := flushNames(parent, made); err != nil {
+		removeTemp(dest)
 		return fmt.Errorf("destination: %w", err)
 	}
 	committed = true
@@ -641,6 +651,9 @@ func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest string, opts archi
 	if err := obj.Verify(); err != nil {
 		return err
 	}
+	if err := fsync.Tree(tmp); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
 	entries, err := os.ReadDir(tmp)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
@@ -674,6 +687,16 @@ func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest string, opts archi
 			}
 			return fmt.Errorf("destination: %w", err)
 		}
+	}
+	// The temporary folder is empty now. It goes before dest is flushed,
+	// so that a crash cannot bring it back beside the restored entries
+	// (where the next restore would take it for an interrupted one).
+	os.Remove(tmp)
+	if err := fsync.Folder(dest); err != nil {
+		if os.Mkdir(tmp, 0o700) == nil {
+			undo()
+		}
+		return fmt.Errorf("destination: %w", err)
 	}
 	return nil
 }
@@ -774,7 +797,9 @@ func copyToFile(ctx context.Context, f *os.File, r io.Reader, holes bool) error 
 }
 
 // restoreFile writes obj's decoded stream to the new file dest, with
-// holes where it has blocks of zeros if holes is set.
+// holes where it has blocks of zeros if holes is set. The file is flushed
+// to disk before it appears at dest, and the folders that hold its name
+// after.
 func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) error {
 	if _, err := os.Lstat(dest); err == nil {
 		return fmt.Errorf("destination %s already exists; restore never overwrites, choose another path", dest)
@@ -811,7 +836,7 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 	if err := f.Chmod(0o666 &^ processUmask()); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := fsync.File(f); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	if err := f.Close(); err != nil {
@@ -828,9 +853,24 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 			return fmt.Errorf("destination: %w", err)
 		}
 	}
+	if err := flushNames(dir, made); err != nil {
+		os.Remove(dest)
+		return fmt.Errorf("destination: %w", err)
+	}
 	os.Remove(f.Name())
 	committed = true
 	return nil
+}
+
+// flushNames makes a restored file's or folder's name in dir durable, and
+// the names of the folders made to hold it: made lists them deepest first
+// (see [mkdirParents]).
+func flushNames(dir string, made []string) error {
+	top := dir
+	if len(made) > 0 {
+		top = filepath.Dir(made[len(made)-1])
+	}
+	return fsync.Folders(dir, top)
 }
 
 // mkdirParents creates dir and its missing parents like os.MkdirAll (mode

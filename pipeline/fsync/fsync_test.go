@@ -82,3 +82,36 @@ func TestMkdirAll(t *testing.T) {
 		t.Errorf("MkdirAll of an existing folder: %v, flushed %q", err, *names)
 	}
 }
+
+// TestTree: Tree flushes the tree's file system through SyncFS, for real
+// without error, and takes a file system that cannot flush as it is.
+func TestTree(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsync.Tree(dir); err != nil {
+		t.Fatalf("Tree of a real folder: %v", err)
+	}
+	if err := fsync.Tree(filepath.Join(dir, "missing")); err == nil {
+		t.Error("Tree of a missing folder succeeded")
+	}
+	saved := fsync.SyncFS
+	t.Cleanup(func() { fsync.SyncFS = saved })
+	for _, tc := range []struct {
+		err  error
+		fail bool
+	}{{syscall.EINVAL, false}, {syscall.ENOTSUP, false}, {syscall.EIO, true}} {
+		var flushed []string
+		fsync.SyncFS = func(f *os.File) error {
+			flushed = append(flushed, f.Name())
+			return &os.PathError{Op: "syncfs", Path: f.Name(), Err: tc.err}
+		}
+		if err := fsync.Tree(dir); (err != nil) != tc.fail {
+			t.Errorf("flush failing with %v: Tree = %v", tc.err, err)
+		}
+		if !slices.Equal(flushed, []string{dir}) {
+			t.Errorf("flushed %q, want %q", flushed, dir)
+		}
+	}
+}

@@ -2,6 +2,40 @@
 
 package fsync
 
-import "os"
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
 
 func startWriteback(*os.File, int64, int64) {}
+
+// syncFS flushes each regular file and folder under dir: without
+// syncfs(2) there is no one call for a whole tree. Entries that cannot be
+// read (a folder of mode 0) are taken as they are, as by [Folder].
+func syncFS(dir *os.File) error {
+	return filepath.WalkDir(dir.Name(), func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return Folder(path)
+		case d.Type().IsRegular():
+			f, err := os.Open(path)
+			if errors.Is(err, fs.ErrPermission) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return File(f)
+		}
+		return nil
+	})
+}
