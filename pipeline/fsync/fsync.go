@@ -42,7 +42,13 @@ func Folder(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
-	f, err := os.Open(dir)
+	return flushPath(dir, os.O_RDONLY)
+}
+
+// flushPath opens path with flag and flushes it. What cannot be opened
+// for lack of permission is taken as it is.
+func flushPath(path string, flag int) error {
+	f, err := os.OpenFile(path, flag, 0)
 	if errors.Is(err, fs.ErrPermission) {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 )
 
 func startWriteback(*os.File, int64, int64) {}
@@ -26,15 +27,12 @@ func syncFS(dir *os.File) error {
 		case d.IsDir():
 			return Folder(path)
 		case d.Type().IsRegular():
-			f, err := os.Open(path)
-			if errors.Is(err, fs.ErrPermission) {
-				return nil
+			// Windows flushes a file only through a handle that may write.
+			flag := os.O_RDONLY
+			if runtime.GOOS == "windows" {
+				flag = os.O_RDWR
 			}
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			return File(f)
+			return flushPath(path, flag)
 		}
 		return nil
 	})
