@@ -25,7 +25,7 @@ var Spec = pipeline.StageSpec{
 	Help:      "Zstandard compression (klauspost/compress); readable by zstd -d",
 	Options: []pipeline.OptionSpec{
 		{Name: "level", Type: pipeline.Int, Default: "3", Help: "compression level, 1 (fastest) to 22 (smallest); mapped to the nearest encoder speed"},
-		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "frames compressed (backup) or decompressed (restore) at once; 0 means one per CPU, at most 4; a backup's frame buffers stay within 64 MiB unless frame_size is set (then about 3 × frame_size per worker); beyond 2, each adds about 2 frames (16–20 MiB) to a restore"},
+		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "frames compressed (backup) or decompressed (restore) at once; 0 means one per CPU, at most 4; a backup's frame buffers stay within 64 MiB unless frame_size is set (then about 3 × frame_size per worker); beyond 2, each adds up to about twice the object's frame size to a restore"},
 		{Name: "frame_size", Type: pipeline.Int, Help: "bytes of input per independent zstd frame, compressed in parallel; unset: 8 MiB with up to 2 workers, 16 MiB ÷ workers (at least 4 MiB) with more; 0 writes one streaming frame"},
 	},
 	Detect: Detect,
