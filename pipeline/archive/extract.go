@@ -72,7 +72,10 @@ type ExtractOptions struct {
 //     has a ".." after a name ("a/.."), which the system resolves through
 //     whatever a is, not lexically (these match [ErrExternalSymlink]);
 //   - hard links whose target escapes dest, does not exist yet or is not a
-//     regular file;
+//     regular file or symlink, and hard links to a symlink whose target,
+//     resolved from the link's own directory, would be refused for a
+//     symlink made there (those to an external one match
+//     [ErrExternalSymlink] unless opts.ExternalSymlinks is set);
 //   - device nodes and named pipes, unless opts.Devices is set (these match
 //     [ErrDevice]);
 //   - a non-directory entry for a path where an earlier entry made a
@@ -88,7 +91,8 @@ type ExtractOptions struct {
 //
 // Supported entry types are regular files (sparse ones are written with
 // holes), directories (GNU incremental dumpdirs too, whose listing is
-// ignored), symlinks and hard links, plus devices and named pipes with
+// ignored), symlinks and hard links (to regular files and to symlinks, which
+// are linked themselves, as rsnapshot and cp -al leave them), plus devices and named pipes with
 // opts.Devices; GNU and PAX long names and PAX records are read by
 // archive/tar. GNU volume labels and PAX global headers are skipped. Other
 // types are an error. A directory entry naming dest itself ("./") is
@@ -325,11 +329,14 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		delete(x.dirs, s.name)
 	}
 	name := s.name
+	if s.link != "" {
+		// os.Root.Link is linkat without AT_SYMLINK_FOLLOW: a link to a
+		// symlink is a link to the symlink itself, never to its target.
+		// The new name shares the target's owner, mode and times.
+		return exists(x.root.Link(s.link, name))
+	}
 	switch s.kind {
 	case isFile:
-		if s.link != "" {
-			return exists(x.root.Link(s.link, name))
-		}
 		return x.file(tr, hdr, name)
 	case isDir:
 		return x.dir(hdr, name, s.old == isDir)
