@@ -84,12 +84,31 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// IsEndMarker reports whether header, the first bytes of a stream, starts
+// with a whole zero block: the end-of-archive marker, which is all that an
+// archive holding no entries contains (tar -cf - -T /dev/null). [IsTar]
+// does not recognise it, since zeros alone are no sign of tar; a caller
+// that expects tar for another reason (the object's name says so) may take
+// it for an empty archive, and [Extract] and [Check] then fail unless the
+// marker is whole.
+func IsEndMarker(header []byte) bool {
+	if len(header) < blockSize {
+		return false
+	}
+	for _, c := range header[:blockSize] {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // IsTar reports whether header, the first bytes of a stream (up to 512 are
 // used), starts with a tar header: the "ustar" magic at offset 257 (POSIX
 // and GNU archives), or, for old-style v7 archives, a full 512-byte block
 // whose checksum field matches the block as archive/tar computes it. An
 // archive that holds no entries at all (only the end-of-archive marker) is
-// not recognised.
+// not recognised: see [IsEndMarker].
 func IsTar(header []byte) bool {
 	const magicOff = 257
 	if len(header) >= magicOff+5 && string(header[magicOff:magicOff+5]) == "ustar" {
