@@ -15,6 +15,7 @@ package archive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -45,6 +46,24 @@ var ErrExternalSymlink = errors.New("archive: symlink points outside the destina
 // named pipe when [ExtractOptions.Devices] is off. Such errors match
 // [ErrUnsafe] too.
 var ErrDevice = errors.New("archive: device nodes and named pipes are not allowed")
+
+// ErrOwner is matched by the error [Extract] returns when, with
+// [ExtractOptions.Owners], an entry cannot be given the owner and group
+// its header records; giving files away takes privileges (root), and the
+// error wraps the system's (matching fs.ErrPermission then).
+var ErrOwner = errors.New("archive: cannot give an entry its recorded owner")
+
+// ownerError is the failure to give an entry uid and gid.
+type ownerError struct {
+	uid, gid int
+	err      error
+}
+
+func (e ownerError) Error() string {
+	return fmt.Sprintf("give it owner %d and group %d: %v", e.uid, e.gid, e.err)
+}
+func (e ownerError) Is(target error) bool { return target == ErrOwner }
+func (e ownerError) Unwrap() error        { return e.err }
 
 // optInError is an [unsafeError] that an [ExtractOptions] field would lift;
 // it matches that field's sentinel too.

@@ -43,9 +43,9 @@ type ExtractOptions struct {
 	// Owners gives each entry the numeric owner and group its header
 	// records (the archive's user and group names are not looked up, and
 	// sluice's archives hold none). Giving files away takes privileges
-	// (root): without them Extract fails, naming the entry. Hard links
-	// share their target's owner. Off by default: entries belong to
-	// whoever runs Extract.
+	// (root): without them Extract fails, naming the entry, with an error
+	// matching [ErrOwner]. Hard links share their target's owner. Off by
+	// default: entries belong to whoever runs Extract.
 	Owners bool
 
 	// Sparse makes holes of the blocks of zeros in every regular file, as
@@ -370,7 +370,9 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string) error {
 	}
 	err = x.copyData(f, tr, x.opts.Sparse || isSparse(hdr))
 	if err == nil && x.opts.Owners {
-		err = f.Chown(hdr.Uid, hdr.Gid)
+		if err = f.Chown(hdr.Uid, hdr.Gid); err != nil {
+			err = ownerError{hdr.Uid, hdr.Gid, err}
+		}
 	}
 	if err == nil {
 		err = f.Chmod(x.mode(hdr))
@@ -451,7 +453,10 @@ func (x *extractor) chown(name string, hdr *tar.Header) error {
 	if !x.opts.Owners {
 		return nil
 	}
-	return x.root.Lchown(name, hdr.Uid, hdr.Gid)
+	if err := x.root.Lchown(name, hdr.Uid, hdr.Gid); err != nil {
+		return ownerError{hdr.Uid, hdr.Gid, err}
+	}
+	return nil
 }
 
 // mode returns the mode to give the entry: permission and sticky bits, and
