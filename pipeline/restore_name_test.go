@@ -96,17 +96,9 @@ func TestOpenAllowsMoreThanNamed(t *testing.T) {
 		w.Close()
 		return out.Bytes()
 	}
-	zst := func(b []byte) []byte {
-		w, err := zstd.NewWriter(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		return w.EncodeAll(b, nil)
-	}
 	objects := map[string][]byte{
 		"backup.tar": gz(tarball.Bytes()),
-		"data.gz":    zst(gz([]byte("data"))),
+		"data.gz":    zstdBytes(t, gz([]byte("data"))),
 		"x.zst":      gz([]byte("data")),
 	}
 	for name, b := range objects {
@@ -155,21 +147,13 @@ func TestRestoreEmptyArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tg.Close()
-	zst := func(b []byte) []byte {
-		w, err := zstd.NewWriter(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		return w.EncodeAll(b, nil)
-	}
 	damaged := make([]byte, 1024)
 	damaged[600] = 1
 	objects := map[string][]byte{
-		"gnu.tar.zst":     zst(make([]byte, 10240)), // GNU tar's default blocking
+		"gnu.tar.zst":     zstdBytes(t, make([]byte, 10240)), // GNU tar's default blocking
 		"marker.tar":      make([]byte, 1024),
-		"zeros.zst":       zst(make([]byte, 1024)),
-		"damaged.tar.zst": zst(damaged),
+		"zeros.zst":       zstdBytes(t, make([]byte, 1024)),
+		"damaged.tar.zst": zstdBytes(t, damaged),
 	}
 	for name, b := range objects {
 		if err := tg.Bucket.WriteAll(ctx, tg.Key(name), b, nil); err != nil {
@@ -201,4 +185,15 @@ func TestRestoreEmptyArchive(t *testing.T) {
 	} else if _, serr := os.Lstat(dest); serr == nil {
 		t.Errorf("failed restore (%v) left %s", err, dest)
 	}
+}
+
+// zstdBytes returns b compressed with zstd.
+func zstdBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	w, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	return w.EncodeAll(b, nil)
 }
