@@ -200,6 +200,13 @@ func (o *Decoded) decodeDetected(ctx context.Context, reg *Registry, keys Keys, 
 		}
 		spec, ok := reg.Detect(head)
 		if !ok {
+			// An archive with no entries is only its end-of-archive
+			// marker: zeros, which prove nothing by themselves. They are
+			// taken for tar where the name promises tar.
+			if len(o.named) > 0 && o.named[0] == StageArchive && archive.IsEndMarker(head) {
+				o.Archive = true
+				found = append(found, StageArchive)
+			}
 			break
 		}
 		dec, err := openDecode(ctx, reg, keys, spec.Name, br)

@@ -96,17 +96,9 @@ func TestOpenAllowsMoreThanNamed(t *testing.T) {
 		w.Close()
 		return out.Bytes()
 	}
-	zst := func(b []byte) []byte {
-		w, err := zstd.NewWriter(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		return w.EncodeAll(b, nil)
-	}
 	objects := map[string][]byte{
 		"backup.tar": gz(tarball.Bytes()),
-		"data.gz":    zst(gz([]byte("data"))),
+		"data.gz":    zstdBytes(t, gz([]byte("data"))),
 		"x.zst":      gz([]byte("data")),
 	}
 	for name, b := range objects {
@@ -140,4 +132,68 @@ func TestOpenAllowsMoreThanNamed(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "data")); err != nil || string(b) != "data" || out != filepath.Join(dir, "data") {
 		t.Errorf("restored data.gz to %s: %q, %v; want %s holding data", out, b, err, filepath.Join(dir, "data"))
 	}
+}
+
+// TestRestoreEmptyArchive: an archive holding no entries is only its
+// end-of-archive marker (tar -cf - -T /dev/null). Without metadata or
+// manifest it restores as an empty directory where the name promises tar;
+// without such a name the zeros are a single stream, and zeros followed by
+// anything else are no archive.
+func TestRestoreEmptyArchive(t *testing.T) {
+	reg := testRegistry()
+	ctx := t.Context()
+	tg, err := backends.OpenTarget(ctx, reg, "mem://empty-archive/p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	damaged := make([]byte, 1024)
+	damaged[600] = 1
+	objects := map[string][]byte{
+		"gnu.tar.zst":     zstdBytes(t, make([]byte, 10240)), // GNU tar's default blocking
+		"marker.tar":      make([]byte, 1024),
+		"zeros.zst":       zstdBytes(t, make([]byte, 1024)),
+		"damaged.tar.zst": zstdBytes(t, damaged),
+	}
+	for name, b := range objects {
+		if err := tg.Bucket.WriteAll(ctx, tg.Key(name), b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &pipeline.Decoder{Registry: reg}
+	for _, name := range []string{"gnu.tar.zst", "marker.tar"} {
+		dest := filepath.Join(t.TempDir(), "out")
+		if _, err := d.RestoreTo(ctx, tg, name, dest, nil); err != nil {
+			t.Errorf("RestoreTo(%s): %v", name, err)
+			continue
+		}
+		if ents, err := os.ReadDir(dest); err != nil || len(ents) != 0 {
+			t.Errorf("%s restored to %v, %v; want an empty directory", name, ents, err)
+		}
+	}
+	obj, err := d.Open(ctx, tg, "zeros.zst")
+	if err != nil {
+		t.Fatalf("Open(zeros.zst): %v", err)
+	}
+	if obj.Archive || !slices.Equal(obj.Stages, []string{"zstd"}) {
+		t.Errorf("zeros.zst opened as %q (archive %v), want a zstd stream", obj.Stages, obj.Archive)
+	}
+	obj.Close()
+	dest := filepath.Join(t.TempDir(), "out")
+	if _, err := d.RestoreTo(ctx, tg, "damaged.tar.zst", dest, nil); err == nil {
+		t.Error("RestoreTo(damaged.tar.zst) succeeded")
+	} else if _, serr := os.Lstat(dest); serr == nil {
+		t.Errorf("failed restore (%v) left %s", err, dest)
+	}
+}
+
+// zstdBytes returns b compressed with zstd.
+func zstdBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	w, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	return w.EncodeAll(b, nil)
 }

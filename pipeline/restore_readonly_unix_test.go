@@ -3,6 +3,8 @@
 package pipeline_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"errors"
 	"io"
 	"io/fs"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/archive"
 )
 
 // nobody is the user and group a test run as root drops to.
@@ -239,5 +242,34 @@ func TestBackupIntoWriteOnlyFolder(t *testing.T) {
 	// read, rather than find it empty.
 	if _, err := backends.OpenExisting(t.Context(), reg, "file://"+drop, nil); err == nil || !strings.Contains(err.Error(), "cannot be read") {
 		t.Errorf("opening the write-only folder to read it: %v, want it said that it cannot be read", err)
+	}
+}
+
+// TestRestoreOwnersUnprivileged checks that a restore with Owners by a
+// user who cannot give files away fails with an error matching
+// archive.ErrOwner and fs.ErrPermission, naming the entry.
+func TestRestoreOwnersUnprivileged(t *testing.T) {
+	if !dropRoot(t) {
+		return
+	}
+	ctx := t.Context()
+	tg, err := backends.OpenTarget(ctx, pipeline.Default, "mem://owners/p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "f", Mode: 0o644, Uid: os.Getuid() + 1}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	if err := tg.Bucket.WriteAll(ctx, tg.Key("o.tar"), buf.Bytes(), nil); err != nil {
+		t.Fatal(err)
+	}
+	d := &pipeline.Decoder{Extract: archive.ExtractOptions{Owners: true}}
+	_, err = d.RestoreTo(ctx, tg, "o.tar", filepath.Join(t.TempDir(), "out"), nil)
+	if !errors.Is(err, archive.ErrOwner) || !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), `entry "f"`) {
+		t.Fatalf("RestoreTo: %v, want ErrOwner and a permission error naming f", err)
 	}
 }

@@ -121,6 +121,7 @@ var hostileCases = []struct {
 	{"symlink then file under it", []hEntry{hDir("real"), hSymlink("via", "real"), hFile("via/file.txt", "x")}, "via/file.txt", ""},
 	{"external symlink then file under it", []hEntry{hSymlink("out", "/tmp"), hFile("out/sluice-hostile.txt", "pwned")}, "out", ""},
 	{"hard link through a symlink", []hEntry{hDir("d"), hFile("d/f", "x"), hSymlink("l", "d"), hHardlink("h", "l/f")}, "h", ""},
+	{"hard link to a symlink that escapes from there", []hEntry{hDir("d"), hSymlink("d/s", "../x"), hHardlink("h", "d/s")}, "h", "--allow-external-symlinks"},
 	{"file replaced by external symlink", []hEntry{hFile("a", "1"), hSymlink("a", "/etc/passwd")}, "a", "--allow-external-symlinks"},
 	{"file replaces a folder that holds something", []hEntry{hDir("d"), hFile("d/f", "x"), hFile("d", "y")}, "d", ""},
 	{"folder replaced by symlink, then file under it", []hEntry{hDir("d"), hSymlink("d", "."), hFile("d/f", "x")}, "d/f", ""},
@@ -160,8 +161,8 @@ func TestRestoreHostileArchives(t *testing.T) {
 			if tc.entry != "" && !strings.Contains(errs, `"`+tc.entry+`"`) {
 				t.Fatalf("error does not name entry %q: %q", tc.entry, errs)
 			}
-			if tc.flagOK == "--allow-external-symlinks" && !strings.Contains(errs, "--allow-external-symlinks") {
-				t.Fatalf("error should point at --allow-external-symlinks: %q", errs)
+			if tc.flagOK != "" && !strings.Contains(errs, "restore with "+tc.flagOK) {
+				t.Fatalf("error should point at %s: %q", tc.flagOK, errs)
 			}
 			assertNothingAt(t, dest)
 			if entries, _ := os.ReadDir(parent); len(entries) != 0 {

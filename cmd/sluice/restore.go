@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/spf13/cobra"
 
@@ -95,10 +96,22 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 		if errors.Is(err, pipeline.ErrUnknownStage) || errors.Is(err, pipeline.ErrSecretForName) {
 			return usageError(fmt.Errorf("restore %s: %w", t.ObjectURL(name), err))
 		}
-		if errors.Is(err, archive.ErrExternalSymlink) {
-			return fmt.Errorf("restore %s: %w (to create such links as they are, restore with --allow-external-symlinks)", t.ObjectURL(name), err)
-		}
-		return fmt.Errorf("restore %s: %w", t.ObjectURL(name), err)
+		return fmt.Errorf("restore %s: %w", t.ObjectURL(name), withRestoreHint(err))
 	}
 	return nil
+}
+
+// withRestoreHint adds to the error of a restore what would let it go on:
+// the flag that lifts an archive entry's refusal, or the privilege --owners
+// lacked.
+func withRestoreHint(err error) error {
+	switch {
+	case errors.Is(err, archive.ErrExternalSymlink):
+		return fmt.Errorf("%w (to create such links as they are, restore with --allow-external-symlinks)", err)
+	case errors.Is(err, archive.ErrDevice):
+		return fmt.Errorf("%w (to create them, restore with --devices)", err)
+	case errors.Is(err, archive.ErrOwner) && errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w (--owners needs root; without it entries belong to whoever restores)", err)
+	}
+	return err
 }

@@ -15,6 +15,7 @@ package archive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -45,6 +46,24 @@ var ErrExternalSymlink = errors.New("archive: symlink points outside the destina
 // named pipe when [ExtractOptions.Devices] is off. Such errors match
 // [ErrUnsafe] too.
 var ErrDevice = errors.New("archive: device nodes and named pipes are not allowed")
+
+// ErrOwner is matched by the error [Extract] returns when, with
+// [ExtractOptions.Owners], an entry cannot be given the owner and group
+// its header records; giving files away takes privileges (root), and the
+// error wraps the system's (matching fs.ErrPermission then).
+var ErrOwner = errors.New("archive: cannot give an entry its recorded owner")
+
+// ownerError is the failure to give an entry uid and gid.
+type ownerError struct {
+	uid, gid int
+	err      error
+}
+
+func (e ownerError) Error() string {
+	return fmt.Sprintf("give it owner %d and group %d: %v", e.uid, e.gid, e.err)
+}
+func (e ownerError) Is(target error) bool { return target == ErrOwner }
+func (e ownerError) Unwrap() error        { return e.err }
 
 // optInError is an [unsafeError] that an [ExtractOptions] field would lift;
 // it matches that field's sentinel too.
@@ -84,12 +103,31 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// IsEndMarker reports whether header, the first bytes of a stream, starts
+// with a whole zero block: the end-of-archive marker, which is all that an
+// archive holding no entries contains (tar -cf - -T /dev/null). [IsTar]
+// does not recognise it, since zeros alone are no sign of tar; a caller
+// that expects tar for another reason (the object's name says so) may take
+// it for an empty archive, and [Extract] and [Check] then fail unless the
+// marker is whole.
+func IsEndMarker(header []byte) bool {
+	if len(header) < blockSize {
+		return false
+	}
+	for _, c := range header[:blockSize] {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // IsTar reports whether header, the first bytes of a stream (up to 512 are
 // used), starts with a tar header: the "ustar" magic at offset 257 (POSIX
 // and GNU archives), or, for old-style v7 archives, a full 512-byte block
 // whose checksum field matches the block as archive/tar computes it. An
 // archive that holds no entries at all (only the end-of-archive marker) is
-// not recognised.
+// not recognised: see [IsEndMarker].
 func IsTar(header []byte) bool {
 	const magicOff = 257
 	if len(header) >= magicOff+5 && string(header[magicOff:magicOff+5]) == "ustar" {

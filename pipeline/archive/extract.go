@@ -43,9 +43,9 @@ type ExtractOptions struct {
 	// Owners gives each entry the numeric owner and group its header
 	// records (the archive's user and group names are not looked up, and
 	// sluice's archives hold none). Giving files away takes privileges
-	// (root): without them Extract fails, naming the entry. Hard links
-	// share their target's owner. Off by default: entries belong to
-	// whoever runs Extract.
+	// (root): without them Extract fails, naming the entry, with an error
+	// matching [ErrOwner]. Hard links share their target's owner. Off by
+	// default: entries belong to whoever runs Extract.
 	Owners bool
 
 	// Sparse makes holes of the blocks of zeros in every regular file, as
@@ -72,7 +72,10 @@ type ExtractOptions struct {
 //     has a ".." after a name ("a/.."), which the system resolves through
 //     whatever a is, not lexically (these match [ErrExternalSymlink]);
 //   - hard links whose target escapes dest, does not exist yet or is not a
-//     regular file;
+//     regular file or symlink, and hard links to a symlink whose target,
+//     resolved from the link's own directory, would be refused for a
+//     symlink made there (those to an external one match
+//     [ErrExternalSymlink] unless opts.ExternalSymlinks is set);
 //   - device nodes and named pipes, unless opts.Devices is set (these match
 //     [ErrDevice]);
 //   - a non-directory entry for a path where an earlier entry made a
@@ -88,7 +91,8 @@ type ExtractOptions struct {
 //
 // Supported entry types are regular files (sparse ones are written with
 // holes), directories (GNU incremental dumpdirs too, whose listing is
-// ignored), symlinks and hard links, plus devices and named pipes with
+// ignored), symlinks and hard links (to regular files and to symlinks, which
+// are linked themselves, as rsnapshot and cp -al leave them), plus devices and named pipes with
 // opts.Devices; GNU and PAX long names and PAX records are read by
 // archive/tar. GNU volume labels and PAX global headers are skipped. Other
 // types are an error. A directory entry naming dest itself ("./") is
@@ -97,7 +101,9 @@ type ExtractOptions struct {
 // Permission bits and the sticky bit are restored; setuid and setgid only
 // with opts.SetID. Modification times are restored on files, devices and
 // directories (directories last, deepest first, once nothing more is
-// written into them), not on symlinks. Owners are changed only with
+// written into them), not on symlinks; a time the file system cannot store
+// (ext4 keeps 1901 to 2446) fails Extract, naming the entry and the time,
+// rather than leave another one. Owners are changed only with
 // opts.Owners (before the mode, since a change of owner clears setuid and
 // setgid bits). Directories
 // are created writable and get their final mode at the end, so read-only
@@ -298,7 +304,7 @@ func (x *extractor) finishDirs() error {
 		if err := x.root.Chmod(name, d.mode); err != nil {
 			return fmt.Errorf("archive: directory %q: %w", name, err)
 		}
-		if err := x.root.Chtimes(name, d.atime, d.mtime); err != nil {
+		if err := setTimes(x.root, name, d.atime, d.mtime); err != nil {
 			return fmt.Errorf("archive: directory %q: %w", name, err)
 		}
 	}
@@ -325,11 +331,14 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		delete(x.dirs, s.name)
 	}
 	name := s.name
+	if s.link != "" {
+		// os.Root.Link is linkat without AT_SYMLINK_FOLLOW: a link to a
+		// symlink is a link to the symlink itself, never to its target.
+		// The new name shares the target's owner, mode and times.
+		return exists(x.root.Link(s.link, name))
+	}
 	switch s.kind {
 	case isFile:
-		if s.link != "" {
-			return exists(x.root.Link(s.link, name))
-		}
 		return x.file(tr, hdr, name)
 	case isDir:
 		return x.dir(hdr, name, s.old == isDir)
@@ -349,7 +358,7 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if err := x.root.Chmod(name, x.mode(hdr)); err != nil {
 			return err
 		}
-		return x.root.Chtimes(name, atime(hdr), hdr.ModTime)
+		return setTimes(x.root, name, atime(hdr), hdr.ModTime)
 	}
 }
 
@@ -361,7 +370,9 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string) error {
 	}
 	err = x.copyData(f, tr, x.opts.Sparse || isSparse(hdr))
 	if err == nil && x.opts.Owners {
-		err = f.Chown(hdr.Uid, hdr.Gid)
+		if err = f.Chown(hdr.Uid, hdr.Gid); err != nil {
+			err = ownerError{hdr.Uid, hdr.Gid, err}
+		}
 	}
 	if err == nil {
 		err = f.Chmod(x.mode(hdr))
@@ -372,7 +383,7 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string) error {
 	if err != nil {
 		return err
 	}
-	return x.root.Chtimes(name, atime(hdr), hdr.ModTime)
+	return setTimes(x.root, name, atime(hdr), hdr.ModTime)
 }
 
 // copyData copies the entry's data from tr to f, checking for cancellation
@@ -442,7 +453,10 @@ func (x *extractor) chown(name string, hdr *tar.Header) error {
 	if !x.opts.Owners {
 		return nil
 	}
-	return x.root.Lchown(name, hdr.Uid, hdr.Gid)
+	if err := x.root.Lchown(name, hdr.Uid, hdr.Gid); err != nil {
+		return ownerError{hdr.Uid, hdr.Gid, err}
+	}
+	return nil
 }
 
 // mode returns the mode to give the entry: permission and sticky bits, and
@@ -461,6 +475,26 @@ func (x *extractor) mode(hdr *tar.Header) fs.FileMode {
 		}
 	}
 	return m
+}
+
+// timeSlack is how far a file system may round a modification time: FAT
+// keeps even seconds.
+const timeSlack = 2 * time.Second
+
+// checkTime fails unless the modification time of name in root is want,
+// to within [timeSlack]. A file system that cannot represent a time clamps
+// it silently to the nearest one it can (ext4 keeps 1901 to 2446), which
+// would leave a wrong time without a word.
+func checkTime(root *os.Root, name string, want time.Time) error {
+	fi, err := root.Lstat(name)
+	if err != nil {
+		return err
+	}
+	if d := fi.ModTime().Sub(want); d > timeSlack || d < -timeSlack {
+		return fmt.Errorf("the file system cannot store modification time %s (it kept %s)",
+			want.UTC().Format(time.RFC3339), fi.ModTime().UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // atime returns the access time to set: the recorded one, or the

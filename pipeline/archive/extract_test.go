@@ -46,7 +46,8 @@ var hostileCases = []struct {
 	{"hard link absolute", []tentry{hardlink("h", "/etc/passwd")}, "h", "absolute"},
 	{"hard link missing", []tentry{hardlink("h", "nope")}, "h", "does not exist"},
 	{"hard link to directory", []tentry{dir("d/"), hardlink("h", "d")}, "h", "not a regular file"},
-	{"hard link to symlink", []tentry{symlink("s", "x"), hardlink("h", "s")}, "h", "not a regular file"},
+	{"hard link to symlink escapes from its directory", []tentry{dir("a/"), symlink("a/s", "../x"), hardlink("h", "a/s")}, "h", `hard link to symlink "a/s": symlink target "../x" escapes destination`},
+	{"hard link to symlink deeper", []tentry{symlink("s", "x"), dir("d/"), hardlink("d/h", "s"), reg("d/h/y", "y")}, "d/h/y", `through symlink "d/h"`},
 	{"hard link through symlink", []tentry{dir("d/"), reg("d/f", "x"), symlink("s", "d"), hardlink("h", "s/f")}, "h", `through symlink "s"`},
 	{"char device", []tentry{special("dev", tar.TypeChar)}, "dev", "not allowed"},
 	{"block device", []tentry{special("blk", tar.TypeBlock)}, "blk", "not allowed"},
@@ -56,7 +57,7 @@ var hostileCases = []struct {
 	{"symlink replaces implicit directory", []tentry{reg("d/f", "x"), symlink("d", "x")}, "d", "not empty"},
 	{"hard link replaces full directory", []tentry{reg("f", "x"), reg("d/g", "y"), hardlink("d", "f")}, "d", "not empty"},
 	{"file through symlink that replaced a directory", []tentry{dir("sub/"), dir("a/"), symlink("a", "sub"), reg("a/x", "x")}, "a/x", `through symlink "a"`},
-	{"hard link to a replaced file", []tentry{reg("f", "x"), symlink("f", "g"), hardlink("h", "f")}, "h", "not a regular file"},
+	{"hard link to a replaced file", []tentry{reg("f", "x"), dir("f/"), hardlink("h", "f")}, "h", "not a regular file or symlink"},
 	{"file names destination", []tentry{reg(".", "x")}, ".", "destination itself"},
 }
 

@@ -74,3 +74,23 @@ func TestIsTarWriteOutput(t *testing.T) {
 		t.Errorf("empty tree: %d bytes, want just the 1024-byte end marker", n)
 	}
 }
+
+func TestIsEndMarker(t *testing.T) {
+	oneByte := make([]byte, 1024)
+	oneByte[511] = 1
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"empty archive", buildTar(t), true},
+		{"one zero block", make([]byte, 512), true},
+		{"short", make([]byte, 511), false},
+		{"nonzero in first block", oneByte, false},
+		{"archive with an entry", buildTar(t, reg("f", "x")), false},
+	} {
+		if got := IsEndMarker(tc.data); got != tc.want {
+			t.Errorf("%s: IsEndMarker = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"syscall"
 )
 
 // mknod creates the device node or named pipe name in root. os.Root has no
 // Mknod, so the node is created relative to a descriptor of its parent
-// directory, opened through root (and so known to be inside it).
+// directory (see [atParent]).
 func mknod(root *os.Root, name string, typ byte, perm fs.FileMode, major, minor int64) error {
 	mode := uint32(perm.Perm())
 	switch typ {
@@ -31,27 +30,7 @@ func mknod(root *os.Root, name string, typ byte, perm fs.FileMode, major, minor 
 	maj, mnr := uint64(major), uint64(minor)
 	dev := (maj&0xfffff000)<<32 | (maj&0xfff)<<8 | (mnr&0xffffff00)<<12 | mnr&0xff
 
-	dir, base := path.Split(name)
-	if dir == "" {
-		dir = "."
-	}
-	d, err := root.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	rc, err := d.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var mkErr error
-	if err := rc.Control(func(fd uintptr) {
-		mkErr = syscall.Mknodat(int(fd), base, mode, int(dev))
-	}); err != nil {
-		return err
-	}
-	if mkErr != nil {
-		return &fs.PathError{Op: "mknodat", Path: name, Err: mkErr}
-	}
-	return nil
+	return atParent(root, name, "mknodat", func(dirfd int, base string) error {
+		return syscall.Mknodat(dirfd, base, mode, int(dev))
+	})
 }

@@ -38,7 +38,8 @@ type step struct {
 	// old is what earlier entries left at name: it is removed first,
 	// unless both are directories (the directory is kept).
 	old kind
-	// link is a hard link's cleaned target.
+	// link is a hard link's cleaned target: a regular file, or a symlink
+	// (kind is then isSymlink).
 	link string
 }
 
@@ -59,10 +60,12 @@ type rules struct {
 	paths map[string]kind
 	// filled holds the directories something was created in.
 	filled map[string]bool
+	// targets holds the target of every symlink in paths.
+	targets map[string]string
 }
 
 func newRules(opts ExtractOptions) *rules {
-	return &rules{opts: opts, paths: map[string]kind{".": isDir}, filled: map[string]bool{}}
+	return &rules{opts: opts, paths: map[string]kind{".": isDir}, filled: map[string]bool{}, targets: map[string]string{}}
 }
 
 // next checks the entry hdr against what the earlier entries created and
@@ -113,12 +116,21 @@ func (r *rules) next(hdr *tar.Header) (step, error) {
 			return step{}, err
 		}
 	case tar.TypeLink:
-		if s.link, err = r.linkTarget(hdr.Linkname); err != nil {
+		if s.link, s.kind, err = r.linkTarget(hdr.Linkname); err != nil {
 			return step{}, err
 		}
 		if s.link == name {
 			// GNU tar stores a file named twice as a link to itself.
 			return step{skip: true}, nil
+		}
+		if s.kind == isSymlink {
+			// A hard link to a symlink is a second name for the same
+			// symlink (cp -al and rsnapshot make them), whose target
+			// resolves from the new name's directory: it must pass the
+			// check a symlink made there would.
+			if err := checkSymlink(name, r.targets[s.link], r.opts.ExternalSymlinks); err != nil {
+				return step{}, fmt.Errorf("hard link to symlink %q: %w", hdr.Linkname, err)
+			}
 		}
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		if !r.opts.Devices {
@@ -136,6 +148,14 @@ func (r *rules) next(hdr *tar.Header) (step, error) {
 		r.add(p, isDir)
 	}
 	r.add(name, s.kind)
+	switch {
+	case hdr.Typeflag == tar.TypeSymlink:
+		r.targets[name] = hdr.Linkname
+	case s.kind == isSymlink:
+		r.targets[name] = r.targets[s.link]
+	default:
+		delete(r.targets, name)
+	}
 	return s, nil
 }
 
@@ -144,23 +164,24 @@ func (r *rules) add(name string, k kind) {
 	r.filled[path.Dir(name)] = true
 }
 
-// linkTarget checks a hard link's target, which must be a regular file an
-// earlier entry created, and returns it cleaned.
-func (r *rules) linkTarget(linkname string) (string, error) {
+// linkTarget checks a hard link's target, which must be a regular file or
+// a symlink an earlier entry created, and returns it cleaned and what it
+// is. The link is made to a symlink itself, never to what it points to.
+func (r *rules) linkTarget(linkname string) (string, kind, error) {
 	target, err := cleanName(linkname)
 	if err != nil {
-		return "", unsafeError(fmt.Sprintf("hard link target %q: %v", linkname, err))
+		return "", none, unsafeError(fmt.Sprintf("hard link target %q: %v", linkname, err))
 	}
 	if _, err := r.missingParents(target); err != nil {
-		return "", fmt.Errorf("hard link target %q: %w", linkname, err)
+		return "", none, fmt.Errorf("hard link target %q: %w", linkname, err)
 	}
-	switch r.paths[target] {
-	case isFile:
-		return target, nil
+	switch k := r.paths[target]; k {
+	case isFile, isSymlink:
+		return target, k, nil
 	case none:
-		return "", unsafeError(fmt.Sprintf("hard link target %q does not exist", linkname))
+		return "", none, unsafeError(fmt.Sprintf("hard link target %q does not exist", linkname))
 	default:
-		return "", unsafeError(fmt.Sprintf("hard link target %q is not a regular file", linkname))
+		return "", none, unsafeError(fmt.Sprintf("hard link target %q is not a regular file or symlink", linkname))
 	}
 }
 

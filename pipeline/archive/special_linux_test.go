@@ -71,3 +71,31 @@ func TestExtractDevices(t *testing.T) {
 		t.Errorf("null: mode %v rdev %#x, want a character device 1,3", fi.Mode(), st.Rdev)
 	}
 }
+
+// TestExtractIgnoresXattrRecords: the PAX records in which GNU tar and
+// bsdtar store extended attributes, ACLs and SELinux labels are ignored,
+// as the README says: the file is restored, without them.
+func TestExtractIgnoresXattrRecords(t *testing.T) {
+	e := reg("f", "x")
+	e.hdr.Format = tar.FormatPAX
+	e.hdr.PAXRecords = map[string]string{
+		"SCHILY.xattr.user.test":     "v",
+		"LIBARCHIVE.xattr.user.more": "dg==",
+		"SCHILY.acl.access":          "user::rw-,group::r--,other::r--,user:1234:rwx",
+		"RHT.security.selinux":       "system_u:object_r:etc_t:s0",
+	}
+	dest, _ := newDest(t)
+	if err := extractBytes(t, buildTar(t, e), dest, ExtractOptions{}); err != nil {
+		t.Fatalf("Extract: %v", err)
+	}
+	names := make([]byte, 1024)
+	n, err := syscall.Listxattr(filepath.Join(dest, "f"), names)
+	if err != nil && err != syscall.ENOTSUP {
+		t.Fatal(err)
+	}
+	for _, name := range bytes.Split(names[:n], []byte{0}) {
+		if bytes.HasPrefix(name, []byte("user.")) || bytes.HasPrefix(name, []byte("system.posix_acl")) {
+			t.Errorf("restored f has attribute %q", name)
+		}
+	}
+}

@@ -244,7 +244,17 @@ func (t *treeWriter) entry(d *os.Root, name, rel string) error {
 			return t.readErr(rel, err)
 		}
 		defer sub.Close()
-		if st, err := sub.Stat("."); err != nil || !os.SameFile(fi, st) {
+		st, err := sub.Stat(".")
+		if err != nil {
+			// A directory that can be opened (read) but not searched
+			// (mode 644) fails here rather than at OpenRoot.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = fmt.Errorf("search directory: %w", pe.Err)
+			}
+			return t.readErr(rel, err)
+		}
+		if !os.SameFile(fi, st) {
 			return t.errorf(rel, errors.New("directory replaced during backup"))
 		}
 		if err := t.writeHeader(rel+"/", fi, func(h *tar.Header) { h.Typeflag = tar.TypeDir }); err != nil {
