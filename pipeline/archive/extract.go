@@ -101,9 +101,9 @@ type ExtractOptions struct {
 // Permission bits and the sticky bit are restored; setuid and setgid only
 // with opts.SetID. Modification times are restored on files, devices and
 // directories (directories last, deepest first, once nothing more is
-// written into them), not on symlinks; a time the file system cannot store
-// (ext4 keeps 1901 to 2446) fails Extract, naming the entry and the time,
-// rather than leave another one. Owners are changed only with
+// written into them), not on symlinks, whatever the year; a time the file
+// system cannot store becomes the nearest one it can (ext4 keeps 1901 to
+// 2446). Owners are changed only with
 // opts.Owners (before the mode, since a change of owner clears setuid and
 // setgid bits). Directories
 // are created writable and get their final mode at the end, so read-only
@@ -475,26 +475,6 @@ func (x *extractor) mode(hdr *tar.Header) fs.FileMode {
 		}
 	}
 	return m
-}
-
-// timeSlack is how far a file system may round a modification time: FAT
-// keeps even seconds.
-const timeSlack = 2 * time.Second
-
-// checkTime fails unless the modification time of name in root is want,
-// to within [timeSlack]. A file system that cannot represent a time clamps
-// it silently to the nearest one it can (ext4 keeps 1901 to 2446), which
-// would leave a wrong time without a word.
-func checkTime(root *os.Root, name string, want time.Time) error {
-	fi, err := root.Lstat(name)
-	if err != nil {
-		return err
-	}
-	if d := fi.ModTime().Sub(want); d > timeSlack || d < -timeSlack {
-		return fmt.Errorf("the file system cannot store modification time %s (it kept %s)",
-			want.UTC().Format(time.RFC3339), fi.ModTime().UTC().Format(time.RFC3339))
-	}
-	return nil
 }
 
 // atime returns the access time to set: the recorded one, or the

@@ -13,19 +13,14 @@ import (
 // owner returns 0, 0: this platform has no numeric Unix owners.
 func owner(fs.FileInfo) (uid, gid int) { return 0, 0 }
 
-// setTimes sets the access and modification times of name in root and
-// fails, rather than leave another time, when the file system cannot store
-// mtime (see [checkTime]). os.Root.Chtimes takes nanoseconds since 1970 in
-// an int64, so times outside the years 1678 to 2262 are refused here
-// rather than wrapped.
+// setTimes sets the access and modification times of name in root.
+// os.Root.Chtimes takes nanoseconds since 1970 in an int64, so times
+// outside the years 1678 to 2262 are refused here rather than wrapped.
 func setTimes(root *os.Root, name string, atime, mtime time.Time) error {
 	for _, t := range []time.Time{atime, mtime} {
 		if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
 			return fmt.Errorf("time %s cannot be set on this system (only 1678 to 2262)", t.UTC().Format(time.RFC3339))
 		}
 	}
-	if err := root.Chtimes(name, atime, mtime); err != nil {
-		return err
-	}
-	return checkTime(root, name, mtime)
+	return root.Chtimes(name, atime, mtime)
 }

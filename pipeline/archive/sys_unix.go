@@ -52,8 +52,8 @@ func atParent(root *os.Root, name, op string, f func(dirfd int, base string) err
 }
 
 // setTimes sets the access and modification times of name in root (a
-// symlink itself, never its target) and fails, rather than leave another
-// time, when the file system cannot store mtime (see [checkTime]).
+// symlink itself, never its target); a time the file system cannot store
+// becomes the nearest one it can.
 //
 // os.Root.Chtimes goes through nanoseconds since 1970 in an int64, which
 // wrap outside the years 1678 to 2262 (2300 became 1901); utimensat takes
@@ -66,11 +66,7 @@ func setTimes(root *os.Root, name string, atime, mtime time.Time) error {
 			return fmt.Errorf("time %s cannot be set on this system: %w", t.UTC().Format(time.RFC3339), err)
 		}
 	}
-	err := atParent(root, name, "utimensat", func(dirfd int, base string) error {
+	return atParent(root, name, "utimensat", func(dirfd int, base string) error {
 		return unix.UtimesNanoAt(dirfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW)
 	})
-	if err != nil {
-		return err
-	}
-	return checkTime(root, name, mtime)
 }
