@@ -128,13 +128,15 @@ func Extract(ctx context.Context, r io.Reader, dest string, opts ExtractOptions)
 		return fmt.Errorf("archive: destination %q: %w", dest, err)
 	}
 	x := &extractor{
-		ctx:   ctx,
-		root:  root,
-		opts:  opts,
-		rules: newRules(opts),
-		dirs:  map[string]dirMeta{},
-		buf:   make([]byte, copyBufferSize),
+		ctx:     ctx,
+		root:    root,
+		folders: newFolders(root),
+		opts:    opts,
+		rules:   newRules(opts),
+		dirs:    map[string]dirMeta{},
+		buf:     make([]byte, copyBufferSize),
 	}
+	defer x.folders.forget()
 	err = walk(ctx, r, x.entry)
 	if err == nil {
 		err = x.finishDirs()
@@ -270,10 +272,11 @@ func discard(ctx context.Context, r io.Reader, buf []byte) error {
 
 // extractor holds the state of one Extract.
 type extractor struct {
-	ctx   context.Context
-	root  *os.Root
-	opts  ExtractOptions
-	rules *rules
+	ctx     context.Context
+	root    *os.Root
+	folders *folders // the last entry's folder, kept open
+	opts    ExtractOptions
+	rules   *rules
 	// dirs are the directory entries whose mode and time are set at the
 	// end, by cleaned name: a repeated directory's later entry wins.
 	dirs map[string]dirMeta
@@ -304,7 +307,7 @@ func (x *extractor) finishDirs() error {
 		if err := x.root.Chmod(name, d.mode); err != nil {
 			return fmt.Errorf("archive: directory %q: %w", name, err)
 		}
-		if err := setTimes(x.root, name, d.atime, d.mtime); err != nil {
+		if err := x.folders.setTimes(name, d.atime, d.mtime); err != nil {
 			return fmt.Errorf("archive: directory %q: %w", name, err)
 		}
 	}
@@ -325,6 +328,7 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 	if s.old != none && !(s.old == isDir && s.kind == isDir) {
 		// Remove does not follow a symlink; the rules removed only an
 		// empty directory.
+		x.folders.forget()
 		if err := x.root.Remove(s.name); err != nil {
 			return fmt.Errorf("replace earlier entry: %w", err)
 		}
@@ -348,7 +352,7 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		}
 		return x.chown(name, hdr)
 	default:
-		if err := exists(mknod(x.root, name, hdr.Typeflag, x.mode(hdr), hdr.Devmajor, hdr.Devminor)); err != nil {
+		if err := exists(mknod(x.folders, name, hdr.Typeflag, x.mode(hdr), hdr.Devmajor, hdr.Devminor)); err != nil {
 			return err
 		}
 		if err := x.chown(name, hdr); err != nil {
@@ -358,13 +362,13 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if err := x.root.Chmod(name, x.mode(hdr)); err != nil {
 			return err
 		}
-		return setTimes(x.root, name, atime(hdr), hdr.ModTime)
+		return x.folders.setTimes(name, atime(hdr), hdr.ModTime)
 	}
 }
 
 // file creates a regular file with the entry's data.
 func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string) error {
-	f, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := x.folders.create(name)
 	if err := exists(err); err != nil {
 		return err
 	}
@@ -383,7 +387,7 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string) error {
 	if err != nil {
 		return err
 	}
-	return setTimes(x.root, name, atime(hdr), hdr.ModTime)
+	return x.folders.setTimes(name, atime(hdr), hdr.ModTime)
 }
 
 // copyData copies the entry's data from tr to f, checking for cancellation

@@ -4,14 +4,13 @@ import (
 	"archive/tar"
 	"fmt"
 	"io/fs"
-	"os"
 	"syscall"
 )
 
-// mknod creates the device node or named pipe name in root. os.Root has no
-// Mknod, so the node is created relative to a descriptor of its parent
-// directory (see [atParent]).
-func mknod(root *os.Root, name string, typ byte, perm fs.FileMode, major, minor int64) error {
+// mknod creates the device node or named pipe name in c's root. os.Root
+// has no Mknod, so the node is created relative to a descriptor of its
+// parent directory (see [folders]).
+func mknod(c *folders, name string, typ byte, perm fs.FileMode, major, minor int64) error {
 	mode := uint32(perm.Perm())
 	switch typ {
 	case tar.TypeChar:
@@ -30,7 +29,7 @@ func mknod(root *os.Root, name string, typ byte, perm fs.FileMode, major, minor 
 	maj, mnr := uint64(major), uint64(minor)
 	dev := (maj&0xfffff000)<<32 | (maj&0xfff)<<8 | (mnr&0xffffff00)<<12 | mnr&0xff
 
-	return atParent(root, name, "mknodat", func(dirfd int, base string) error {
+	return c.at(name, "mknodat", func(dirfd int, base string) error {
 		return syscall.Mknodat(dirfd, base, mode, int(dev))
 	})
 }

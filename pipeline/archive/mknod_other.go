@@ -6,10 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 )
 
 // mknod is not implemented on this platform.
-func mknod(_ *os.Root, name string, _ byte, _ fs.FileMode, _, _ int64) error {
+func mknod(_ *folders, name string, _ byte, _ fs.FileMode, _, _ int64) error {
 	return fmt.Errorf("mknod %s: %w", name, errors.ErrUnsupported)
 }
