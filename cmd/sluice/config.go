@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -145,7 +146,83 @@ func readConfigFile(path string) (map[string]any, error) {
 	if err := checkKeys(ext, data); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return v.AllSettings(), nil
+	raw := v.AllSettings()
+	doc, err := parseDocument(ext, data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	restoreEmpty(raw, doc)
+	return raw, nil
+}
+
+// parseDocument decodes data, a document in format ext, as the format's
+// own parser does, for [restoreEmpty].
+func parseDocument(ext string, data []byte) (map[string]any, error) {
+	var doc map[string]any
+	var err error
+	switch ext {
+	case "json":
+		err = json.Unmarshal(data, &doc)
+	case "toml":
+		err = toml.Unmarshal(data, &doc)
+	default:
+		err = yaml.Unmarshal(data, &doc)
+	}
+	return doc, err
+}
+
+// restoreEmpty puts back into settings, viper's AllSettings of doc, the
+// keys viper leaves out: those whose value is null or a mapping without
+// a leaf (`retention: {}`, a pipeline whose keys are all commented out).
+// Left out, such a key would read as never written: an empty retention
+// would inherit the defaults' policy, an empty pipeline would vanish.
+// Kept, the decoder judges them as written. Keys are lower-cased, as
+// viper gives them.
+func restoreEmpty(settings, doc map[string]any) {
+	for k, v := range doc {
+		lk := strings.ToLower(k)
+		have, ok := settings[lk]
+		if !ok {
+			switch v.(type) {
+			case nil, map[string]any, map[any]any:
+				settings[lk] = lowerKeys(v)
+			}
+			continue
+		}
+		hm, ok1 := have.(map[string]any)
+		dm, ok2 := asStringMap(v)
+		if ok1 && ok2 {
+			restoreEmpty(hm, dm)
+		}
+	}
+}
+
+// lowerKeys copies v with the keys of its mappings lower-cased.
+func lowerKeys(v any) any {
+	m, ok := asStringMap(v)
+	if !ok {
+		return v
+	}
+	out := make(map[string]any, len(m))
+	for k, e := range m {
+		out[strings.ToLower(k)] = lowerKeys(e)
+	}
+	return out
+}
+
+// asStringMap returns v as a map with string keys, if it is a mapping.
+func asStringMap(v any) (map[string]any, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		return x, true
+	case map[any]any: // YAML with keys that are not all strings
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = e
+		}
+		return m, true
+	}
+	return nil, false
 }
 
 func newConfigCmd(e *env, g *globalFlags) *cobra.Command {
@@ -247,7 +324,8 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 			targets = append(targets, tm)
 		}
 		m["targets"] = targets
-		if r := p.Retention; r != nil && !r.IsZero() {
+		// An empty policy is shown as {}: it replaces the defaults'.
+		if r := p.Retention; r != nil {
 			rm := map[string]any{}
 			for k, n := range map[string]int{"keep_last": r.Last, "keep_hourly": r.Hourly, "keep_daily": r.Daily,
 				"keep_weekly": r.Weekly, "keep_monthly": r.Monthly, "keep_yearly": r.Yearly} {
