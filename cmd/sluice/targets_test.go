@@ -247,6 +247,38 @@ pipelines:
 	}
 }
 
+// TestRunDryRunUnavailableTarget: a dry run of a pipeline with one
+// target that cannot be opened exits 3, as backup --dry-run and a real
+// run do, and the pipeline does not count as failed (no pipeline_failed
+// event); with no target that opens, it exits 1.
+func TestRunDryRunUnavailableTarget(t *testing.T) {
+	_, rec := keypair(t)
+	write := func(targets string) string {
+		return writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  docs:
+    source: %s
+    stages: [zstd, {age: {recipients_file: %s}}]
+    targets: [%s]
+`, makeTree(t), recipientFile(t, rec), targets))
+	}
+	cfg := write(fmt.Sprintf(`%s, "file://%s"`, unopenable, t.TempDir()))
+	_, errs, code := cli(t, nil, "--config", cfg, "run", "--dry-run", "--json")
+	if code != exitPartial {
+		t.Fatalf("exit %d, want %d\n%s", code, exitPartial, errs)
+	}
+	if evs := lastEvents(t, errs); evs["pipeline_failed"] != nil || evs["dry_run"] == nil {
+		t.Fatalf("want a dry_run event and no pipeline_failed:\n%s", errs)
+	}
+	if _, errs, code := cli(t, nil, "--config", cfg, "run", "--dry-run"); code != exitPartial || strings.Contains(errs, "FAILED") {
+		t.Fatalf("text: exit %d, want %d and no FAILED\n%s", code, exitPartial, errs)
+	}
+	cfg = write(unopenable)
+	if _, errs, code := cli(t, nil, "--config", cfg, "run", "--dry-run"); code != exitFailure {
+		t.Fatalf("no target opens: exit %d, want %d\n%s", code, exitFailure, errs)
+	}
+}
+
 // TestReadCommandsOpenErrors: restore, verify and list exit 2 for a wrong
 // URL and 1 for a store they cannot open.
 func TestReadCommandsOpenErrors(t *testing.T) {
