@@ -439,3 +439,36 @@ pipelines:
 	mustCLI(t, nil, "restore", url, "--to", out2)
 	compareTrees(t, src, out2, `bk\*\[1\]`)
 }
+
+// TestTargetInsideLinkedSourceLeftOut: a file:// target folder that does
+// not exist yet, named through a symbolic link to the source, is left out
+// too: it is compared with the source as the path it will have, not as
+// written (the source's links are resolved).
+func TestTargetInsideLinkedSourceLeftOut(t *testing.T) {
+	src := makeTree(t)
+	link := filepath.Join(t.TempDir(), "srclink")
+	if err := os.Symlink(src, link); err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Join(link, "zzz", "new")
+	url := singleURL(t, mustCLI(t, nil, "backup", link, "--to", "file://"+store, "--encrypt", "none", "--compress", "none"))
+	out := filepath.Join(t.TempDir(), "restored")
+	mustCLI(t, nil, "restore", url, "--to", out)
+	if _, err := os.Stat(filepath.Join(out, "zzz", "new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("backup archived the target folder (%v)", err)
+	}
+
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  self:
+    source: %s
+    allow_plaintext: true
+    targets: ["file://%s"]
+`, link, filepath.Join(link, "yyy")))
+	url = singleURL(t, mustCLI(t, nil, "--config", cfg, "run"))
+	out2 := filepath.Join(t.TempDir(), "restored")
+	mustCLI(t, nil, "restore", url, "--to", out2)
+	if _, err := os.Stat(filepath.Join(out2, "yyy")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("run archived the target folder (%v)", err)
+	}
+}
