@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,30 +134,35 @@ func readConfigFile(path string) (map[string]any, error) {
 		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	// Parsed here first, with the format's own parser (viper's), so that
+	// a syntax error names its line and column, which viper's does not
+	// for TOML and JSON.
+	doc, err := parseDocument(ext, data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s%w", path, err)
+	}
 	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
 	v.SetConfigFile(path)
 	v.SetConfigType(ext)
 	if err := v.ReadInConfig(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
 	if err := checkKeys(ext, data); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	raw := v.AllSettings()
-	doc, err := parseDocument(ext, data)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
 	restoreEmpty(raw, doc)
 	return raw, nil
 }
 
 // parseDocument decodes data, a document in format ext, as the format's
-// own parser does, for [restoreEmpty].
+// own parser does. An error starts with ":LINE:COLUMN: " (":LINE: " for
+// YAML, whose parser names the line in its message) or ": ", to follow
+// the file name.
 func parseDocument(ext string, data []byte) (map[string]any, error) {
 	var doc map[string]any
 	var err error
@@ -168,7 +174,38 @@ func parseDocument(ext string, data []byte) (map[string]any, error) {
 	default:
 		err = yaml.Unmarshal(data, &doc)
 	}
-	return doc, err
+	if err == nil {
+		return doc, nil
+	}
+	var (
+		tomlErr   *toml.DecodeError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tomlErr):
+		line, col := tomlErr.Position()
+		return nil, fmt.Errorf(":%d:%d: %w", line, col, err)
+	case errors.As(err, &syntaxErr):
+		line, col := lineColumn(data, syntaxErr.Offset)
+		return nil, fmt.Errorf(":%d:%d: %w", line, col, err)
+	case errors.As(err, &typeErr):
+		// Only the whole document is decoded into a type.
+		line, col := lineColumn(data, typeErr.Offset)
+		return nil, fmt.Errorf(":%d:%d: the document must be an object (of defaults and pipelines), not a JSON %s", line, col, typeErr.Value)
+	}
+	return nil, fmt.Errorf(": %w", err)
+}
+
+// lineColumn turns offset, the number of bytes of data read when an
+// error was found (so the offending byte is the last of them), into a
+// line and a column, both counted from 1; the column counts bytes.
+func lineColumn(data []byte, offset int64) (line, col int) {
+	offset = min(max(offset, 1), int64(len(data)))
+	before := data[:offset]
+	line = 1 + bytes.Count(before, []byte("\n"))
+	col = int(offset) - bytes.LastIndexByte(before, '\n') - 1
+	return line, col
 }
 
 // restoreEmpty puts back into settings, viper's AllSettings of doc, the

@@ -160,3 +160,23 @@ func TestEmptyMappingsKept(t *testing.T) {
 		t.Errorf("variable on an empty retention:\n%s", out)
 	}
 }
+
+// TestConfigSyntaxErrorPosition checks that a syntax error in a config
+// file names the file, line and column in every format.
+func TestConfigSyntaxErrorPosition(t *testing.T) {
+	cases := []struct{ file, text, want string }{
+		{"sluice.toml", "[pipelines.a]\nsource = \"/x\"\nupload_memory = 1_\n", "sluice.toml:3:18: toml: "},
+		{"sluice.toml", "[pipelines.a]\nsource = \"/x\nx = 1\n", "sluice.toml:2:"},
+		{"sluice.json", "{\n  \"pipelines\": {\n    \"a\": {\"source\": \"/x\",}\n  }\n}\n", "sluice.json:3:26: invalid character '}'"},
+		{"sluice.json", "{\"pipelines\": {}", "sluice.json:1:16: unexpected end of JSON input"},
+		{"sluice.json", "\n [1]", "sluice.json:2:2: the document must be an object (of defaults and pipelines), not a JSON array"},
+		{"sluice.yaml", "pipelines:\n  a:\n    x: [1\n", "sluice.yaml: yaml: line "},
+	}
+	for _, c := range cases {
+		cfg := writeConfig(t, c.file, c.text)
+		_, stderr, code := cli(t, nil, "--config", cfg, "config", "validate")
+		if code != exitUsage || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s %q: exit %d, want 2 and %q\nstderr: %s", c.file, c.text, code, c.want, stderr)
+		}
+	}
+}
