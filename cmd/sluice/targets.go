@@ -109,34 +109,13 @@ func targetExcludes(path string, targets []*pipeline.Target) []string {
 		if err != nil || u.Scheme != "file" {
 			continue
 		}
-		rel, err := filepath.Rel(root, resolveExisting(filepath.FromSlash(u.Path)))
+		rel, err := filepath.Rel(root, backends.RealFolder(filepath.Clean(filepath.FromSlash(u.Path))))
 		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 			continue
 		}
 		out = append(out, "/"+matchEscape(filepath.ToSlash(rel))+"/")
 	}
 	return out
-}
-
-// resolveExisting returns path with the symbolic links of its longest
-// existing prefix resolved and the rest appended: a target folder not yet
-// created, under a link to the source, is then compared with the source
-// as the path it will have (EvalSymlinks fails for a path that does not
-// exist). A path with no part that resolves is returned cleaned.
-func resolveExisting(path string) string {
-	path = filepath.Clean(path)
-	var rest []string
-	for p := path; ; {
-		if r, err := filepath.EvalSymlinks(p); err == nil {
-			return filepath.Join(append([]string{r}, rest...)...)
-		}
-		parent := filepath.Dir(p)
-		if parent == p {
-			return path
-		}
-		rest = append([]string{filepath.Base(p)}, rest...)
-		p = parent
-	}
 }
 
 // matchEscape escapes path.Match's special characters in a literal path.

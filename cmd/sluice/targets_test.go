@@ -472,3 +472,39 @@ pipelines:
 		t.Fatalf("run archived the target folder (%v)", err)
 	}
 }
+
+// TestHintsNameWhatToGive: errors for a wrong argument say what to give
+// instead, and only what the command takes.
+func TestHintsNameWhatToGive(t *testing.T) {
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  docs:
+    source: %s
+    allow_plaintext: true
+    targets: ["file://%s"]
+`, makeTree(t), t.TempDir()))
+	// prune takes no URL, so does not suggest one.
+	_, errs, code := cli(t, nil, "--config", cfg, "prune", "nosuch")
+	if code != exitUsage || !strings.Contains(errs, `no pipeline "nosuch"`) || strings.Contains(errs, "URL") {
+		t.Errorf("prune nosuch: exit %d\n%s", code, errs)
+	}
+	if _, errs, _ := cli(t, nil, "--config", cfg, "list", "nosuch"); !strings.Contains(errs, "for a target, give its URL") {
+		t.Errorf("list nosuch does not suggest a URL:\n%s", errs)
+	}
+	// An object's URL given to list names the target URL to give.
+	dir := t.TempDir()
+	obj := filepath.Join(dir, "x.zst.age")
+	if err := os.WriteFile(obj, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "list file://" + obj + ": that is an object, not a folder of backups; list takes the target URL (file://" + dir + ")"
+	if _, errs, code := cli(t, nil, "list", "file://"+obj); code != exitFailure || !strings.Contains(errs, want) {
+		t.Errorf("list of an object: exit %d, want 1 and %q\n%s", code, want, errs)
+	}
+	// A relative file URL is said to be one, whatever else is wrong.
+	for _, u := range []string{"file://rel", "file://rel/"} {
+		if _, errs, code := cli(t, nil, "verify", u); code != exitUsage || !strings.Contains(errs, "file URLs need an absolute path") {
+			t.Errorf("verify %s: exit %d\n%s", u, code, errs)
+		}
+	}
+}

@@ -150,7 +150,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		defer t.Close()
 		report(t.ObjectURL(name), check(t, name, nil))
 	} else {
-		s, err := openScope(ctx, e, g, arg)
+		s, err := openScope(ctx, e, g, arg, true)
 		if err != nil {
 			return err
 		}
