@@ -451,6 +451,11 @@ func TestDryRunJSON(t *testing.T) {
 	if evs[0]["pipeline"] != "docs" || zstdOpts["level"] != "7" || evs[0]["expected_size"] != ev["expected_size"] {
 		t.Errorf("run's dry_run event: %v", evs[0])
 	}
+	// The upload memory budget is the one the backup would use, default
+	// or not, in backup's dry run and in run's alike.
+	if ev["upload_memory"] != float64(48<<20) || evs[0]["upload_memory"] != float64(48<<20) {
+		t.Errorf("upload_memory %v (backup), %v (run), want the default %d", ev["upload_memory"], evs[0]["upload_memory"], 48<<20)
+	}
 }
 
 // TestJSONError checks that a command failing with --json ends stderr

@@ -245,6 +245,16 @@ pipelines:
 	if summary == nil || summary["ok"] != 1.0 || summary["failed"] != 1.0 {
 		t.Fatalf("summary %v, want 1 ok and 1 failed\n%s", summary, errs)
 	}
+	// Every event of the pipeline's backup names it, so that a script
+	// reading several pipelines' events can tell them apart.
+	for _, ev := range jsonEvents(t, errs) {
+		switch ev["event"] {
+		case "start", "progress", "target_done", "target_failed", "summary":
+			if ev["pipeline"] != "docs" {
+				t.Errorf("%s event without its pipeline: %v", ev["event"], ev)
+			}
+		}
+	}
 }
 
 // TestRunDryRunUnavailableTarget: a dry run of a pipeline with one
