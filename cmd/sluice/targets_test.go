@@ -437,13 +437,7 @@ func TestTargetInsideSourceLeftOut(t *testing.T) {
 	compareTrees(t, src, out, `bk\*\[1\]`) // a pattern of the base name
 
 	// run does the same for a pipeline's targets.
-	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
-pipelines:
-  self:
-    source: %s
-    allow_plaintext: true
-    targets: ["file://%s"]
-`, src, store))
+	cfg := plainPipeline(t, "self", src, store)
 	url := singleURL(t, mustCLI(t, nil, "--config", cfg, "run"))
 	out2 := filepath.Join(t.TempDir(), "restored")
 	mustCLI(t, nil, "restore", url, "--to", out2)
@@ -468,13 +462,7 @@ func TestTargetInsideLinkedSourceLeftOut(t *testing.T) {
 		t.Fatalf("backup archived the target folder (%v)", err)
 	}
 
-	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
-pipelines:
-  self:
-    source: %s
-    allow_plaintext: true
-    targets: ["file://%s"]
-`, link, filepath.Join(link, "yyy")))
+	cfg := plainPipeline(t, "self", link, filepath.Join(link, "yyy"))
 	url = singleURL(t, mustCLI(t, nil, "--config", cfg, "run"))
 	out2 := filepath.Join(t.TempDir(), "restored")
 	mustCLI(t, nil, "restore", url, "--to", out2)
@@ -486,13 +474,7 @@ pipelines:
 // TestHintsNameWhatToGive: errors for a wrong argument say what to give
 // instead, and only what the command takes.
 func TestHintsNameWhatToGive(t *testing.T) {
-	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
-pipelines:
-  docs:
-    source: %s
-    allow_plaintext: true
-    targets: ["file://%s"]
-`, makeTree(t), t.TempDir()))
+	cfg := plainPipeline(t, "docs", makeTree(t), t.TempDir())
 	// prune takes no URL, so does not suggest one.
 	_, errs, code := cli(t, nil, "--config", cfg, "prune", "nosuch")
 	if code != exitUsage || !strings.Contains(errs, `no pipeline "nosuch"`) || strings.Contains(errs, "URL") {
@@ -517,4 +499,17 @@ pipelines:
 			t.Errorf("verify %s: exit %d\n%s", u, code, errs)
 		}
 	}
+}
+
+// plainPipeline writes a config declaring one pipeline, name, that backs
+// source up without encryption to the folder target, and returns its path.
+func plainPipeline(t *testing.T, name, source, target string) string {
+	t.Helper()
+	return writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  %s:
+    source: %s
+    allow_plaintext: true
+    targets: ["file://%s"]
+`, name, source, target))
 }
