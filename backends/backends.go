@@ -215,7 +215,7 @@ func TargetPlace(reg *pipeline.Registry, rawURL string, extra map[string]any) (s
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if scheme == "file" {
-		return "file://" + filepath.ToSlash(realFolder(filepath.Clean(filepath.FromSlash(u.Path)))), nil
+		return "file://" + filepath.ToSlash(RealFolder(filepath.Clean(filepath.FromSlash(u.Path)))), nil
 	}
 	bucket := u.Host
 	if scheme == "mem" && bucket == "" {
@@ -251,10 +251,11 @@ var placeParams = map[string][]string{
 	"azblob": {"storage_account", "domain", "localemu", "cdn"},
 }
 
-// realFolder returns dir with its symlinks resolved; for a folder that
+// RealFolder returns dir with its symlinks resolved; for a folder that
 // does not exist, those of its nearest existing ancestor, followed by the
-// rest of its path.
-func realFolder(dir string) string {
+// rest of its path (filepath.EvalSymlinks fails for a path that does not
+// exist).
+func RealFolder(dir string) string {
 	rest := ""
 	for {
 		if real, err := filepath.EvalSymlinks(dir); err == nil {
@@ -322,6 +323,11 @@ func OpenObject(ctx context.Context, reg *pipeline.Registry, rawURL string) (*pi
 	}
 	dir, name := path.Split(u.Path)
 	if name == "" || name == "." || name == ".." {
+		// What is wrong with the URL as a target (file://rel, a
+		// relative path) is said first: it is the mistake to fix.
+		if _, _, _, err := checkTarget(reg, rawURL, nil); err != nil {
+			return nil, "", fmt.Errorf("open object %s: %w", Redact(rawURL), scrub(err, rawURL))
+		}
 		return nil, "", fmt.Errorf("open object %s: %w", Redact(rawURL), invalidTarget{errors.New(`the URL names no object (it must not end in "/")`)})
 	}
 	u.Path, u.RawPath = dir, ""

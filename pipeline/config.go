@@ -241,6 +241,11 @@ func DecodeConfig(reg *Registry, raw map[string]any, opts DecodeOptions) (*Confi
 			return nil, d.errf(path, "pipelines %q and %q share the environment name %s", other, name, EnvName(name))
 		}
 		envNames[EnvName(name)] = name
+		if pm[name] == nil {
+			// Every key commented out: dropping the pipeline would skip
+			// it on every run without a word.
+			return nil, d.errf(path, "empty pipeline (are all its keys commented out?): give source: PATH, and targets unless defaults has them")
+		}
 		m, err := d.asMap(path, pm[name])
 		if err != nil {
 			return nil, err
@@ -454,7 +459,14 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		}
 		p.Targets = targets
 	}
-	if v, ok := m["retention"]; ok && v != nil {
+	if v, ok := m["retention"]; ok {
+		// An empty block (retention: {}, or every key commented out) is
+		// a policy that keeps everything; it replaces the defaults' as
+		// any retention block does, so prune refuses to run rather than
+		// apply the defaults'.
+		if v == nil {
+			v = map[string]any{}
+		}
 		r, err := d.retention(join(path, "retention"), v)
 		if err != nil {
 			return nil, err

@@ -219,7 +219,7 @@ func TestDecodeErrors(t *testing.T) {
 			p["stages"] = []any{"zstd", map[string]any{"age": map[string]any{"passphrase_env": fernetQ}}}
 		}, "pipelines.photos.stages[1].age.passphrase_env: secret written into the config: this value looks like a Fernet key; keep keys in files or environment variables and refer to them (identity_file, recipients_file, passphrase_file, passphrase_env, key_file)"},
 		{"bad keep_within", func(p map[string]any) { p["retention"] = map[string]any{"keep_within": "2w"} },
-			`pipelines.photos.retention.keep_within: want a duration such as 30d, 2w is not one; units y, m (months), d, h in that order, e.g. 1y6m or 36h; got "2w"`},
+			`pipelines.photos.retention.keep_within: "2w" is not a duration: want numbers with units y, m (months), d and h, in that order, such as 30d, 1y6m or 36h (no weeks or minutes)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -109,7 +109,7 @@ func ApplyEnv(reg *Registry, raw map[string]any, environ []string) (map[string]s
 				// defaults' whole: the variable changes one key of a copy
 				// of it, as it would of the pipeline's own.
 				r = map[string]any{}
-				if def, _ := raw["defaults"].(map[string]any); s.path != "defaults" && sec["retention"] == nil {
+				if def, _ := raw["defaults"].(map[string]any); s.path != "defaults" && !hasKey(sec, "retention") {
 					if dr, ok := def["retention"].(map[string]any); ok {
 						r = deepCopy(dr).(map[string]any)
 					}
@@ -268,4 +268,10 @@ func deepCopy(v any) any {
 		return deepCopyList(x)
 	}
 	return v
+}
+
+// hasKey reports whether m has key k, even with a null value.
+func hasKey(m map[string]any, k string) bool {
+	_, ok := m[k]
+	return ok
 }

@@ -73,7 +73,7 @@ var durationRE = regexp.MustCompile(`^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)d)?(?:(\d+)h
 func ParseRetentionDuration(s string) (RetentionDuration, error) {
 	m := durationRE.FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil || strings.TrimSpace(s) == "" {
-		return RetentionDuration{}, fmt.Errorf("want a duration such as 30d, 2w is not one; units y, m (months), d, h in that order, e.g. 1y6m or 36h; got %q", s)
+		return RetentionDuration{}, fmt.Errorf("%q is not a duration: want numbers with units y, m (months), d and h, in that order, such as 30d, 1y6m or 36h (no weeks or minutes)", s)
 	}
 	var d RetentionDuration
 	for i, dst := range []*int{&d.Years, &d.Months, &d.Days, &d.Hours} {

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -174,9 +175,13 @@ func TestParseRetentionDuration(t *testing.T) {
 			t.Errorf("%q prints as %q", s, got.String())
 		}
 	}
-	for _, s := range []string{"", "2w", "1d2y", "5", "10m30s", "-1d"} {
-		if _, err := pipeline.ParseRetentionDuration(s); err == nil {
+	for _, s := range []string{"", "2w", "1d2y", "5", "10m30s", "-1d", "1h30m"} {
+		_, err := pipeline.ParseRetentionDuration(s)
+		if err == nil {
 			t.Errorf("%q accepted", s)
+		} else if want := fmt.Sprintf("%q is not a duration", s); !strings.HasPrefix(err.Error(), want) {
+			// The error names the value given, not an example.
+			t.Errorf("%q: %v, want it to start with %s", s, err, want)
 		}
 	}
 }

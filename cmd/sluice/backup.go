@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -188,6 +189,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 // the summary on stderr. It returns Run's result and error.
 func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progress string, b *pipeline.Backup) (*pipeline.BackupResult, error) {
 	rep := newReporter(e.stderr, asJSON, showBars(progress, asJSON, e.stderr), progressInterval(asJSON))
+	rep.pipeline = b.Pipeline
 	// Every logger of the command, the targets' too, writes where the
 	// reporter wants while it runs.
 	defer g.divertLogs(rep.logHandler(asJSON, rep.bars, g.level))()
@@ -256,7 +258,7 @@ func planDryRun(ctx context.Context, b *pipeline.Backup, p *pipeline.PipelineCon
 		eventHeader: header("dry_run"), Pipeline: b.Pipeline,
 		Object: object, Stages: chainNames(b.Source.Archive, b.Stages),
 		Source: b.Source.Name, Targets: targetNames(b.Targets),
-		BWLimit: b.Bandwidth.Total, BWLimitTarget: b.Bandwidth.PerTarget, UploadMemory: b.UploadMemory,
+		BWLimit: b.Bandwidth.Total, BWLimitTarget: b.Bandwidth.PerTarget, UploadMemory: cmp.Or(b.UploadMemory, pipeline.DefaultUploadMemory),
 	}
 	for _, t := range b.Targets {
 		if t.Unavailable != nil {

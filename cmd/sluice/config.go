@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -132,20 +134,132 @@ func readConfigFile(path string) (map[string]any, error) {
 		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	// Parsed here first, with the format's own parser (viper's), so that
+	// a syntax error names its line and column, which viper's does not
+	// for TOML and JSON.
+	doc, err := parseDocument(ext, data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s%w", path, err)
+	}
 	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
 	v.SetConfigFile(path)
 	v.SetConfigType(ext)
 	if err := v.ReadInConfig(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
 	if err := checkKeys(ext, data); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return v.AllSettings(), nil
+	raw := v.AllSettings()
+	restoreEmpty(raw, doc)
+	return raw, nil
+}
+
+// parseDocument decodes data, a document in format ext, as the format's
+// own parser does. An error starts with ":LINE:COLUMN: " (":LINE: " for
+// YAML, whose parser names the line in its message) or ": ", to follow
+// the file name.
+func parseDocument(ext string, data []byte) (map[string]any, error) {
+	var doc map[string]any
+	var err error
+	switch ext {
+	case "json":
+		err = json.Unmarshal(data, &doc)
+	case "toml":
+		err = toml.Unmarshal(data, &doc)
+	default:
+		err = yaml.Unmarshal(data, &doc)
+	}
+	if err == nil {
+		return doc, nil
+	}
+	var (
+		tomlErr   *toml.DecodeError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tomlErr):
+		line, col := tomlErr.Position()
+		return nil, fmt.Errorf(":%d:%d: %w", line, col, err)
+	case errors.As(err, &syntaxErr):
+		line, col := lineColumn(data, syntaxErr.Offset)
+		return nil, fmt.Errorf(":%d:%d: %w", line, col, err)
+	case errors.As(err, &typeErr):
+		// Only the whole document is decoded into a type.
+		line, col := lineColumn(data, typeErr.Offset)
+		return nil, fmt.Errorf(":%d:%d: the document must be an object (of defaults and pipelines), not a JSON %s", line, col, typeErr.Value)
+	}
+	return nil, fmt.Errorf(": %w", err)
+}
+
+// lineColumn turns offset, the number of bytes of data read when an
+// error was found (so the offending byte is the last of them), into a
+// line and a column, both counted from 1; the column counts bytes.
+func lineColumn(data []byte, offset int64) (line, col int) {
+	offset = min(max(offset, 1), int64(len(data)))
+	before := data[:offset]
+	line = 1 + bytes.Count(before, []byte("\n"))
+	col = int(offset) - bytes.LastIndexByte(before, '\n') - 1
+	return line, col
+}
+
+// restoreEmpty puts back into settings, viper's AllSettings of doc, the
+// keys viper leaves out: those whose value is null or a mapping without
+// a leaf (`retention: {}`, a pipeline whose keys are all commented out).
+// Left out, such a key would read as never written: an empty retention
+// would inherit the defaults' policy, an empty pipeline would vanish.
+// Kept, the decoder judges them as written. Keys are lower-cased, as
+// viper gives them.
+func restoreEmpty(settings, doc map[string]any) {
+	for k, v := range doc {
+		lk := strings.ToLower(k)
+		have, ok := settings[lk]
+		if !ok {
+			switch v.(type) {
+			case nil, map[string]any, map[any]any:
+				settings[lk] = lowerKeys(v)
+			}
+			continue
+		}
+		hm, ok1 := have.(map[string]any)
+		dm, ok2 := asStringMap(v)
+		if ok1 && ok2 {
+			restoreEmpty(hm, dm)
+		}
+	}
+}
+
+// lowerKeys copies v with the keys of its mappings lower-cased.
+func lowerKeys(v any) any {
+	m, ok := asStringMap(v)
+	if !ok {
+		return v
+	}
+	out := make(map[string]any, len(m))
+	for k, e := range m {
+		out[strings.ToLower(k)] = lowerKeys(e)
+	}
+	return out
+}
+
+// asStringMap returns v as a map with string keys, if it is a mapping.
+func asStringMap(v any) (map[string]any, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		return x, true
+	case map[any]any: // YAML with keys that are not all strings
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = e
+		}
+		return m, true
+	}
+	return nil, false
 }
 
 func newConfigCmd(e *env, g *globalFlags) *cobra.Command {
@@ -247,7 +361,8 @@ func showConfig(cfg *pipeline.Config) map[string]any {
 			targets = append(targets, tm)
 		}
 		m["targets"] = targets
-		if r := p.Retention; r != nil && !r.IsZero() {
+		// An empty policy is shown as {}: it replaces the defaults'.
+		if r := p.Retention; r != nil {
 			rm := map[string]any{}
 			for k, n := range map[string]int{"keep_last": r.Last, "keep_hourly": r.Hourly, "keep_daily": r.Daily,
 				"keep_weekly": r.Weekly, "keep_monthly": r.Monthly, "keep_yearly": r.Yearly} {

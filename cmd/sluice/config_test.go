@@ -100,3 +100,83 @@ pipelines:
 	}
 	check("run --json", stdout+stderr)
 }
+
+// TestEmptyMappingsKept checks that a mapping with nothing in it, or a
+// key with no value, reads as written in every format: viper leaves such
+// keys out, which made an empty retention inherit the defaults' policy
+// (and prune delete by it) and an empty pipeline vanish from every run.
+func TestEmptyMappingsKept(t *testing.T) {
+	dir := t.TempDir()
+	src := writeConfig(t, "data.txt", "data")
+	target := "file://" + dir + "/t"
+	yamlBody := func(retention string) string {
+		return "defaults:\n  retention: {keep_last: 1}\npipelines:\n  keepall:\n    source: " + src +
+			"\n    allow_plaintext: true\n    targets: [" + target + "]\n    retention:" + retention + "\n"
+	}
+	keepAll := []struct{ file, text string }{
+		{"sluice.yaml", yamlBody(" {}")},
+		{"sluice.yaml", yamlBody("\n      # keep_last: 3")},
+		{"sluice.toml", "[defaults.retention]\nkeep_last = 1\n[pipelines.keepall]\nsource = \"" + src +
+			"\"\nallow_plaintext = true\ntargets = [\"" + target + "\"]\n[pipelines.keepall.retention]\n"},
+		{"sluice.json", `{"defaults": {"retention": {"keep_last": 1}}, "pipelines": {"keepall": {"source": "` + src +
+			`", "allow_plaintext": true, "targets": ["` + target + `"], "retention": {}}}}`},
+	}
+	for _, c := range keepAll {
+		cfg := writeConfig(t, c.file, c.text)
+		_, stderr, code := cli(t, nil, "--config", cfg, "prune", "keepall")
+		if code != exitUsage || !strings.Contains(stderr, "no retention policy") {
+			t.Errorf("%s %q: prune exit %d, want 2 and no retention policy\n%s", c.file, c.text, code, stderr)
+		}
+		out := mustCLI(t, nil, "--config", cfg, "config", "show")
+		if !strings.Contains(out, "retention: {}") || strings.Contains(out, "keep_last") {
+			t.Errorf("%s %q: config show does not show the empty retention:\n%s", c.file, c.text, out)
+		}
+	}
+	docs := "source: " + src + "\n    allow_plaintext: true\n    targets: [" + target + "]\n"
+	empty := []struct{ file, text, want string }{
+		{"sluice.yaml", "pipelines:\n  photos:\n    # source: /x\n  docs:\n    " + docs, "pipelines.photos: empty pipeline"},
+		{"sluice.yaml", "pipelines:\n  photos: {}\n  docs:\n    " + docs, "pipelines.photos: no source"},
+		{"sluice.toml", "[pipelines.photos]\n[pipelines.docs]\nsource = \"" + src + "\"\nallow_plaintext = true\ntargets = [\"" + target + "\"]\n",
+			"pipelines.photos: no source"},
+		{"sluice.json", `{"pipelines": {"photos": null, "docs": {"source": "` + src + `", "allow_plaintext": true, "targets": ["` + target + `"]}}}`,
+			"pipelines.photos: empty pipeline"},
+		{"sluice.json", `{"pipelines": {"photos": {}, "docs": {"source": "` + src + `", "allow_plaintext": true, "targets": ["` + target + `"]}}}`,
+			"pipelines.photos: no source"},
+		// A null key is judged as written too, not dropped.
+		{"sluice.yaml", "pipelines:\n  docs:\n    name:\n    " + docs, "pipelines.docs.name: want a string, got nothing"},
+	}
+	for _, c := range empty {
+		cfg := writeConfig(t, c.file, c.text)
+		_, stderr, code := cli(t, nil, "--config", cfg, "config", "validate")
+		if code != exitUsage || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s %q: exit %d, want 2 and %q\nstderr: %s", c.file, c.text, code, c.want, stderr)
+		}
+	}
+
+	// A variable sets one key of the empty policy, not of the defaults'.
+	t.Setenv("SLUICE_PIPELINES_KEEPALL_RETENTION_KEEP_DAILY", "3")
+	out := mustCLI(t, nil, "--config", writeConfig(t, "sluice.yaml", yamlBody("")), "config", "show")
+	if !strings.Contains(out, "keep_daily: 3") || strings.Contains(out, "keep_last") {
+		t.Errorf("variable on an empty retention:\n%s", out)
+	}
+}
+
+// TestConfigSyntaxErrorPosition checks that a syntax error in a config
+// file names the file, line and column in every format.
+func TestConfigSyntaxErrorPosition(t *testing.T) {
+	cases := []struct{ file, text, want string }{
+		{"sluice.toml", "[pipelines.a]\nsource = \"/x\"\nupload_memory = 1_\n", "sluice.toml:3:18: toml: "},
+		{"sluice.toml", "[pipelines.a]\nsource = \"/x\nx = 1\n", "sluice.toml:2:"},
+		{"sluice.json", "{\n  \"pipelines\": {\n    \"a\": {\"source\": \"/x\",}\n  }\n}\n", "sluice.json:3:26: invalid character '}'"},
+		{"sluice.json", "{\"pipelines\": {}", "sluice.json:1:16: unexpected end of JSON input"},
+		{"sluice.json", "\n [1]", "sluice.json:2:2: the document must be an object (of defaults and pipelines), not a JSON array"},
+		{"sluice.yaml", "pipelines:\n  a:\n    x: [1\n", "sluice.yaml: yaml: line "},
+	}
+	for _, c := range cases {
+		cfg := writeConfig(t, c.file, c.text)
+		_, stderr, code := cli(t, nil, "--config", cfg, "config", "validate")
+		if code != exitUsage || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s %q: exit %d, want 2 and %q\nstderr: %s", c.file, c.text, code, c.want, stderr)
+		}
+	}
+}

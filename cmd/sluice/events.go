@@ -23,6 +23,7 @@ func header(name string) eventHeader { return eventHeader{Event: name, Time: tim
 // startEvent: the targets are open and data is about to move.
 type startEvent struct {
 	eventHeader
+	Pipeline   string `json:"pipeline,omitempty"` // set by run
 	Object     string `json:"object"`
 	SourceSize *int64 `json:"source_size,omitempty"` // absent when unknown (stdin, directories)
 	// ExpectedSize, when the size is unknown: --expected-size, or a
@@ -34,23 +35,25 @@ type startEvent struct {
 // progressEvent: periodic, every second while data moves.
 type progressEvent struct {
 	eventHeader
+	Pipeline    string   `json:"pipeline,omitempty"` // set by run
 	BytesIn     int64    `json:"bytes_in"`
 	BytesOut    int64    `json:"bytes_out"`
 	Seconds     float64  `json:"seconds"`
 	BytesPerSec float64  `json:"bytes_per_sec"`
 	Ratio       float64  `json:"ratio"`
 	Percent     *float64 `json:"percent,omitempty"`     // of a source of known or expected size, at most 100
-	ETASeconds  *float64 `json:"eta_seconds,omitempty"` // of a source of known or expected size, until it is reached
+	ETASeconds  *float64 `json:"eta_seconds,omitempty"` // of a source of known or expected size, until it is reached (none before the first byte, nor once it is reached)
 }
 
 // targetDoneEvent: "target_done" or "target_failed", once per target.
 type targetDoneEvent struct {
 	eventHeader
-	Target string `json:"target"`
-	OK     bool   `json:"ok"`
-	URL    string `json:"url,omitempty"`
-	Bytes  int64  `json:"bytes"`
-	Error  string `json:"error,omitempty"`
+	Pipeline string `json:"pipeline,omitempty"` // set by run
+	Target   string `json:"target"`
+	OK       bool   `json:"ok"`
+	URL      string `json:"url,omitempty"`
+	Bytes    int64  `json:"bytes"`
+	Error    string `json:"error,omitempty"`
 }
 
 // dryRunEvent: what a backup would store (--dry-run --json), one per
@@ -69,11 +72,11 @@ type dryRunEvent struct {
 	// Unavailable are the targets that could not be opened, each with
 	// its error; the backup would fail on them (exit 3).
 	Unavailable []targetEvent `json:"unavailable,omitempty"`
-	// Upload limits in bytes per second and the upload memory budget in
-	// bytes, when set.
+	// Upload limits in bytes per second, when set, and the upload
+	// memory budget in bytes the backup would use (its default too).
 	BWLimit       int64 `json:"bwlimit,omitempty"`
 	BWLimitTarget int64 `json:"bwlimit_target,omitempty"`
-	UploadMemory  int64 `json:"upload_memory,omitempty"`
+	UploadMemory  int64 `json:"upload_memory"`
 	// Options are, for sluice run, the options each stage would run with
 	// (secrets only as references: a file, a variable name).
 	Options map[string]map[string]string `json:"options,omitempty"`
@@ -129,7 +132,7 @@ type restoreProgressEvent struct {
 	Seconds      float64  `json:"seconds"`
 	BytesPerSec  float64  `json:"bytes_per_sec"`         // of decoded bytes
 	Percent      *float64 `json:"percent,omitempty"`     // of the stored size
-	ETASeconds   *float64 `json:"eta_seconds,omitempty"` // from the stored bytes' pace
+	ETASeconds   *float64 `json:"eta_seconds,omitempty"` // from the stored bytes' pace (none before the first byte, nor once all are read)
 }
 
 // restoreDoneEvent: the last event of a restore that succeeded.

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -35,8 +38,9 @@ func (s *scope) Close() { closeTargets(s.targets) }
 
 // openScope resolves arg: a URL is one target; anything else names a
 // pipeline of the config file, whose targets are opened (those that fail
-// are in unavailable).
-func openScope(ctx context.Context, e *env, g *globalFlags, arg string) (*scope, error) {
+// are in unavailable). takesURL says whether the command takes a target
+// URL, which the error for an unknown pipeline then suggests.
+func openScope(ctx context.Context, e *env, g *globalFlags, arg string, takesURL bool) (*scope, error) {
 	if isURLArg(arg) {
 		t, err := backends.OpenExisting(ctx, e.reg(), arg, nil)
 		if err != nil {
@@ -51,7 +55,11 @@ func openScope(ctx context.Context, e *env, g *globalFlags, arg string) (*scope,
 	name := strings.ToLower(arg)
 	p, ok := cfg.Pipelines[name]
 	if !ok {
-		return nil, usageErrorf("no pipeline %q in %s (declared: %s); for a target, give its URL (s3://bucket/prefix)", arg, path, strings.Join(cfg.Names(), ", "))
+		hint := ""
+		if takesURL {
+			hint = "; for a target, give its URL (s3://bucket/prefix)"
+		}
+		return nil, usageErrorf("no pipeline %q in %s (declared: %s)%s", arg, path, strings.Join(cfg.Names(), ", "), hint)
 	}
 	s := &scope{pipeline: name, cfg: p}
 	s.targets, s.unavailable = openConfigTargets(ctx, e.reg(), p)
@@ -113,8 +121,12 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 	if err != nil {
 		return err
 	}
-	s, err := openScope(ctx, e, g, arg)
+	s, err := openScope(ctx, e, g, arg, true)
 	if err != nil {
+		if isURLArg(arg) && isFileObject(arg) {
+			// "is not a folder" would not say which URL to give.
+			return objectNotFolderError(arg)
+		}
 		return err
 	}
 	defer s.Close()
@@ -152,7 +164,7 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 		// would tell the user that nothing is stored.
 		var errs []error
 		for _, u := range objects {
-			errs = append(errs, fmt.Errorf("list %s: that is an object, not a folder of backups; list takes the target URL (%s) or a pipeline name", u, parentURL(u)))
+			errs = append(errs, objectNotFolderError(u))
 		}
 		return errors.Join(errs...)
 	}
@@ -192,6 +204,23 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 
 // parentURL returns the URL of the folder holding the object that u
 // names: u less its last path element, with its query kept.
+// objectNotFolderError is list's error for the URL u of an object (as a
+// backup prints it): it names the target URL to give instead.
+func objectNotFolderError(u string) error {
+	return fmt.Errorf("list %s: that is an object, not a folder of backups; list takes the target URL (%s) or a pipeline name", backends.Redact(u), backends.Redact(parentURL(u)))
+}
+
+// isFileObject reports whether rawURL is a file:// URL naming a file
+// that is not a folder.
+func isFileObject(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || !strings.EqualFold(u.Scheme, "file") || u.Host != "" {
+		return false
+	}
+	fi, err := os.Stat(filepath.FromSlash(u.Path))
+	return err == nil && !fi.IsDir()
+}
+
 func parentURL(u string) string {
 	path, query, hasQuery := strings.Cut(u, "?")
 	if i := strings.LastIndex(path, "/"); i > strings.Index(path, "://")+2 {

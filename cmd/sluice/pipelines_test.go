@@ -267,7 +267,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 			`pipelines.docs.retention.keep_last: want an integer, got "seven"`},
 		{"sluice.yaml", "pipelines:\n  docs:\n    source: /x\n    stages: [brotli, age]\n    targets: [mem://x]\n",
 			`pipelines.docs.stages[0]: unknown stage "brotli" (known: age, fernet, gzip, none, s2, zstd)`},
-		{"sluice.yaml", "pipelines: [\n", "While parsing config"},
+		{"sluice.yaml", "pipelines: [\n", "sluice.yaml: yaml: line 1:"},
 		{"sluice.ini", "x=1", `unknown format "ini"`},
 	}
 	for _, c := range cases {

@@ -60,6 +60,9 @@ type reporter struct {
 	stop    chan struct{}
 	done    chan struct{}
 	failed  bool // set by finish before stop closes
+	// pipeline names the pipeline in every event (sluice run); empty
+	// for sluice backup.
+	pipeline string
 }
 
 // display is stderr as both reporters share it with the command's log:
@@ -141,7 +144,7 @@ func (r *reporter) Started(s pipeline.BackupStart) {
 	r.info = s
 	r.wrote = make([]atomic.Int64, len(s.Targets))
 	if r.json {
-		ev := startEvent{eventHeader: header("start"), Object: s.Object, Targets: s.Targets}
+		ev := startEvent{eventHeader: header("start"), Pipeline: r.pipeline, Object: s.Object, Targets: s.Targets}
 		if s.SourceSize >= 0 {
 			ev.SourceSize = &s.SourceSize
 		}
@@ -164,7 +167,7 @@ func (r *reporter) TargetDone(i int, res pipeline.TargetResult) {
 	if !r.json {
 		return
 	}
-	ev := targetDoneEvent{eventHeader: header("target"), Target: res.Target, URL: res.URL, OK: res.Err == nil}
+	ev := targetDoneEvent{eventHeader: header("target"), Pipeline: r.pipeline, Target: res.Target, URL: res.URL, OK: res.Err == nil}
 	if i < len(r.wrote) {
 		ev.Bytes = r.wrote[i].Load()
 	}
@@ -319,7 +322,7 @@ func (r *reporter) maxWrote() int64 {
 
 func (r *reporter) progressEvent() progressEvent {
 	in, el := r.read.Load(), time.Since(r.start)
-	ev := progressEvent{eventHeader: header("progress"), BytesIn: in, BytesOut: r.maxWrote(),
+	ev := progressEvent{eventHeader: header("progress"), Pipeline: r.pipeline, BytesIn: in, BytesOut: r.maxWrote(),
 		Seconds: el.Seconds(), BytesPerSec: rate(in, el), Ratio: ratio(r.maxWrote(), in)}
 	ev.Percent, ev.ETASeconds = percentETA(in, r.total(), el)
 	return ev

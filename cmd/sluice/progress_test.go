@@ -225,7 +225,7 @@ func TestProgressOnUnsizedTerminal(t *testing.T) {
 // TestRunPerfFlags checks run's --workers and --upload-memory: --workers
 // sets zstd.concurrency on the selected pipelines that use zstd, and
 // --upload-memory replaces the upload_memory key; the dry run shows
-// both. Bad values, and --workers with no zstd pipeline selected, are
+// both (and the default budget of a pipeline that sets none). Bad values, and --workers with no zstd pipeline selected, are
 // usage errors.
 func TestRunPerfFlags(t *testing.T) {
 	_, rec := keypair(t)
@@ -242,7 +242,7 @@ pipelines:
 `, rec, t.TempDir(), t.TempDir(), t.TempDir(), rec))
 	_, stderr, code := cli(t, nil, "--config", cfg, "run", "--dry-run")
 	docs, logs, _ := strings.Cut(stderr, "dry run logs:")
-	if code != 0 || !strings.Contains(docs, "upload memory 64.0 MiB") || !strings.Contains(docs, "stage zstd: concurrency=0 ") || strings.Contains(logs, "upload memory") {
+	if code != 0 || !strings.Contains(docs, "upload memory 64.0 MiB") || !strings.Contains(docs, "stage zstd: concurrency=0 ") || !strings.Contains(logs, "upload memory 48.0 MiB") {
 		t.Fatalf("run --dry-run: exit %d\n%s", code, stderr)
 	}
 	_, stderr, code = cli(t, nil, "--config", cfg, "run", "--dry-run", "--workers", "3", "--upload-memory", "96MiB")
@@ -312,7 +312,7 @@ pipelines:
 		{[]string{"--bwlimit", "1MiB", "--bwlimit-target", "512KiB"},
 			[]string{"1.0 MiB/s for all targets together", "512.0 KiB/s per target"},
 			[]string{"1.0 MiB/s for all targets together", "512.0 KiB/s per target"},
-			[]string{"8.0 MiB", "2.0 MiB"}},
+			[]string{"8.0 MiB/s", "2.0 MiB/s"}},
 	} {
 		args := append([]string{"--config", cfg, "run", "--dry-run"}, tc.flags...)
 		_, stderr, code := cli(t, nil, args...)
@@ -450,6 +450,11 @@ func TestDryRunJSON(t *testing.T) {
 	zstdOpts, _ := opts["zstd"].(map[string]any)
 	if evs[0]["pipeline"] != "docs" || zstdOpts["level"] != "7" || evs[0]["expected_size"] != ev["expected_size"] {
 		t.Errorf("run's dry_run event: %v", evs[0])
+	}
+	// The upload memory budget is the one the backup would use, default
+	// or not, in backup's dry run and in run's alike.
+	if ev["upload_memory"] != float64(48<<20) || evs[0]["upload_memory"] != float64(48<<20) {
+		t.Errorf("upload_memory %v (backup), %v (run), want the default %d", ev["upload_memory"], evs[0]["upload_memory"], 48<<20)
 	}
 }
 

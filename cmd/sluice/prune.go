@@ -72,7 +72,7 @@ func runPrune(ctx context.Context, e *env, g *globalFlags, f *pruneFlags, arg st
 	if isURLArg(arg) {
 		return usageErrorf("prune: give a pipeline name; retention is declared per pipeline")
 	}
-	s, err := openScope(ctx, e, g, arg)
+	s, err := openScope(ctx, e, g, arg, false)
 	if err != nil {
 		return err
 	}

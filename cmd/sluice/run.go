@@ -74,7 +74,7 @@ such as a missing key file).
 // pipelineOutcome is how one pipeline's run went.
 type pipelineOutcome struct {
 	name      string
-	stored    int  // objects stored (counting each target)
+	stored    int  // objects stored (counting each target); in a dry run, targets that open
 	failed    int  // failed target writes, sources and targets that did not open
 	configErr bool // stopped before any I/O by its config (stages did not build)
 	err       error
@@ -276,7 +276,18 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		}
 		b.Bandwidth = pipelineBandwidth(p, f)
 		if f.dryRun {
-			if err := printDryRun(ctx, e, f.json, b, p, path); err != nil {
+			err := printDryRun(ctx, e, f.json, b, p, path)
+			if errors.Is(err, pipeline.ErrPartial) {
+				// Some targets open: as in a real run, the pipeline had
+				// failures but did not fail, and the dry run exits 3.
+				for _, t := range targets {
+					if t.Unavailable != nil {
+						out.failed++
+					} else {
+						out.stored++
+					}
+				}
+			} else if err != nil {
 				out.failed++
 				errs = append(errs, err)
 			}

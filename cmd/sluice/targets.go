@@ -109,11 +109,7 @@ func targetExcludes(path string, targets []*pipeline.Target) []string {
 		if err != nil || u.Scheme != "file" {
 			continue
 		}
-		dir := filepath.FromSlash(u.Path)
-		if d, err := filepath.EvalSymlinks(dir); err == nil {
-			dir = d
-		}
-		rel, err := filepath.Rel(root, dir)
+		rel, err := filepath.Rel(root, backends.RealFolder(filepath.Clean(filepath.FromSlash(u.Path))))
 		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 			continue
 		}

@@ -245,6 +245,48 @@ pipelines:
 	if summary == nil || summary["ok"] != 1.0 || summary["failed"] != 1.0 {
 		t.Fatalf("summary %v, want 1 ok and 1 failed\n%s", summary, errs)
 	}
+	// Every event of the pipeline's backup names it, so that a script
+	// reading several pipelines' events can tell them apart.
+	for _, ev := range jsonEvents(t, errs) {
+		switch ev["event"] {
+		case "start", "progress", "target_done", "target_failed", "summary":
+			if ev["pipeline"] != "docs" {
+				t.Errorf("%s event without its pipeline: %v", ev["event"], ev)
+			}
+		}
+	}
+}
+
+// TestRunDryRunUnavailableTarget: a dry run of a pipeline with one
+// target that cannot be opened exits 3, as backup --dry-run and a real
+// run do, and the pipeline does not count as failed (no pipeline_failed
+// event); with no target that opens, it exits 1.
+func TestRunDryRunUnavailableTarget(t *testing.T) {
+	_, rec := keypair(t)
+	write := func(targets string) string {
+		return writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  docs:
+    source: %s
+    stages: [zstd, {age: {recipients_file: %s}}]
+    targets: [%s]
+`, makeTree(t), recipientFile(t, rec), targets))
+	}
+	cfg := write(fmt.Sprintf(`%s, "file://%s"`, unopenable, t.TempDir()))
+	_, errs, code := cli(t, nil, "--config", cfg, "run", "--dry-run", "--json")
+	if code != exitPartial {
+		t.Fatalf("exit %d, want %d\n%s", code, exitPartial, errs)
+	}
+	if evs := lastEvents(t, errs); evs["pipeline_failed"] != nil || evs["dry_run"] == nil {
+		t.Fatalf("want a dry_run event and no pipeline_failed:\n%s", errs)
+	}
+	if _, errs, code := cli(t, nil, "--config", cfg, "run", "--dry-run"); code != exitPartial || strings.Contains(errs, "FAILED") {
+		t.Fatalf("text: exit %d, want %d and no FAILED\n%s", code, exitPartial, errs)
+	}
+	cfg = write(unopenable)
+	if _, errs, code := cli(t, nil, "--config", cfg, "run", "--dry-run"); code != exitFailure {
+		t.Fatalf("no target opens: exit %d, want %d\n%s", code, exitFailure, errs)
+	}
 }
 
 // TestReadCommandsOpenErrors: restore, verify and list exit 2 for a wrong
@@ -395,15 +437,79 @@ func TestTargetInsideSourceLeftOut(t *testing.T) {
 	compareTrees(t, src, out, `bk\*\[1\]`) // a pattern of the base name
 
 	// run does the same for a pipeline's targets.
-	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
-pipelines:
-  self:
-    source: %s
-    allow_plaintext: true
-    targets: ["file://%s"]
-`, src, store))
+	cfg := plainPipeline(t, "self", src, store)
 	url := singleURL(t, mustCLI(t, nil, "--config", cfg, "run"))
 	out2 := filepath.Join(t.TempDir(), "restored")
 	mustCLI(t, nil, "restore", url, "--to", out2)
 	compareTrees(t, src, out2, `bk\*\[1\]`)
+}
+
+// TestTargetInsideLinkedSourceLeftOut: a file:// target folder that does
+// not exist yet, named through a symbolic link to the source, is left out
+// too: it is compared with the source as the path it will have, not as
+// written (the source's links are resolved).
+func TestTargetInsideLinkedSourceLeftOut(t *testing.T) {
+	src := makeTree(t)
+	link := filepath.Join(t.TempDir(), "srclink")
+	if err := os.Symlink(src, link); err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Join(link, "zzz", "new")
+	url := singleURL(t, mustCLI(t, nil, "backup", link, "--to", "file://"+store, "--encrypt", "none", "--compress", "none"))
+	out := filepath.Join(t.TempDir(), "restored")
+	mustCLI(t, nil, "restore", url, "--to", out)
+	if _, err := os.Stat(filepath.Join(out, "zzz", "new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("backup archived the target folder (%v)", err)
+	}
+
+	cfg := plainPipeline(t, "self", link, filepath.Join(link, "yyy"))
+	url = singleURL(t, mustCLI(t, nil, "--config", cfg, "run"))
+	out2 := filepath.Join(t.TempDir(), "restored")
+	mustCLI(t, nil, "restore", url, "--to", out2)
+	if _, err := os.Stat(filepath.Join(out2, "yyy")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("run archived the target folder (%v)", err)
+	}
+}
+
+// TestHintsNameWhatToGive: errors for a wrong argument say what to give
+// instead, and only what the command takes.
+func TestHintsNameWhatToGive(t *testing.T) {
+	cfg := plainPipeline(t, "docs", makeTree(t), t.TempDir())
+	// prune takes no URL, so does not suggest one.
+	_, errs, code := cli(t, nil, "--config", cfg, "prune", "nosuch")
+	if code != exitUsage || !strings.Contains(errs, `no pipeline "nosuch"`) || strings.Contains(errs, "URL") {
+		t.Errorf("prune nosuch: exit %d\n%s", code, errs)
+	}
+	if _, errs, _ := cli(t, nil, "--config", cfg, "list", "nosuch"); !strings.Contains(errs, "for a target, give its URL") {
+		t.Errorf("list nosuch does not suggest a URL:\n%s", errs)
+	}
+	// An object's URL given to list names the target URL to give.
+	dir := t.TempDir()
+	obj := filepath.Join(dir, "x.zst.age")
+	if err := os.WriteFile(obj, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "list file://" + obj + ": that is an object, not a folder of backups; list takes the target URL (file://" + dir + ")"
+	if _, errs, code := cli(t, nil, "list", "file://"+obj); code != exitFailure || !strings.Contains(errs, want) {
+		t.Errorf("list of an object: exit %d, want 1 and %q\n%s", code, want, errs)
+	}
+	// A relative file URL is said to be one, whatever else is wrong.
+	for _, u := range []string{"file://rel", "file://rel/"} {
+		if _, errs, code := cli(t, nil, "verify", u); code != exitUsage || !strings.Contains(errs, "file URLs need an absolute path") {
+			t.Errorf("verify %s: exit %d\n%s", u, code, errs)
+		}
+	}
+}
+
+// plainPipeline writes a config declaring one pipeline, name, that backs
+// source up without encryption to the folder target, and returns its path.
+func plainPipeline(t *testing.T, name, source, target string) string {
+	t.Helper()
+	return writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  %s:
+    source: %s
+    allow_plaintext: true
+    targets: ["file://%s"]
+`, name, source, target))
 }

@@ -195,3 +195,47 @@ func TestListOtherPrefix(t *testing.T) {
 		t.Errorf("list of the target it was written to: %d backups", len(l))
 	}
 }
+
+// TestVerifyPipelineKeys: verify PIPELINE without key flags decodes with
+// the keys the pipeline's stages name (an age identity_file), so a key
+// that does not open the backups is BAD, not a checksum-only OK; key
+// flags replace them. Without any key, or when the pipeline's cannot be
+// read here, the summary says the objects were not decoded.
+func TestVerifyPipelineKeys(t *testing.T) {
+	key, rec := keypair(t)
+	other, _ := keypair(t)
+	store := t.TempDir()
+	config := func(age string) string {
+		return writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  docs:
+    source: %s
+    stages: [zstd, {age: {recipient: %s%s}}]
+    targets: ["file://%s"]
+`, makeTree(t), rec, age, store))
+	}
+	mustCLI(t, nil, "--config", config(""), "run")
+	const notDecoded = "objects not decoded"
+
+	wrong := config(", identity_file: " + other)
+	_, errs, code := cli(t, nil, "--config", wrong, "verify", "docs")
+	if code != exitFailure || !strings.Contains(errs, "BAD") || !strings.Contains(errs, "no matching identity") || strings.Contains(errs, notDecoded) {
+		t.Errorf("the pipeline's identity_file does not open the backup, verify exit %d, want 1 and BAD\n%s", code, errs)
+	}
+	// -i replaces the pipeline's key.
+	if _, errs, code := cli(t, nil, "--config", wrong, "verify", "docs", "-i", key); code != 0 || strings.Contains(errs, notDecoded) {
+		t.Errorf("verify -i with the right key: exit %d\n%s", code, errs)
+	}
+	right := config(", identity_file: " + key)
+	if _, errs, code := cli(t, nil, "--config", right, "verify", "docs"); code != 0 || !strings.Contains(errs, "1 OK") || strings.Contains(errs, notDecoded) {
+		t.Errorf("the pipeline's identity_file opens the backup, verify exit %d\n%s", code, errs)
+	}
+	for what, cfg := range map[string]string{
+		"no key":      config(""),
+		"missing key": config(", identity_file: " + filepath.Join(t.TempDir(), "offline.txt")),
+	} {
+		if _, errs, code := cli(t, nil, "--config", cfg, "verify", "docs"); code != 0 || !strings.Contains(errs, notDecoded) {
+			t.Errorf("%s: verify exit %d, want 0 and %q\n%s", what, code, notDecoded, errs)
+		}
+	}
+}
