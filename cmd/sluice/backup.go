@@ -176,7 +176,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		return printDryRun(ctx, e, f.json, b, nil, source)
 	}
 	_, err = storeBackup(ctx, e, g, f.json, f.progress, b)
-	err = withSourceHint(err, "--allow-changing-files", "--exclude")
+	err = backupSourceHint(err)
 	if errors.Is(err, pipeline.ErrPartial) {
 		return &exitError{code: exitPartial, err: err}
 	}
@@ -221,7 +221,12 @@ func storeBackup(ctx context.Context, e *env, g *globalFlags, asJSON bool, progr
 func printDryRun(ctx context.Context, e *env, asJSON bool, b *pipeline.Backup, p *pipeline.PipelineConfig, sourcePath string) error {
 	ev, err := planDryRun(ctx, b, p)
 	if err != nil {
-		return fmt.Errorf("%s: %w", dryRunLabel(b.Pipeline), err)
+		// Measuring meets what the backup would: say how to go on.
+		err = fmt.Errorf("%s: %w", dryRunLabel(b.Pipeline), err)
+		if p != nil {
+			return runSourceHint(err)
+		}
+		return backupSourceHint(err)
 	}
 	if asJSON {
 		writeJSONEvent(e.stderr, ev)

@@ -24,3 +24,13 @@ func withSourceHint(err error, allowChanging, exclude string) error {
 	}
 	return err
 }
+
+// backupSourceHint is withSourceHint with the choices named as backup's
+// flags, runSourceHint as a pipeline's config keys.
+func backupSourceHint(err error) error {
+	return withSourceHint(err, "--allow-changing-files", "--exclude")
+}
+
+func runSourceHint(err error) error {
+	return withSourceHint(err, "allow_changing_files: true", "the pipeline's exclude")
+}

@@ -26,12 +26,18 @@ func TestWithSourceHint(t *testing.T) {
 		{changed, "(--allow-changing-files archives such a file as read"},
 		{target, ""},
 	} {
-		got := withSourceHint(c.err, "--allow-changing-files", "--exclude")
+		got := backupSourceHint(c.err)
 		if !errors.Is(got, c.err) {
 			t.Errorf("%v no longer wraps %v", got, c.err)
 		}
 		if c.want == "" && got.Error() != c.err.Error() || c.want != "" && !strings.Contains(got.Error(), c.want) {
-			t.Errorf("withSourceHint(%v) = %v, want %q", c.err, got, c.want)
+			t.Errorf("backupSourceHint(%v) = %v, want %q", c.err, got, c.want)
 		}
+	}
+	if got := runSourceHint(unreadable).Error(); !strings.HasSuffix(got, "leave it out with the pipeline's exclude)") {
+		t.Errorf("runSourceHint names %q, want the pipeline's exclude", got)
+	}
+	if got := runSourceHint(changed).Error(); !strings.Contains(got, "(allow_changing_files: true archives") {
+		t.Errorf("runSourceHint names %q, want allow_changing_files: true", got)
 	}
 }

@@ -310,7 +310,7 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		} else if err != nil {
 			out.failed++
 		}
-		err = withSourceHint(err, "allow_changing_files: true", "the pipeline's exclude")
+		err = runSourceHint(err)
 		if err != nil && !errors.Is(err, pipeline.ErrPartial) {
 			errs = append(errs, err)
 		}
