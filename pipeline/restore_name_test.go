@@ -149,11 +149,27 @@ func TestRestoreEmptyArchive(t *testing.T) {
 	defer tg.Close()
 	damaged := make([]byte, 1024)
 	damaged[600] = 1
+	// An archive of two files whose first header and data block were
+	// zeroed starts like an empty one: what follows the zeros tells.
+	var two bytes.Buffer
+	tw := tar.NewWriter(&two)
+	for _, name := range []string{"a", "b"} {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: 5, Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte("hello"))
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	zeroed := two.Bytes()
+	clear(zeroed[:1024])
 	objects := map[string][]byte{
 		"gnu.tar.zst":     zstdBytes(t, make([]byte, 10240)), // GNU tar's default blocking
 		"marker.tar":      make([]byte, 1024),
 		"zeros.zst":       zstdBytes(t, make([]byte, 1024)),
 		"damaged.tar.zst": zstdBytes(t, damaged),
+		"zeroed.tar":      zeroed,
 	}
 	for name, b := range objects {
 		if err := tg.Bucket.WriteAll(ctx, tg.Key(name), b, nil); err != nil {
@@ -179,11 +195,16 @@ func TestRestoreEmptyArchive(t *testing.T) {
 		t.Errorf("zeros.zst opened as %q (archive %v), want a zstd stream", obj.Stages, obj.Archive)
 	}
 	obj.Close()
-	dest := filepath.Join(t.TempDir(), "out")
-	if _, err := d.RestoreTo(ctx, tg, "damaged.tar.zst", dest, nil); err == nil {
-		t.Error("RestoreTo(damaged.tar.zst) succeeded")
-	} else if _, serr := os.Lstat(dest); serr == nil {
-		t.Errorf("failed restore (%v) left %s", err, dest)
+	for _, name := range []string{"damaged.tar.zst", "zeroed.tar"} {
+		dest := filepath.Join(t.TempDir(), "out")
+		if _, err := d.RestoreTo(ctx, tg, name, dest, nil); err == nil {
+			t.Errorf("RestoreTo(%s) succeeded", name)
+		} else if _, serr := os.Lstat(dest); serr == nil {
+			t.Errorf("failed restore of %s (%v) left %s", name, err, dest)
+		}
+	}
+	if err := pipeline.VerifyDecoded(ctx, d, tg, "zeroed.tar"); !errors.Is(err, pipeline.ErrIntegrity) {
+		t.Errorf("Verify(zeroed.tar) = %v, want an integrity failure", err)
 	}
 }
 

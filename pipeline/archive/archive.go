@@ -109,7 +109,8 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 // does not recognise it, since zeros alone are no sign of tar; a caller
 // that expects tar for another reason (the object's name says so) may take
 // it for an empty archive, and [Extract] and [Check] then fail unless the
-// marker is whole.
+// marker is whole and only zeros follow it (an archive whose first header
+// was zeroed has data after them).
 func IsEndMarker(header []byte) bool {
 	if len(header) < blockSize {
 		return false

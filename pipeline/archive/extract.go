@@ -248,10 +248,35 @@ func walk(ctx context.Context, r io.Reader, entry func(*tar.Reader, *tar.Header)
 		last = hdr.Name
 	}
 
+	if last == "" {
+		// An archive of no entries is zeros to its end (the marker, then
+		// the record's padding). Data after them is an archive whose
+		// first header was zeroed: damaged, not empty.
+		return zerosToEnd(cr, buf)
+	}
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return fmt.Errorf("archive: read after end of archive: %w", err)
 	}
 	return nil
+}
+
+// zerosToEnd reads r to EOF into buf and fails, as a damaged header, at
+// the first byte that is not zero.
+func zerosToEnd(r io.Reader, buf []byte) error {
+	for {
+		n, err := r.Read(buf)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return fmt.Errorf("archive: no entries, but data after the end-of-archive marker (a damaged first header?): %w", tar.ErrHeader)
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("archive: read after end of archive: %w", err)
+		}
+	}
 }
 
 // discard reads r to EOF into buf, stopping when ctx is done.
