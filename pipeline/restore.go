@@ -595,6 +595,11 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 	if err := fsync.Tree(tmp); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
+	// The flush may take long on a busy file system: an interrupt that
+	// came meanwhile still stops the restore before it appears.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := renameNoReplace(tmp, dest); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("destination %s appeared during the restore; left untouched", dest)
@@ -660,6 +665,9 @@ func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest string, opts archi
 	}
 	if err := fsync.Tree(tmp); err != nil {
 		return fmt.Errorf("destination: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	entries, err := os.ReadDir(tmp)
 	if err != nil {
@@ -849,6 +857,9 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	// Link rather than rename, so a file created at dest meanwhile is
 	// never replaced.
 	if err := os.Link(f.Name(), dest); err != nil {
@@ -860,11 +871,13 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 			return fmt.Errorf("destination: %w", err)
 		}
 	}
+	// The temporary name goes before the folder is flushed, so that a
+	// crash cannot bring it back beside the restored file.
+	os.Remove(f.Name())
 	if err := flushNames(dir, made); err != nil {
 		os.Remove(dest)
 		return fmt.Errorf("destination: %w", err)
 	}
-	os.Remove(f.Name())
 	committed = true
 	return nil
 }

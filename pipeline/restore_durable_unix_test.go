@@ -3,6 +3,7 @@
 package pipeline_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,9 +17,10 @@ import (
 )
 
 // flushLog records what a restore flushes, in order: "tree X" for a
-// whole tree (fsync.SyncFS), "sync X" for one file or folder, X relative
-// to base, with a temporary name shown as TMP. failOn makes the flush
-// whose entry it equals fail.
+// whole tree (fsync.SyncFS), "sync X" for one file or folder ("sync,
+// holding TMP, X" for a folder that still holds a temporary name), X
+// relative to base, with a temporary name shown as TMP. failOn makes the
+// flush whose entry it equals fail.
 type flushLog struct {
 	base   string
 	dest   string
@@ -36,7 +38,19 @@ func newFlushLog(t *testing.T, base, dest string) *flushLog {
 	l := &flushLog{base: base, dest: dest}
 	savedSync, savedFS := fsync.Sync, fsync.SyncFS
 	t.Cleanup(func() { fsync.Sync, fsync.SyncFS = savedSync, savedFS })
-	fsync.Sync = func(f *os.File) error { return l.record("sync", f.Name()) }
+	fsync.Sync = func(f *os.File) error {
+		// A folder flushed while it still holds a temporary name would
+		// bring that name back after a crash.
+		op := "sync"
+		if entries, err := os.ReadDir(f.Name()); err == nil {
+			for _, e := range entries {
+				if strings.Contains(e.Name(), "sluice-tmp-") {
+					op = "sync, holding TMP,"
+				}
+			}
+		}
+		return l.record(op, f.Name())
+	}
 	fsync.SyncFS = func(dir *os.File) error {
 		_, err := os.Lstat(l.dest)
 		var names []string
@@ -139,6 +153,59 @@ func TestRestoreIsDurable(t *testing.T) {
 				} else if names := dirNames(t, base); len(names) > 0 {
 					t.Errorf("%s failing: %q left where the restore went, want nothing", l.failOn, names)
 				}
+			}
+		})
+	}
+}
+
+// TestRestoreInterruptedDuringFlush: an interrupt that comes while a
+// restore flushes what it wrote (which can take long on a busy file
+// system) stops it before anything appears at the destination.
+func TestRestoreInterruptedDuringFlush(t *testing.T) {
+	reg := testRegistry()
+	tg, _ := fileTarget(t, reg)
+	tree := backupTree(t, reg, tg)
+	stream := backupTo(t, reg, tg, "data", "", stagetest.Data(100<<10, 9), "zstd")
+	d := &pipeline.Decoder{Registry: reg}
+	for _, c := range []struct {
+		name, object string
+		existing     bool
+	}{
+		{"archive into a new folder", tree, false},
+		{"archive into an empty folder", tree, true},
+		{"stream into a new file", stream, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			base := t.TempDir()
+			dest := filepath.Join(base, "out")
+			if c.existing {
+				if err := os.Mkdir(dest, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			savedSync, savedFS := fsync.Sync, fsync.SyncFS
+			t.Cleanup(func() { fsync.Sync, fsync.SyncFS = savedSync, savedFS })
+			// The first flush of what was written: the tree, or the
+			// temporary file.
+			fsync.SyncFS = func(*os.File) error { cancel(); return nil }
+			fsync.Sync = func(f *os.File) error {
+				if strings.Contains(f.Name(), "sluice-tmp-") {
+					cancel()
+				}
+				return nil
+			}
+			_, err := d.RestoreTo(ctx, tg, c.object, dest, nil)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("restore interrupted during its flush returned %v, want context.Canceled", err)
+			}
+			if c.existing {
+				if names := dirNames(t, dest); len(names) > 0 {
+					t.Errorf("destination holds %q, want it empty", names)
+				}
+			} else if names := dirNames(t, base); len(names) > 0 {
+				t.Errorf("%q left, want nothing", names)
 			}
 		})
 	}
