@@ -157,7 +157,11 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	}
 	defer closeTargets(targets)
 	if src.Archive {
-		if more := targetExcludes(source, targets); len(more) > 0 {
+		more, err := targetExcludes(source, targets)
+		if err != nil {
+			return usageError(err)
+		}
+		if len(more) > 0 {
 			log.Info("leaving target folders inside the source out of the archive", "exclude", more)
 			if src, err = pipeline.PathSource(source, append(slices.Clone(f.exclude), more...)); err != nil {
 				return usageError(err)

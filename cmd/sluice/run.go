@@ -242,7 +242,11 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 	now := time.Now()
 	var errs []error
 	for _, path := range p.Sources {
-		more := targetExcludes(path, targets)
+		more, err := targetExcludes(path, targets)
+		if err != nil {
+			out.err, out.configErr = err, true
+			return out
+		}
 		if len(more) > 0 {
 			log.Info("leaving target folders inside the source out of the archive", "pipeline", p.Name, "exclude", more)
 		}

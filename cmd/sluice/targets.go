@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -91,14 +92,15 @@ func closeTargets(ts []*pipeline.Target) {
 // paths relative to it. Without them a backup would archive its own
 // output, which it is writing as it reads the tree (a file that grows
 // fails the backup), and every earlier backup. A source that is not a
-// directory, or a target that is the source folder itself, gets none.
-func targetExcludes(path string, targets []*pipeline.Target) []string {
+// directory gets none. A target that is the source folder itself cannot be
+// left out of it, and is an error.
+func targetExcludes(path string, targets []*pipeline.Target) ([]string, error) {
 	root, err := filepath.Abs(path)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		return nil
+		return nil, nil
 	}
 	if r, err := filepath.EvalSymlinks(root); err == nil {
 		root = r
@@ -110,12 +112,15 @@ func targetExcludes(path string, targets []*pipeline.Target) []string {
 			continue
 		}
 		rel, err := filepath.Rel(root, backends.RealFolder(filepath.Clean(filepath.FromSlash(u.Path))))
-		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		if rel == "." {
+			return nil, fmt.Errorf("target %s is the source folder %s itself: the backup would archive its own output; store into another folder (one inside the source is left out of the archive)", t.URL, path)
+		}
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 			continue
 		}
 		out = append(out, "/"+matchEscape(filepath.ToSlash(rel))+"/")
 	}
-	return out
+	return out, nil
 }
 
 // matchEscape escapes path.Match's special characters in a literal path.

@@ -471,6 +471,43 @@ func TestTargetInsideLinkedSourceLeftOut(t *testing.T) {
 	}
 }
 
+// TestTargetIsSourceRefused: a file:// target that is the source folder
+// itself, as written or through a link, cannot be left out of the
+// archive: backup and run refuse it (exit 2) and store nothing, where the
+// backup read its own output and failed, or archived it.
+func TestTargetIsSourceRefused(t *testing.T) {
+	src := makeTree(t)
+	link := filepath.Join(t.TempDir(), "srclink")
+	if err := os.Symlink(src, link); err != nil {
+		t.Fatal(err)
+	}
+	names := func() []string {
+		entries, err := os.ReadDir(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	before := names()
+	for _, target := range []string{src, link} {
+		_, errs, code := cli(t, nil, "backup", src, "--to", "file://"+target, "--encrypt", "none")
+		if code != exitUsage || !strings.Contains(errs, "is the source folder "+src+" itself") {
+			t.Errorf("backup to %s: exit %d\n%s", target, code, errs)
+		}
+		cfg := plainPipeline(t, "self", src, target)
+		if _, errs, code := cli(t, nil, "--config", cfg, "run"); code != exitUsage || !strings.Contains(errs, "is the source folder") {
+			t.Errorf("run to %s: exit %d\n%s", target, code, errs)
+		}
+	}
+	if after := names(); !slices.Equal(after, before) {
+		t.Errorf("the source holds %q after the refused backups, held %q", after, before)
+	}
+}
+
 // TestHintsNameWhatToGive: errors for a wrong argument say what to give
 // instead, and only what the command takes.
 func TestHintsNameWhatToGive(t *testing.T) {
