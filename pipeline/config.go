@@ -576,7 +576,9 @@ func (d *decoder) stages(path string, v any) ([]StageConfig, error) {
 	list, ok := v.([]any)
 	if !ok {
 		if v == nil {
-			return []StageConfig{}, nil
+			// Every entry commented out: neither the defaults' stages
+			// nor none is clearly meant.
+			return nil, d.errf(path, "no value (are all its entries commented out?): list the stages, or write [] for none")
 		}
 		return nil, d.errf(path, "want a list of stages such as [{zstd: {level: 3}}, {age: {recipients_file: FILE}}], got %s", typeName(v))
 	}

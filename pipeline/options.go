@@ -205,11 +205,18 @@ func convert(spec OptionSpec, v any) (any, error) {
 			return x, nil
 		}
 	}
-	return nil, fmt.Errorf("want a %s, got %s", spec.Type, describe(v, spec.Secret))
+	article := "a"
+	if strings.ContainsAny(spec.Type.String()[:1], "aeiou") {
+		article = "an"
+	}
+	return nil, fmt.Errorf("want %s %s, got %s", article, spec.Type, describe(v, spec.Secret))
 }
 
 // describe names a value for an error message without revealing secrets.
 func describe(v any, secret bool) string {
+	if v == nil {
+		return "nothing"
+	}
 	if secret {
 		return fmt.Sprintf("a %T", v)
 	}

@@ -42,7 +42,9 @@ func TestParseOptionsErrors(t *testing.T) {
 	}{
 		{map[string]any{"name": "x", "levle": 3}, "levle: unknown option (known: level, name, fast, keys, timeout, key_file)"},
 		{map[string]any{"name": "x", "level": "fast"}, `level: want an integer, got "fast"`},
-		{map[string]any{"name": "x", "level": 2.5}, "level: want a int"},
+		{map[string]any{"name": "x", "level": 2.5}, "level: want an int, got float64 2.5"},
+		{map[string]any{"name": "x", "level": nil}, "level: want an int, got nothing"},
+		{map[string]any{"name": "x", "fast": nil}, "fast: want a bool, got nothing"},
 		{map[string]any{"name": "x", "fast": "maybe"}, `fast: want true or false, got "maybe"`},
 		{map[string]any{"name": "x", "keys": []any{"a", 3}}, "keys: want a list of strings"},
 		{map[string]any{"name": "x", "timeout": "soon"}, "timeout: want a duration"},
