@@ -167,6 +167,7 @@ type event struct {
 	Target   string    `json:"target,omitempty"`  // target_failed: the target's URL
 	Missing  bool      `json:"missing,omitempty"` // prune: only the manifest is left, the object is gone
 	Notes    []string  `json:"notes,omitempty"`   // verified: entries only a restore flag restores
+	Decoded  *bool     `json:"decoded,omitempty"` // verified, verify_failed: decoded, or only compared with the manifest
 }
 
 type targetEvent struct {

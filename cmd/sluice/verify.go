@@ -119,9 +119,16 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		dec = &pipeline.Decoder{Registry: e.reg(), Keys: keys, Lifted: lifted}
 	}
 	var bad, good, unchecked, targetsFailed int
+	// checksumOnly counts the objects check compared with their manifest
+	// without decoding them; decoded says whether the object check looked
+	// at last was decoded, for its report (nil: report is not about an
+	// object check looked at).
+	var checksumOnly int
+	var decoded *bool
 	report := func(url string, err error) {
 		objNotes := notes
 		notes = nil
+		defer func() { decoded = nil }()
 		if err != nil {
 			objNotes = nil
 		}
@@ -136,6 +143,9 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		}
 		if f.json {
 			ev := event{Event: "verified", Time: time.Now().UTC(), Object: url, Notes: objNotes}
+			if !local {
+				ev.Decoded = decoded
+			}
 			if err != nil {
 				ev.Event, ev.Error = "verify_failed", err.Error()
 			}
@@ -165,6 +175,8 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		reportTargetFailed(e, f.json, pipelineName, url, err)
 	}
 	check := func(t *pipeline.Target, name string, m *pipeline.Manifest) error {
+		yes, no := true, false
+		decoded = &yes
 		if dec != nil {
 			return pipeline.VerifyDecoded(ctx, dec, t, name)
 		}
@@ -175,6 +187,8 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			// and then says which key to give.
 			return pipeline.VerifyDecoded(ctx, &pipeline.Decoder{Registry: e.reg(), Lifted: lifted}, t, name)
 		}
+		decoded = &no
+		checksumOnly++
 		return err
 	}
 	var elsewhere elsewhereCount
@@ -237,10 +251,14 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		if targetsFailed > 0 {
 			line += fmt.Sprintf("; %d of %d targets could not be read", targetsFailed, targets)
 		}
-		if dec == nil && checked > 0 {
+		if checksumOnly > 0 {
 			// An OK then means the stored bytes match the manifest, not
 			// that they decode: say so, and how to check that too.
-			line += "; sizes and SHA-256 checked against the manifests, objects not decoded (give a key to decode them: -i, --passphrase-env, --passphrase-file, --fernet-key, or identity_file in the pipeline's age stage)"
+			how := "-i, --passphrase-env, --passphrase-file or --fernet-key"
+			if !isURLArg(arg) {
+				how += ", or identity_file in the pipeline's age stage"
+			}
+			line += fmt.Sprintf("; %d checked against their manifests' size and SHA-256 only, not decoded (key flags decode them: %s)", checksumOnly, how)
 		}
 		fmt.Fprintln(e.stderr, line)
 	}

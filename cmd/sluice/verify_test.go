@@ -215,7 +215,7 @@ pipelines:
 `, makeTree(t), rec, age, store))
 	}
 	mustCLI(t, nil, "--config", config(""), "run")
-	const notDecoded = "objects not decoded"
+	const notDecoded = "1 checked against their manifests' size and SHA-256 only, not decoded"
 
 	wrong := config(", identity_file: " + other)
 	_, errs, code := cli(t, nil, "--config", wrong, "verify", "docs")
@@ -230,12 +230,32 @@ pipelines:
 	if _, errs, code := cli(t, nil, "--config", right, "verify", "docs"); code != 0 || !strings.Contains(errs, "1 OK") || strings.Contains(errs, notDecoded) {
 		t.Errorf("the pipeline's identity_file opens the backup, verify exit %d\n%s", code, errs)
 	}
+	// --json says of each object whether it was decoded.
+	if _, errs, _ := cli(t, nil, "--config", right, "verify", "docs", "--json"); !strings.Contains(errs, `"decoded":true`) {
+		t.Errorf("verify --json with the pipeline's key does not say the object was decoded:\n%s", errs)
+	}
+	if _, errs, _ := cli(t, nil, "--config", config(""), "verify", "docs", "--json"); !strings.Contains(errs, `"decoded":false`) {
+		t.Errorf("verify --json without a key does not say the object was not decoded:\n%s", errs)
+	}
 	for what, cfg := range map[string]string{
 		"no key":      config(""),
 		"missing key": config(", identity_file: " + filepath.Join(t.TempDir(), "offline.txt")),
 	} {
 		if _, errs, code := cli(t, nil, "--config", cfg, "verify", "docs"); code != 0 || !strings.Contains(errs, notDecoded) {
 			t.Errorf("%s: verify exit %d, want 0 and %q\n%s", what, code, notDecoded, errs)
+		}
+	}
+	// An object's URL has no pipeline whose keys could be named.
+	entries, err := os.ReadDir(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range entries {
+		if strings.HasSuffix(en.Name(), ".age") {
+			_, errs, code := cli(t, nil, "verify", "file://"+filepath.Join(store, en.Name()))
+			if code != 0 || !strings.Contains(errs, notDecoded) || strings.Contains(errs, "pipeline's age stage") {
+				t.Errorf("verify of an object's URL: exit %d\n%s", code, errs)
+			}
 		}
 	}
 }
