@@ -41,7 +41,7 @@ type perfSettings struct {
 }
 
 func (p *perfFlags) add(fs *pflag.FlagSet) {
-	fs.IntVar(&p.workers, "workers", 0, "zstd compression workers, each compressing its own frame (0: one per CPU, at most 4); with 2 or more the frame buffers stay within 64 MiB of memory, 1 takes up to 40 MiB")
+	fs.IntVar(&p.workers, "workers", 0, "zstd compression workers, each compressing its own frame (0: one per CPU, at most 4); with 2 to 4 the frame buffers stay within 64 MiB of memory, 1 takes up to 40 MiB, each beyond 4 adds about 12 MiB")
 	fs.StringVar(&p.bwlimit, "bwlimit", "", "cap on the upload rate to all targets together, e.g. 10MiB (per second)")
 	fs.StringVar(&p.bwlimitTarget, "bwlimit-target", "", "cap on the upload rate to each target, e.g. 4MiB (per second)")
 	fs.StringVar(&p.uploadMemory, "upload-memory", "48MiB", "memory all uploads (S3 parts, Azure blocks, GCS chunks) together may buffer, shared equally by the targets; it sets part sizes and parts in flight")

@@ -25,7 +25,7 @@ var Spec = pipeline.StageSpec{
 	Help:      "Zstandard compression (klauspost/compress); readable by zstd -d",
 	Options: []pipeline.OptionSpec{
 		{Name: "level", Type: pipeline.Int, Default: "3", Help: "compression level, 1 (fastest) to 22 (smallest); mapped to the nearest encoder speed"},
-		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "frames compressed (backup) or decompressed (restore) at once; 0 means one per CPU, at most 4; a backup's frame buffers stay within 64 MiB unless frame_size is set (then about 3 × frame_size per worker); beyond 2, each adds up to about twice the object's frame size to a restore"},
+		{Name: "concurrency", Type: pipeline.Int, Default: "0", Help: "frames compressed (backup) or decompressed (restore) at once; 0 means one per CPU, at most 4; with frame_size unset a backup's frame buffers stay within 64 MiB up to 4 workers, and each worker beyond adds about 12 MiB (3 × frame_size per worker when it is set); beyond 2, each adds up to about twice the object's frame size to a restore"},
 		{Name: "frame_size", Type: pipeline.Int, Help: "bytes of input per independent zstd frame, compressed in parallel; unset: 8 MiB with up to 2 workers, 16 MiB ÷ workers (at least 4 MiB) with more; 0 writes one streaming frame"},
 	},
 	Detect: Detect,
@@ -79,8 +79,9 @@ const frameBudget = 16 << 20
 // holds its input, its output and the encoder's copy of its history, each
 // up to the frame size, so the frame buffers take up to
 // (3 × workers + 2) × frame size. Sharing a fixed budget keeps that at
-// 56–64 MiB from two workers up, where 8 MiB frames for four workers
-// would take up to 112 MiB.
+// 56–64 MiB for two to four workers (the most a default gives), where 8
+// MiB frames for four workers would take up to 112 MiB; more workers, if
+// asked for, add 12 MiB each.
 func DefaultFrameSize(workers int) int {
 	fs := frameBudget / max(workers, 1) &^ (1<<20 - 1)
 	return min(max(fs, 4<<20), 8<<20)
