@@ -204,7 +204,9 @@ func lineColumn(data []byte, offset int64) (line, col int) {
 	offset = min(max(offset, 1), int64(len(data)))
 	before := data[:offset]
 	line = 1 + bytes.Count(before, []byte("\n"))
-	col = int(offset) - bytes.LastIndexByte(before, '\n') - 1
+	// At the end of an empty document or of a line, the error is at its
+	// first column.
+	col = max(int(offset)-bytes.LastIndexByte(before, '\n')-1, 1)
 	return line, col
 }
 

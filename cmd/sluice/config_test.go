@@ -173,6 +173,8 @@ func TestConfigSyntaxErrorPosition(t *testing.T) {
 		{"sluice.toml", "[pipelines.a]\nsource = \"/x\nx = 1\n", "sluice.toml:2:"},
 		{"sluice.json", "{\n  \"pipelines\": {\n    \"a\": {\"source\": \"/x\",}\n  }\n}\n", "sluice.json:3:26: invalid character '}'"},
 		{"sluice.json", "{\"pipelines\": {}", "sluice.json:1:16: unexpected end of JSON input"},
+		{"sluice.json", "", "sluice.json:1:1: unexpected end of JSON input"},
+		{"sluice.json", "\n\n", "sluice.json:3:1: unexpected end of JSON input"},
 		{"sluice.json", "\n [1]", "sluice.json:2:2: the document must be an object (of defaults and pipelines), not a JSON array"},
 		{"sluice.yaml", "pipelines:\n  a:\n    x: [1\n", "sluice.yaml: yaml: line "},
 	}
