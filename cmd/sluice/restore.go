@@ -112,6 +112,15 @@ func withRestoreHint(err error) error {
 		return fmt.Errorf("%w (to create them, restore with --devices)", err)
 	case errors.Is(err, archive.ErrOwner) && errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w (--owners needs root; without it entries belong to whoever restores)", err)
+	case isMknod(err) && errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w (making device nodes needs root; named pipes do not)", err)
 	}
 	return err
+}
+
+// isMknod reports whether err is the failure to make a device node or
+// named pipe.
+func isMknod(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Op == "mknodat"
 }

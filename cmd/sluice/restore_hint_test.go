@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sluice-backup/sluice/pipeline/archive"
 )
 
 // TestWithRestoreHint checks that each refusal a restore flag lifts names
-// that flag, that --owners without the privilege says it needs root, and
-// that other errors pass unchanged.
+// that flag, that --owners and --devices without the privilege they need
+// say so, and that other errors pass unchanged.
 func TestWithRestoreHint(t *testing.T) {
 	entry := func(err error) error { return fmt.Errorf("archive: entry %q: %w", "x", err) }
 	for _, c := range []struct {
@@ -22,6 +23,8 @@ func TestWithRestoreHint(t *testing.T) {
 		{entry(errors.Join(archive.ErrUnsafe, archive.ErrExternalSymlink)), "restore with --allow-external-symlinks"},
 		{entry(errors.Join(archive.ErrUnsafe, archive.ErrDevice)), "restore with --devices"},
 		{entry(errors.Join(archive.ErrOwner, fs.ErrPermission)), "--owners needs root"},
+		{entry(&fs.PathError{Op: "mknodat", Path: "null", Err: syscall.EPERM}), "making device nodes needs root"},
+		{entry(&fs.PathError{Op: "open", Path: "f", Err: syscall.EPERM}), ""},
 		{entry(archive.ErrOwner), ""},
 		{entry(archive.ErrUnsafe), ""},
 	} {
