@@ -180,6 +180,15 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		if dec != nil {
 			return pipeline.VerifyDecoded(ctx, dec, t, name)
 		}
+		if m == nil {
+			// An object's URL: its manifest, if any, is read here
+			// (VerifyStored reads it again, and reports, if this fails).
+			m, _ = pipeline.ReadManifest(ctx, t, name)
+		}
+		if m != nil && !encrypted(e.reg(), m.Stages) {
+			// Nothing to decrypt: decoding needs no key.
+			return pipeline.VerifyDecoded(ctx, &pipeline.Decoder{Registry: e.reg(), Lifted: lifted}, t, name)
+		}
 		err := pipeline.VerifyStored(ctx, t, name, m)
 		if errors.Is(err, pipeline.ErrNoManifest) {
 			// No checksum is recorded, so decoding is the only check
@@ -289,3 +298,17 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 // errObjectMissing marks a backup whose manifest is left but whose object
 // is gone.
 var errObjectMissing = errors.New("object missing")
+
+// encrypted reports whether stages, as a manifest records them, hold an
+// encryption stage (or one this build does not know, which may be one).
+func encrypted(reg *pipeline.Registry, stages []string) bool {
+	for _, name := range stages {
+		if name == pipeline.StageArchive {
+			continue
+		}
+		if spec, err := reg.Stage(name); err != nil || spec.Kind == pipeline.Encryption {
+			return true
+		}
+	}
+	return false
+}

@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sluice-backup/sluice/pipeline/stagetest"
 )
 
 // TestMissingObjectReported deletes the object of the newest backup and
@@ -257,5 +262,51 @@ pipelines:
 				t.Errorf("verify of an object's URL: exit %d\n%s", code, errs)
 			}
 		}
+	}
+}
+
+// TestVerifyDecodesPlaintext: an object with no encryption stage needs no
+// key to decode, so verify decodes it rather than only comparing it with
+// its manifest: damage that a rewritten manifest hides is found by the
+// zstd checksums.
+func TestVerifyDecodesPlaintext(t *testing.T) {
+	store := t.TempDir()
+	src := filepath.Join(t.TempDir(), "data.bin")
+	if err := os.WriteFile(src, stagetest.Data(1<<20, 3), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := singleURL(t, mustCLI(t, nil, "backup", src, "--to", "file://"+store, "--encrypt", "none"))
+	obj := strings.TrimPrefix(url, "file://")
+	if _, errs, code := cli(t, nil, "verify", url); code != 0 || strings.Contains(errs, "not decoded") {
+		t.Fatalf("verify of an intact plaintext object: exit %d\n%s", code, errs)
+	}
+	b, err := os.ReadFile(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(obj, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The manifest made to match the damaged bytes.
+	mpath := obj + ".sluice.json"
+	raw, err := os.ReadFile(mpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	m["sha256"] = hex.EncodeToString(sum[:])
+	if raw, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mpath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := cli(t, nil, "verify", url); code != exitFailure || !strings.Contains(errs, "BAD") {
+		t.Errorf("verify of a damaged plaintext object whose manifest matches it: exit %d, want 1 and BAD\n%s", code, errs)
 	}
 }
