@@ -187,7 +187,7 @@ func convert(spec OptionSpec, v any) (any, error) {
 			for _, e := range x {
 				s, ok := e.(string)
 				if !ok {
-					return nil, fmt.Errorf("want a list of strings, got an element of type %T", e)
+					return nil, fmt.Errorf("want a list of strings, got an element that is %s", describe(e, spec.Secret))
 				}
 				out = append(out, s)
 			}

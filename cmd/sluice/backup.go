@@ -157,7 +157,7 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	}
 	defer closeTargets(targets)
 	if src.Archive {
-		more, err := targetExcludes(source, targets)
+		more, err := targetExcludes(source, targetNames(targets))
 		if err != nil {
 			return usageError(err)
 		}

@@ -290,6 +290,9 @@ func newConfigCmd(e *env, g *globalFlags) *cobra.Command {
 				if _, err := cfg.Pipelines[name].BuildStages(); err != nil {
 					return usageErrorf("config %s: %w", path, err)
 				}
+				if _, err := pipelineExcludes(cfg.Pipelines[name]); err != nil {
+					return usageErrorf("config %s: %w", path, err)
+				}
 			}
 			fmt.Fprintf(e.stderr, "config %s: %d pipelines OK (%s)\n", path, len(cfg.Pipelines), strings.Join(cfg.Names(), ", "))
 			return nil

@@ -239,14 +239,17 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 		return out
 	}
 	defer closeTargets(targets)
+	// Every source is checked before the first is backed up: a target
+	// that is a source fails the pipeline with nothing stored.
+	excludes, err := pipelineExcludes(p)
+	if err != nil {
+		out.err, out.configErr = err, true
+		return out
+	}
 	now := time.Now()
 	var errs []error
-	for _, path := range p.Sources {
-		more, err := targetExcludes(path, targets)
-		if err != nil {
-			out.err, out.configErr = err, true
-			return out
-		}
+	for i, path := range p.Sources {
+		more := excludes[i]
 		if len(more) > 0 {
 			log.Info("leaving target folders inside the source out of the archive", "pipeline", p.Name, "exclude", more)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -88,39 +89,79 @@ func closeTargets(ts []*pipeline.Target) {
 }
 
 // targetExcludes returns exclude patterns that leave out of the directory
-// source at path the folders of the file:// targets inside it, with their
-// paths relative to it. Without them a backup would archive its own
-// output, which it is writing as it reads the tree (a file that grows
-// fails the backup), and every earlier backup. A source that is not a
-// directory gets none. A target that is the source folder itself cannot be
-// left out of it, and is an error.
-func targetExcludes(path string, targets []*pipeline.Target) ([]string, error) {
+// source at path the folders of the file:// targets (their URLs) inside
+// it, with their paths relative to it. Without them a backup would archive
+// its own output, which it is writing as it reads the tree (a file that
+// grows fails the backup), and every earlier backup. A target is inside
+// the source when its path, links resolved, is below the source's, or when
+// one of its folders is the source folder itself reached another way (a
+// bind mount). A source that is not a directory gets none. A target that
+// is the source folder itself cannot be left out of it, and is an error.
+func targetExcludes(path string, urls []string) ([]string, error) {
 	root, err := filepath.Abs(path)
 	if err != nil {
 		return nil, nil
 	}
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+	rootInfo, err := os.Stat(root)
+	if err != nil || !rootInfo.IsDir() {
 		return nil, nil
 	}
 	if r, err := filepath.EvalSymlinks(root); err == nil {
 		root = r
 	}
 	var out []string
-	for _, t := range targets {
-		u, err := url.Parse(t.URL)
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
 		if err != nil || u.Scheme != "file" {
 			continue
 		}
-		rel, err := filepath.Rel(root, backends.RealFolder(filepath.Clean(filepath.FromSlash(u.Path))))
-		if rel == "." {
-			return nil, fmt.Errorf("target %s is the source folder %s itself: the backup would archive its own output; store into another folder (one inside the source is left out of the archive)", t.URL, path)
-		}
+		dir := backends.RealFolder(filepath.Clean(filepath.FromSlash(u.Path)))
+		rel, err := filepath.Rel(root, dir)
 		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			continue
+			if rel, err = sameFolderBelow(rootInfo, dir); err != nil {
+				continue
+			}
+		}
+		if rel == "." {
+			return nil, fmt.Errorf("target %s is the source folder %s itself: the backup would archive its own output; store into another folder (one inside the source is left out of the archive)", raw, path)
 		}
 		out = append(out, "/"+matchEscape(filepath.ToSlash(rel))+"/")
 	}
 	return out, nil
+}
+
+// pipelineExcludes returns [targetExcludes] for each of p's sources, or
+// the error of the first source that is one of p's targets.
+func pipelineExcludes(p *pipeline.PipelineConfig) ([][]string, error) {
+	urls := make([]string, len(p.Targets))
+	for i, t := range p.Targets {
+		urls[i] = t.URL
+	}
+	out := make([][]string, len(p.Sources))
+	for i, path := range p.Sources {
+		more, err := targetExcludes(path, urls)
+		if err != nil {
+			return nil, fmt.Errorf("pipelines.%s: %w", p.Name, err)
+		}
+		out[i] = more
+	}
+	return out, nil
+}
+
+// sameFolderBelow returns the path of dir relative to the first of dir
+// and its existing parents that is the folder root describes (the same
+// device and inode, as through a bind mount), or an error if none is.
+func sameFolderBelow(root os.FileInfo, dir string) (string, error) {
+	for d := dir; ; {
+		if fi, err := os.Stat(d); err == nil && os.SameFile(root, fi) {
+			return filepath.Rel(d, dir)
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fs.ErrNotExist
+		}
+		d = parent
+	}
 }
 
 // matchEscape escapes path.Match's special characters in a literal path.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -503,8 +504,49 @@ func TestTargetIsSourceRefused(t *testing.T) {
 			t.Errorf("run to %s: exit %d\n%s", target, code, errs)
 		}
 	}
+	// A pipeline whose second source is its target stores nothing, not
+	// the first source's backup before refusing; validate says so too.
+	other := filepath.Join(t.TempDir(), "other")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "f"), []byte("f"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf("pipelines:\n  two:\n    sources: [%s, %s]\n    allow_plaintext: true\n    stages: [zstd]\n    targets: [\"file://%s\"]\n", other, src, src))
+	for _, args := range [][]string{{"run"}, {"run", "--dry-run"}, {"config", "validate"}} {
+		out, errs, code := cli(t, nil, append([]string{"--config", cfg}, args...)...)
+		if code != exitUsage || out != "" || !strings.Contains(errs, "pipelines.two: target file://"+src+" is the source folder") {
+			t.Errorf("%v: exit %d, stdout %q\n%s", args, code, out, errs)
+		}
+	}
 	if after := names(); !slices.Equal(after, before) {
 		t.Errorf("the source holds %q after the refused backups, held %q", after, before)
+	}
+}
+
+// TestTargetIsSourceThroughBindMount: a target folder that is the source
+// folder, or inside it, reached through a bind mount (another path to the
+// same directory, which resolving links does not reveal) is refused, or
+// left out of the archive.
+func TestTargetIsSourceThroughBindMount(t *testing.T) {
+	src := makeTree(t)
+	bind := t.TempDir()
+	if err := syscall.Mount(src, bind, "", syscall.MS_BIND, ""); err != nil {
+		if os.Getenv("CI") == "true" && os.Getuid() == 0 {
+			t.Fatalf("bind mount as root in CI: %v", err)
+		}
+		t.Skipf("cannot bind-mount here: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(bind, 0) })
+	if _, errs, code := cli(t, nil, "backup", src, "--to", "file://"+bind, "--encrypt", "none"); code != exitUsage || !strings.Contains(errs, "is the source folder") {
+		t.Errorf("backup to the source through a bind mount: exit %d\n%s", code, errs)
+	}
+	url := singleURL(t, mustCLI(t, nil, "backup", src, "--to", "file://"+filepath.Join(bind, "store"), "--encrypt", "none", "--compress", "none"))
+	out := filepath.Join(t.TempDir(), "restored")
+	mustCLI(t, nil, "restore", url, "--to", out)
+	if _, err := os.Stat(filepath.Join(out, "store")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the target folder inside the source, through a bind mount, was archived (%v)", err)
 	}
 }
 
