@@ -26,9 +26,10 @@ func newVerifyCmd(e *env, g *globalFlags) *cobra.Command {
 		Long: `Verify every backup of PIPELINE on all its targets, or the one object at
 OBJECT_URL.
 
-Without keys, each object is read back and its size and SHA-256 compared
-with its manifest; an object without a manifest (made by another tool) is
-decoded completely instead, which needs no key unless it is encrypted.
+An object without encryption is decoded completely, which needs no key;
+so is one without a manifest (made by another tool), which needs a key
+only if it is encrypted. An encrypted object, without keys, is read back
+and its size and SHA-256 compared with its manifest.
 With keys (-i, --passphrase-env, --passphrase-file, --fernet-key; for
 PIPELINE without them, the keys its stages name: an age identity_file or
 passphrase, a Fernet key_file), each object is also decoded completely: every encrypted chunk authenticated,
@@ -181,9 +182,14 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			return pipeline.VerifyDecoded(ctx, dec, t, name)
 		}
 		if m == nil {
-			// An object's URL: its manifest, if any, is read here
-			// (VerifyStored reads it again, and reports, if this fails).
-			m, _ = pipeline.ReadManifest(ctx, t, name)
+			// An object's URL: its manifest, if any, is read here. One
+			// that cannot be read is VerifyStored's to report; that is
+			// no check of the object against it.
+			var err error
+			if m, err = pipeline.ReadManifest(ctx, t, name); err != nil {
+				decoded = nil
+				return pipeline.VerifyStored(ctx, t, name, nil)
+			}
 		}
 		if m != nil && !encrypted(e.reg(), m.Stages) {
 			// Nothing to decrypt: decoding needs no key.
@@ -265,7 +271,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			// that they decode: say so, and how to check that too.
 			how := "-i, --passphrase-env, --passphrase-file or --fernet-key"
 			if !isURLArg(arg) {
-				how += ", or identity_file in the pipeline's age stage"
+				how = "-i, --passphrase-env, --passphrase-file, --fernet-key, or identity_file in the pipeline's age stage"
 			}
 			line += fmt.Sprintf("; %d checked against their manifests' size and SHA-256 only, not decoded (key flags decode them: %s)", checksumOnly, how)
 		}

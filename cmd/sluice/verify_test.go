@@ -309,4 +309,12 @@ func TestVerifyDecodesPlaintext(t *testing.T) {
 	if _, errs, code := cli(t, nil, "verify", url); code != exitFailure || !strings.Contains(errs, "BAD") {
 		t.Errorf("verify of a damaged plaintext object whose manifest matches it: exit %d, want 1 and BAD\n%s", code, errs)
 	}
+	// A manifest that cannot be read is BAD, and no object was compared
+	// with it: the summary counts none as checked against it.
+	if err := os.WriteFile(mpath, []byte("{bad"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := cli(t, nil, "verify", url); code != exitFailure || !strings.Contains(errs, "BAD") || strings.Contains(errs, "not decoded") {
+		t.Errorf("verify with an unreadable manifest: exit %d, want 1, BAD and no 'not decoded'\n%s", code, errs)
+	}
 }
