@@ -610,6 +610,11 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 		removeTemp(dest)
 		return fmt.Errorf("destination: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		// Interrupted while flushing: it said it stops and cleans up.
+		removeTemp(dest)
+		return err
+	}
 	committed = true
 	return nil
 }
@@ -707,13 +712,17 @@ func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest string, opts archi
 	// so that a crash cannot bring it back beside the restored entries
 	// (where the next restore would take it for an interrupted one).
 	os.Remove(tmp)
-	if err := fsync.Folder(dest); err != nil {
-		if os.Mkdir(tmp, 0o700) == nil {
-			undo()
-		}
+	err = fsync.Folder(dest)
+	if err == nil && ctx.Err() == nil {
+		return nil
+	}
+	if os.Mkdir(tmp, 0o700) == nil {
+		undo()
+	}
+	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
-	return nil
+	return ctx.Err()
 }
 
 // moveEntry renames from to to with [renameNoReplace] and reports whether
@@ -877,6 +886,10 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 	if err := flushNames(dir, made); err != nil {
 		os.Remove(dest)
 		return fmt.Errorf("destination: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		os.Remove(dest)
+		return err
 	}
 	committed = true
 	return nil
