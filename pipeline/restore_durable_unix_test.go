@@ -86,16 +86,37 @@ func (l *flushLog) record(op, path string) error {
 	return nil
 }
 
+// restoreFixture stores a small tree and a zstd stream on a file://
+// target and returns them with a decoder for restoring them.
+func restoreFixture(t *testing.T) (tg *pipeline.Target, tree, stream string, d *pipeline.Decoder) {
+	t.Helper()
+	reg := testRegistry()
+	tg, _ = fileTarget(t, reg)
+	tree = backupTree(t, reg, tg)
+	stream = backupTo(t, reg, tg, "data", "", stagetest.Data(100<<10, 9), "zstd")
+	return tg, tree, stream, &pipeline.Decoder{Registry: reg}
+}
+
+// assertNothingRestored fails the test, saying when, unless a restore to
+// dest in base left nothing: dest empty if it existed before (existing),
+// else base empty.
+func assertNothingRestored(t *testing.T, when, base, dest string, existing bool) {
+	t.Helper()
+	if existing {
+		if names := dirNames(t, dest); len(names) > 0 {
+			t.Errorf("%s: destination holds %q, want it empty", when, names)
+		}
+	} else if names := dirNames(t, base); len(names) > 0 {
+		t.Errorf("%s: %q left where the restore went, want nothing", when, names)
+	}
+}
+
 // TestRestoreIsDurable: a restore flushes what it wrote before it makes
 // it appear at the destination, and the names that lead to it after, so
 // that a restore that reported success survives a crash of the machine.
 // A failed flush fails the restore and leaves nothing at the destination.
 func TestRestoreIsDurable(t *testing.T) {
-	reg := testRegistry()
-	tg, _ := fileTarget(t, reg)
-	tree := backupTree(t, reg, tg)
-	stream := backupTo(t, reg, tg, "data", "", stagetest.Data(100<<10, 9), "zstd")
-	d := &pipeline.Decoder{Registry: reg}
+	tg, tree, stream, d := restoreFixture(t)
 	for _, c := range []struct {
 		name, object, dest string
 		existing           bool // dest exists, empty
@@ -146,13 +167,7 @@ func TestRestoreIsDurable(t *testing.T) {
 				if !errors.Is(err, errFlush) {
 					t.Fatalf("%s failing: restore returned %v, want the flush's error", l.failOn, err)
 				}
-				if c.existing {
-					if names := dirNames(t, dest); len(names) > 0 {
-						t.Errorf("%s failing: destination holds %q, want it empty", l.failOn, names)
-					}
-				} else if names := dirNames(t, base); len(names) > 0 {
-					t.Errorf("%s failing: %q left where the restore went, want nothing", l.failOn, names)
-				}
+				assertNothingRestored(t, l.failOn+" failing", base, dest, c.existing)
 			}
 		})
 	}
@@ -163,11 +178,7 @@ func TestRestoreIsDurable(t *testing.T) {
 // system), or the folder its name went into, stops it with nothing left
 // at the destination, as an interrupt does earlier.
 func TestRestoreInterruptedDuringFlush(t *testing.T) {
-	reg := testRegistry()
-	tg, _ := fileTarget(t, reg)
-	tree := backupTree(t, reg, tg)
-	stream := backupTo(t, reg, tg, "data", "", stagetest.Data(100<<10, 9), "zstd")
-	d := &pipeline.Decoder{Registry: reg}
+	tg, tree, stream, d := restoreFixture(t)
 	for _, c := range []struct {
 		name, object string
 		existing     bool
@@ -211,13 +222,7 @@ func TestRestoreInterruptedDuringFlush(t *testing.T) {
 				if !errors.Is(err, context.Canceled) {
 					t.Fatalf("restore interrupted during its flush returned %v, want context.Canceled", err)
 				}
-				if c.existing {
-					if names := dirNames(t, dest); len(names) > 0 {
-						t.Errorf("destination holds %q, want it empty", names)
-					}
-				} else if names := dirNames(t, base); len(names) > 0 {
-					t.Errorf("%q left, want nothing", names)
-				}
+				assertNothingRestored(t, "interrupted at the "+when, base, dest, c.existing)
 			})
 		}
 	}
