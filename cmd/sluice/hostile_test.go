@@ -251,9 +251,16 @@ func TestRestoreOptInFlags(t *testing.T) {
 				t.Fatalf("%s: mode %v keeps set-id bits", n, st.Mode())
 			}
 		}
+		// Said once, with how many and how to keep them.
+		if strings.Count(errs, "--setid") != 1 || !strings.Contains(errs, "entries=2") {
+			t.Errorf("restore that cleared set-id bits does not say so once, naming --setid:\n%s", errs)
+		}
 		dest, errs, code = restore(t, data, "--setid")
 		if code != 0 {
 			t.Fatalf("--setid: exit %d: %s", code, errs)
+		}
+		if strings.Contains(errs, "without setuid") {
+			t.Errorf("--setid: warned of cleared bits:\n%s", errs)
 		}
 		if st, _ := os.Stat(filepath.Join(dest, "suid")); st.Mode()&fs.ModeSetuid == 0 {
 			t.Fatalf("--setid: mode %v, want setuid", st.Mode())

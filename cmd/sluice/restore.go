@@ -88,10 +88,24 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	warnLooseKeyFiles(e, &f.keys, log, f.json)
 	rep := newRestoreReporter(e.stderr, f.json, showBars(f.progress, f.json, e.stderr), progressInterval(f.json), t.ObjectURL(name))
 	defer g.divertLogs(rep.logHandler(f.json, rep.bars, g.level))()
-	dec := &pipeline.Decoder{Registry: e.reg(), Keys: keys, Extract: f.extract, Opened: rep.opened}
+	// Set-id bits are cleared unless --setid: said once, at the end, for
+	// a shared folder's setgid bit is usually wanted.
+	extract := f.extract
+	var cleared int
+	var firstCleared string
+	extract.SetIDCleared = func(name string) {
+		if cleared == 0 {
+			firstCleared = name
+		}
+		cleared++
+	}
+	dec := &pipeline.Decoder{Registry: e.reg(), Keys: keys, Extract: extract, Opened: rep.opened}
 	go rep.run()
 	out, err := dec.RestoreTo(ctx, t, name, f.to, newCancelWriter(ctx, e.stdout))
 	rep.finish(out, err)
+	if err == nil && cleared > 0 {
+		log.Warn("restored without setuid and setgid bits (restore with --setid to keep them)", "entries", cleared, "first", firstCleared)
+	}
 	if err != nil {
 		if errors.Is(err, pipeline.ErrUnknownStage) || errors.Is(err, pipeline.ErrSecretForName) {
 			return usageError(fmt.Errorf("restore %s: %w", t.ObjectURL(name), err))

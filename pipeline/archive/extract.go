@@ -27,8 +27,10 @@ type ExtractOptions struct {
 	Devices bool
 
 	// SetID keeps the setuid and setgid bits of files and directories. Off
-	// by default: the bits are cleared silently.
-	SetID bool
+	// by default: the bits are cleared, and SetIDCleared, if set, is told
+	// the name of each entry that had them.
+	SetID        bool
+	SetIDCleared func(name string)
 
 	// ExternalSymlinks allows symlinks whose target is absolute or leads
 	// outside the destination, which ordinary home directories contain
@@ -360,6 +362,9 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		delete(x.dirs, s.name)
 	}
 	name := s.name
+	if !x.opts.SetID && x.opts.SetIDCleared != nil && s.link == "" && s.kind != isSymlink && hdr.Mode&(modeSetuid|modeSetgid) != 0 {
+		x.opts.SetIDCleared(name)
+	}
 	if s.link != "" {
 		// os.Root.Link is linkat without AT_SYMLINK_FOLLOW: a link to a
 		// symlink is a link to the symlink itself, never to its target.

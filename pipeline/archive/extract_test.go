@@ -179,19 +179,31 @@ func TestExtractRepeatedDirectory(t *testing.T) {
 	}
 }
 
+// TestExtractSetID: setuid and setgid bits come back only with SetID;
+// without it SetIDCleared is told of each entry that had them (a shared
+// folder's setgid bit included), once.
 func TestExtractSetID(t *testing.T) {
-	archive := buildTar(t, regMode("suid", "x", 0o4755), regMode("sgid", "x", 0o2750), regMode("sticky", "x", 0o1644))
+	sgidDir := dir("shared/")
+	sgidDir.hdr.Mode = 0o2775
+	archive := buildTar(t, regMode("suid", "x", 0o4755), regMode("sgid", "x", 0o2750), regMode("sticky", "x", 0o1644), sgidDir)
 	for _, tc := range []struct {
-		opts ExtractOptions
-		want map[string]fs.FileMode
+		opts    ExtractOptions
+		want    map[string]fs.FileMode
+		cleared []string
 	}{
-		{ExtractOptions{}, map[string]fs.FileMode{"suid": 0o755, "sgid": 0o750, "sticky": 0o644 | fs.ModeSticky}},
+		{ExtractOptions{}, map[string]fs.FileMode{"suid": 0o755, "sgid": 0o750, "sticky": 0o644 | fs.ModeSticky, "shared": 0o775},
+			[]string{"suid", "sgid", "shared"}},
 		{ExtractOptions{SetID: true}, map[string]fs.FileMode{
-			"suid": 0o755 | fs.ModeSetuid, "sgid": 0o750 | fs.ModeSetgid, "sticky": 0o644 | fs.ModeSticky}},
+			"suid": 0o755 | fs.ModeSetuid, "sgid": 0o750 | fs.ModeSetgid, "sticky": 0o644 | fs.ModeSticky, "shared": 0o775 | fs.ModeSetgid}, nil},
 	} {
 		dest, _ := newDest(t)
+		var cleared []string
+		tc.opts.SetIDCleared = func(name string) { cleared = append(cleared, name) }
 		if err := extractBytes(t, archive, dest, tc.opts); err != nil {
 			t.Fatal(err)
+		}
+		if !slices.Equal(cleared, tc.cleared) {
+			t.Errorf("SetID=%v: told of %q, want %q", tc.opts.SetID, cleared, tc.cleared)
 		}
 		for name, want := range tc.want {
 			fi, err := os.Lstat(filepath.Join(dest, name))
