@@ -32,9 +32,9 @@ only if it is encrypted. An encrypted object, without keys, is read back
 and its size and SHA-256 compared with its manifest.
 With keys (-i, --passphrase-env, --passphrase-file, --fernet-key; for
 PIPELINE without them, the keys its stages name: an age identity_file or
-passphrase, a Fernet key_file), each object is also decoded completely: every encrypted chunk authenticated,
-the stream decompressed and, for archives, every tar entry read to its
-end. Nothing is written anywhere. When decoding fails and the manifest
+passphrase, a Fernet key_file), each object is also decoded completely:
+every encrypted chunk authenticated, the stream decompressed and, for
+archives, every tar entry read to its end. Nothing is written anywhere. When decoding fails and the manifest
 records the object's SHA-256, the stored bytes are checked against it, so
 a damaged object is reported as damaged, not as a key that does not fit.
 
