@@ -151,7 +151,7 @@ func readConfigFile(path string) (map[string]any, error) {
 	if err := v.ReadInConfig(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	if err := checkKeys(ext, data); err != nil {
+	if err := checkKeys(ext, data, doc); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	raw := v.AllSettings()

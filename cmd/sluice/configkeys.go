@@ -7,28 +7,16 @@ import (
 	"maps"
 	"slices"
 	"strings"
-
-	"github.com/pelletier/go-toml/v2"
-	"go.yaml.in/yaml/v3"
 )
 
 // checkKeys returns an error for the first mapping in data, a document in
-// format ext that viper has already parsed, that holds two keys equal once
-// lower-cased, or (JSON, whose decoder keeps the last) the same key twice.
-// YAML and TOML parsers reject exact duplicates themselves.
-func checkKeys(ext string, data []byte) error {
-	var doc any
-	switch ext {
-	case "json":
+// format ext already decoded into doc (see [parseDocument]), that holds
+// two keys equal once lower-cased, or (JSON, whose decoder keeps the last)
+// the same key twice, which only data still shows. YAML and TOML parsers
+// reject exact duplicates themselves.
+func checkKeys(ext string, data []byte, doc map[string]any) error {
+	if ext == "json" {
 		return checkJSONKeys(data)
-	case "toml":
-		if err := toml.Unmarshal(data, &doc); err != nil {
-			return err
-		}
-	default:
-		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return err
-		}
 	}
 	return checkTreeKeys("", doc)
 }
@@ -48,10 +36,7 @@ func checkTreeKeys(path string, v any) error {
 			}
 		}
 	case map[any]any: // YAML with keys that are not all strings
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = e
-		}
+		m, _ := asStringMap(x)
 		return checkTreeKeys(path, m)
 	case []any:
 		for i, e := range x {
