@@ -244,7 +244,7 @@ func DecodeConfig(reg *Registry, raw map[string]any, opts DecodeOptions) (*Confi
 		if pm[name] == nil {
 			// Every key commented out: dropping the pipeline would skip
 			// it on every run without a word.
-			return nil, d.errf(path, "empty pipeline (are all its keys commented out?): give source: PATH, and targets unless defaults has them")
+			return nil, d.errf(path, "empty pipeline (null, or every key commented out): give source: PATH, and targets unless defaults has them")
 		}
 		m, err := d.asMap(path, pm[name])
 		if err != nil {
@@ -578,7 +578,7 @@ func (d *decoder) stages(path string, v any) ([]StageConfig, error) {
 		if v == nil {
 			// Every entry commented out: neither the defaults' stages
 			// nor none is clearly meant.
-			return nil, d.errf(path, "no value (are all its entries commented out?): list the stages, or write [] for none")
+			return nil, d.errf(path, "no value (null, or every entry commented out): list the stages, or write [] for none")
 		}
 		return nil, d.errf(path, "want a list of stages such as [{zstd: {level: 3}}, {age: {recipients_file: FILE}}], got %s", typeName(v))
 	}

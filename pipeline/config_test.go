@@ -164,7 +164,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"malformed exclude pattern", func(p map[string]any) { p["exclude"] = []any{"*.tmp", "[abc"} },
 			`pipelines.photos.exclude[1]: archive: exclude pattern "[abc": syntax error in pattern`},
 		{"stall_timeout number", func(p map[string]any) { p["stall_timeout"] = 5 },
-			`pipelines.photos.stall_timeout: want a duration, got int 5`},
+			`pipelines.photos.stall_timeout: want a duration such as 90s or 2h, got a number 5`},
 		{"wrong type list", func(p map[string]any) { p["exclude"] = 3 },
 			"pipelines.photos.exclude: want a string or a list of strings, got a number"},
 		{"unknown retention key", func(p map[string]any) { p["retention"] = map[string]any{"keep_forever": 1} },

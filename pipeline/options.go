@@ -205,26 +205,39 @@ func convert(spec OptionSpec, v any) (any, error) {
 			return x, nil
 		}
 	}
-	article := "a"
-	if strings.ContainsAny(spec.Type.String()[:1], "aeiou") {
-		article = "an"
-	}
-	return nil, fmt.Errorf("want %s %s, got %s", article, spec.Type, describe(v, spec.Secret))
+	return nil, fmt.Errorf("want %s, got %s", spec.Type.want(), describe(v, spec.Secret))
 }
 
-// describe names a value for an error message without revealing secrets.
+// want says, for an error message, what a value of type t looks like.
+func (t OptionType) want() string {
+	switch t {
+	case Int:
+		return "an integer"
+	case Bool:
+		return "true or false"
+	case List:
+		return "a list of strings"
+	case Duration:
+		return "a duration such as 90s or 2h"
+	}
+	return "a " + t.String()
+}
+
+// describe names a value for an error message without revealing secrets:
+// its kind, and for a string, number or boolean that is not secret, the
+// value itself.
 func describe(v any, secret bool) string {
-	if v == nil {
-		return "nothing"
+	switch x := v.(type) {
+	case string:
+		if !secret {
+			return strconv.Quote(x)
+		}
+	case int, int64, float64, bool:
+		if !secret {
+			return fmt.Sprintf("%s %v", typeName(v), x)
+		}
 	}
-	if secret {
-		return fmt.Sprintf("a %T", v)
-	}
-	switch v.(type) {
-	case map[string]any, []any:
-		return fmt.Sprintf("a %T", v)
-	}
-	return fmt.Sprintf("%T %v", v, v)
+	return typeName(v)
 }
 
 func splitList(s string) []string {

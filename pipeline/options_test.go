@@ -42,19 +42,24 @@ func TestParseOptionsErrors(t *testing.T) {
 	}{
 		{map[string]any{"name": "x", "levle": 3}, "levle: unknown option (known: level, name, fast, keys, timeout, key_file)"},
 		{map[string]any{"name": "x", "level": "fast"}, `level: want an integer, got "fast"`},
-		{map[string]any{"name": "x", "level": 2.5}, "level: want an int, got float64 2.5"},
-		{map[string]any{"name": "x", "level": nil}, "level: want an int, got nothing"},
-		{map[string]any{"name": "x", "fast": nil}, "fast: want a bool, got nothing"},
+		{map[string]any{"name": "x", "level": 2.5}, "level: want an integer, got a number 2.5"},
+		{map[string]any{"name": "x", "level": nil}, "level: want an integer, got nothing"},
+		{map[string]any{"name": "x", "fast": nil}, "fast: want true or false, got nothing"},
+		{map[string]any{"name": "x", "fast": 1}, "fast: want true or false, got a number 1"},
 		{map[string]any{"name": "x", "fast": "maybe"}, `fast: want true or false, got "maybe"`},
 		{map[string]any{"name": "x", "keys": []any{"a", 3}}, "keys: want a list of strings"},
 		{map[string]any{"name": "x", "timeout": "soon"}, "timeout: want a duration"},
 		{map[string]any{}, "name: required option missing"},
-		{map[string]any{"name": "x", "key_file": map[string]any{"AGE-SECRET": 1}}, "key_file: want a string, got a map[string]interface {}"},
+		{map[string]any{"name": "x", "key_file": map[string]any{"AGE-SECRET": 1}}, "key_file: want a string, got a map"},
+		{map[string]any{"name": "x", "key_file": []any{"AGE-SECRET-KEY-1"}}, "key_file: want a string, got a list"},
 	}
 	for _, c := range cases {
 		_, err := ParseOptions(testSpecs, c.raw)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err %v, want %q", c.raw, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "AGE-SECRET") {
+			t.Errorf("%v: error shows the secret option's value: %v", c.raw, err)
 		}
 	}
 	_, err := ParseOptions(testSpecs, map[string]any{"name": "x", "bogus": 1})

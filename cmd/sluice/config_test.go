@@ -146,7 +146,7 @@ func TestEmptyMappingsKept(t *testing.T) {
 		{"sluice.yaml", "pipelines:\n  docs:\n    name:\n    " + docs, "pipelines.docs.name: want a string, got nothing"},
 		// stages with every entry commented out: neither the defaults'
 		// stages nor none is clearly meant.
-		{"sluice.yaml", "defaults:\n  stages: [zstd]\npipelines:\n  docs:\n    stages:\n      # - zstd\n    " + docs, "pipelines.docs.stages: no value (are all its entries commented out?)"},
+		{"sluice.yaml", "defaults:\n  stages: [zstd]\npipelines:\n  docs:\n    stages:\n      # - zstd\n    " + docs, "pipelines.docs.stages: no value (null, or every entry commented out)"},
 		{"sluice.yaml", "pipelines:\n  docs:\n    stall_timeout:\n    " + docs, "pipelines.docs.stall_timeout: want a duration, got nothing"},
 	}
 	for _, c := range empty {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -110,23 +111,31 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 		if errors.Is(err, pipeline.ErrUnknownStage) || errors.Is(err, pipeline.ErrSecretForName) {
 			return usageError(fmt.Errorf("restore %s: %w", t.ObjectURL(name), err))
 		}
-		return fmt.Errorf("restore %s: %w", t.ObjectURL(name), withRestoreHint(err))
+		return fmt.Errorf("restore %s: %w", t.ObjectURL(name), withRestoreHint(err, os.Geteuid() == 0))
 	}
 	return nil
 }
 
 // withRestoreHint adds to the error of a restore what would let it go on:
 // the flag that lifts an archive entry's refusal, or the privilege --owners
-// lacked.
-func withRestoreHint(err error) error {
+// or --devices lacked. root says whether the restore ran as root: then the
+// missing privilege is a capability (CAP_CHOWN, CAP_MKNOD), as in a
+// container that drops them, not root itself.
+func withRestoreHint(err error, root bool) error {
 	switch {
 	case errors.Is(err, archive.ErrExternalSymlink):
 		return fmt.Errorf("%w (to create such links as they are, restore with --allow-external-symlinks)", err)
 	case errors.Is(err, archive.ErrDevice):
 		return fmt.Errorf("%w (to create them, restore with --devices)", err)
 	case errors.Is(err, archive.ErrOwner) && errors.Is(err, fs.ErrPermission):
+		if root {
+			return fmt.Errorf("%w (--owners needs the CAP_CHOWN capability, which this process lacks; without --owners entries belong to whoever restores)", err)
+		}
 		return fmt.Errorf("%w (--owners needs root; without it entries belong to whoever restores)", err)
 	case isMknod(err) && errors.Is(err, fs.ErrPermission):
+		if root {
+			return fmt.Errorf("%w (making device nodes needs the CAP_MKNOD capability, which this process lacks, as in most containers; named pipes do not)", err)
+		}
 		return fmt.Errorf("%w (making device nodes needs root; named pipes do not)", err)
 	}
 	return err
