@@ -51,15 +51,9 @@ func withFileLimit(t *testing.T, limit uint64) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "-test.run=^"+t.Name()+"$", "-test.v")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", fileLimitEnv, limit))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s with %d descriptors: %v\n%s", t.Name(), limit, err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("%s with %d descriptors did not pass:\n%s", t.Name(), limit, out)
-	}
+	rerunTest(t, exe, fmt.Sprintf("with %d descriptors", limit), func(cmd *exec.Cmd) {
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", fileLimitEnv, limit))
+	})
 	return false
 }
 
