@@ -233,8 +233,9 @@ func (t *treeWriter) skip(rel, reason string) {
 // dir writes the entries of the directory last on t.path, just entered,
 // whose path relative to the root is rel ("" for the root), and recurses
 // into its subdirectories. Operations go through the os.Root of a
-// directory of the path, so a directory swapped for a symlink while Write
-// runs cannot lead it outside the tree.
+// directory of the path (reopened and checked if it was closed meanwhile:
+// see [level]), so a directory swapped for a symlink while Write runs
+// cannot lead it outside the tree.
 func (t *treeWriter) dir(rel string) error {
 	f, err := t.path[len(t.path)-1].root.Open(".")
 	if err != nil {
