@@ -770,22 +770,26 @@ func renameChecked(from, to string) error {
 
 // removeTemp removes dir, the temporary tree of a restore, even where
 // the archive made folders in it read-only, which a user other than root
-// cannot empty: those are made accessible to their owner first.
+// cannot empty, or made it deeper than the limit on open descriptors
+// (ulimit -n), which os.RemoveAll, holding one per level, runs out of:
+// emptyTree removes what is left.
 func removeTemp(dir string) {
 	if os.RemoveAll(dir) == nil {
 		return
 	}
 	if root, err := os.OpenRoot(dir); err == nil {
-		unlockTree(root, ".")
+		emptyTree(root, ".")
 		root.Close()
 	}
 	os.RemoveAll(dir)
 }
 
-// unlockTree gives the folder name in root and every folder under it
-// owner read, write and search permission, so its entries can be removed.
-// It never follows a symlink out of root.
-func unlockTree(root *os.Root, name string) {
+// emptyTree removes what the folder name in root holds, giving it and
+// every folder under it owner read, write and search permission first so
+// its entries can be removed. It never follows a symlink out of root, and
+// holds no descriptor while it descends (each call walks name from root),
+// so it empties a tree of any depth.
+func emptyTree(root *os.Root, name string) {
 	st, err := root.Lstat(name)
 	if err != nil || !st.IsDir() {
 		return
@@ -802,7 +806,9 @@ func unlockTree(root *os.Root, name string) {
 	names, _ := f.Readdirnames(-1)
 	f.Close()
 	for _, n := range names {
-		unlockTree(root, filepath.Join(name, n))
+		p := filepath.Join(name, n)
+		emptyTree(root, p)
+		root.Remove(p)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -59,18 +60,28 @@ func dropRoot(t *testing.T) bool {
 	if err := os.Chmod(work, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	rerunTest(t, bin, fmt.Sprintf("as user %d", nobody), func(cmd *exec.Cmd) {
+		cmd.Dir = tmp
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "HOME="+tmp)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	})
+	return false
+}
+
+// rerunTest runs the calling test again in a child process of the test
+// binary bin, which setup prepares, and fails the test unless it passes
+// there. how says how the child differs, for messages.
+func rerunTest(t *testing.T, bin, how string, setup func(*exec.Cmd)) {
+	t.Helper()
 	cmd := exec.Command(bin, "-test.run=^"+t.Name()+"$", "-test.v")
-	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "HOME="+tmp)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	setup(cmd)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s as user %d: %v\n%s", t.Name(), nobody, err, out)
+		t.Fatalf("%s %s: %v\n%s", t.Name(), how, err, out)
 	}
 	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("%s as user %d did not pass:\n%s", t.Name(), nobody, out)
+		t.Fatalf("%s %s did not pass:\n%s", t.Name(), how, out)
 	}
-	return false
 }
 
 func copyFile(from, to string) error {

@@ -71,6 +71,7 @@ type Options struct {
 // large ids, times before 1970), so nothing is truncated.
 //
 // root may be a symlink to a directory; it is the only symlink followed.
+// Write holds at most 34 descriptors open, whatever the depth of the tree.
 // If a regular file changes size or modification time while it is being
 // read, Write fails naming the file rather than storing a torn copy,
 // unless opts.OnChange is set. When
@@ -81,8 +82,9 @@ func Write(ctx context.Context, w io.Writer, root string, opts Options) error {
 	return writeTree(ctx, w, root, opts, nil)
 }
 
-// writeTree is Write with a test hook, called for each regular file with
-// event "open" before it is opened and "copy" before its data is copied.
+// writeTree is Write with a test hook, called with event "entry" for each
+// entry not excluded before it is read, and for each regular file with
+// "open" before it is opened and "copy" before its data is copied.
 func writeTree(ctx context.Context, w io.Writer, root string, opts Options, hook func(event, rel string)) error {
 	return walkTree(ctx, &treeWriter{tw: tar.NewWriter(w), onSkip: opts.OnSkip, onChange: opts.OnChange, hook: hook}, root, opts)
 }
@@ -111,7 +113,15 @@ func walkTree(ctx context.Context, t *treeWriter, root string, opts Options) err
 	if t.size == nil {
 		t.buf = make([]byte, copyBufferSize)
 	}
-	if err := t.dir(r, ""); err != nil {
+	if t.maxOpen == 0 {
+		t.maxOpen = maxOpenDirs
+	}
+	if t.maxOpen < 3 {
+		panic("archive: treeWriter.maxOpen below 3")
+	}
+	t.path = []*level{{root: r}}
+	t.open = 1
+	if err := t.dir(""); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -138,6 +148,50 @@ type treeWriter struct {
 	onChange func(path, what string)
 	buf      []byte
 	hook     func(event, rel string)
+
+	// path holds the directories from the root (path[0]) down to the one
+	// being walked; open counts those with an open root, never more than
+	// maxOpen (see [maxOpenDirs]; 0 means that).
+	path    []*level
+	open    int
+	maxOpen int
+}
+
+// maxOpenDirs is how many directories the walk holds open at most, its
+// root included, whatever the depth of the tree, so that a tree thousands
+// of levels deep, which tar archives, backs up under a low limit on open
+// descriptors (macOS defaults to 256, many Linux systems to 1024) that the
+// rest of the backup shares. Beyond these the walk holds at most two
+// descriptors at a time: a file it reads or a folder it lists, or those
+// os.Root opens on its way down a path.
+//
+// Ordinary trees are not that deep, and their walk never closes a
+// directory. Deeper ones cost little: the walk closes the shallowest open
+// directory but the root as it descends and, climbing back, reopens
+// maxOpenDirs-1 closed ones at a time (see [treeWriter.current]) when it
+// needs them again, for entries listed after the subdirectory it climbs
+// out of. A climb from depth D then costs at most about D²/62 openat
+// calls more than a walk that keeps every level open (20,000, a few
+// milliseconds, for D = 1,100). Fewer open directories would make such
+// trees slower for no gain worth having; more would take a larger share
+// of the limit.
+const maxOpenDirs = 32
+
+// level is a directory on the walk's path: its name and the FileInfo its
+// parent's Lstat gave when the walk entered it, and its root while open.
+//
+// A level is reopened only through the root of an open ancestor, so the
+// walk never leaves the tree, and is used only if it is still the
+// directory the walk entered (os.SameFile with fi); otherwise the walk
+// fails with "directory replaced during backup", as it does for a
+// directory swapped between its Lstat and its first opening. One no
+// longer at its path (removed or renamed) leaves its remaining entries
+// "vanished during backup".
+type level struct {
+	name string      // its name in its parent; "" for the walk's root
+	rel  string      // its path relative to the walk's root
+	fi   fs.FileInfo // from the parent's Lstat; its root matched it
+	root *os.Root    // nil while closed
 }
 
 // osPath returns the filesystem path of the entry rel, for messages.
@@ -176,12 +230,14 @@ func (t *treeWriter) skip(rel, reason string) {
 	}
 }
 
-// dir writes the entries of directory d, whose path relative to the root is
-// rel ("" for the root), and recurses into its subdirectories. Operations go
-// through d, an os.Root, so a directory swapped for a symlink while Write
-// runs cannot lead it outside the tree.
-func (t *treeWriter) dir(d *os.Root, rel string) error {
-	f, err := d.Open(".")
+// dir writes the entries of the directory last on t.path, just entered,
+// whose path relative to the root is rel ("" for the root), and recurses
+// into its subdirectories. Operations go through the os.Root of a
+// directory of the path (reopened and checked if it was closed meanwhile:
+// see [level]), so a directory swapped for a symlink while Write runs
+// cannot lead it outside the tree.
+func (t *treeWriter) dir(rel string) error {
+	f, err := t.path[len(t.path)-1].root.Open(".")
 	if err != nil {
 		return t.errorf(rel, err)
 	}
@@ -217,6 +273,18 @@ func (t *treeWriter) dir(d *os.Root, rel string) error {
 		if excluded(t.excludes, crel, c.name, c.isDir) {
 			continue
 		}
+		d, err := t.current()
+		if errors.Is(err, fs.ErrNotExist) {
+			// The directory was moved or removed since it was listed.
+			t.skip(crel, "vanished during backup")
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if t.hook != nil {
+			t.hook("entry", crel)
+		}
 		if err := t.entry(d, c.name, crel); err != nil {
 			return err
 		}
@@ -239,28 +307,16 @@ func (t *treeWriter) entry(d *os.Root, name, rel string) error {
 	case mode.IsRegular():
 		return t.file(d, name, rel, fi)
 	case mode.IsDir():
-		sub, err := d.OpenRoot(name)
+		sub, err := t.openDir(len(t.path)-1, name, fi)
 		if err != nil {
 			return t.readErr(rel, err)
 		}
-		defer sub.Close()
-		st, err := sub.Stat(".")
-		if err != nil {
-			// A directory that can be opened (read) but not searched
-			// (mode 644) fails here rather than at OpenRoot.
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = fmt.Errorf("search directory: %w", pe.Err)
-			}
-			return t.readErr(rel, err)
-		}
-		if !os.SameFile(fi, st) {
-			return t.errorf(rel, errors.New("directory replaced during backup"))
-		}
+		t.path = append(t.path, &level{name: name, rel: rel, fi: fi, root: sub})
+		defer t.leave()
 		if err := t.writeHeader(rel+"/", fi, func(h *tar.Header) { h.Typeflag = tar.TypeDir }); err != nil {
 			return err
 		}
-		return t.dir(sub, rel)
+		return t.dir(rel)
 	case mode&fs.ModeSymlink != 0:
 		target, err := d.Readlink(name)
 		if err != nil {
@@ -280,6 +336,98 @@ func (t *treeWriter) entry(d *os.Root, name, rel string) error {
 		t.skip(rel, "unsupported file type "+mode.Type().String())
 	}
 	return nil
+}
+
+// errReplaced is the error for a directory that is not the one its parent's
+// listing showed.
+var errReplaced = errors.New("directory replaced during backup")
+
+// openDir opens name, a slash-free name or a relative path of several, in
+// the directory t.path[from] (open) as a root, after closing another level
+// if maxOpen are open, and checks that it is the directory fi describes.
+// os.Root keeps the path inside t.path[from] even if it goes through
+// symlinks, and the check makes sure it ends at the same directory, so a
+// directory swapped for a symlink or another directory is reported
+// (errReplaced) rather than archived under the name.
+func (t *treeWriter) openDir(from int, name string, fi fs.FileInfo) (*os.Root, error) {
+	// Close the shallowest open level but the root and t.path[from]: the
+	// one the walk, climbing back, needs last.
+	for i := 1; t.open >= t.maxOpen && i < len(t.path); i++ {
+		if l := t.path[i]; l.root != nil && i != from {
+			l.root.Close()
+			l.root = nil
+			t.open--
+		}
+	}
+	r, err := t.path[from].root.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := r.Stat(".")
+	if err != nil {
+		r.Close()
+		// A directory that can be opened (read) but not searched
+		// (mode 644) fails here rather than at OpenRoot.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("search directory: %w", pe.Err)
+		}
+		return nil, err
+	}
+	if !os.SameFile(fi, st) {
+		r.Close()
+		return nil, errReplaced
+	}
+	t.open++
+	return r, nil
+}
+
+// current returns the root of the directory last on t.path, reopening it
+// if openDir closed it while the walk was deeper. Its closed ancestors
+// are reopened with it, as many as maxOpen allows: the first by its path
+// from the deepest open ancestor, each next by its name from the one
+// before, every one checked by openDir against the FileInfo the walk
+// found when it entered it. A directory that is no longer at its path is
+// an error matching fs.ErrNotExist; one replaced, errReplaced; each
+// names the directory.
+func (t *treeWriter) current() (*os.Root, error) {
+	top := len(t.path) - 1
+	if r := t.path[top].root; r != nil {
+		return r, nil
+	}
+	from := top - 1
+	for t.path[from].root == nil {
+		from--
+	}
+	n := max(1, t.maxOpen-t.open) // how many levels may be opened
+	lo := max(from+1, top-n+1)
+	names := make([]string, 0, lo-from)
+	for _, l := range t.path[from+1 : lo+1] {
+		names = append(names, l.name)
+	}
+	name := filepath.Join(names...)
+	for i := lo; i <= top; i++ {
+		l := t.path[i]
+		r, err := t.openDir(from, name, l.fi)
+		if err != nil {
+			return nil, t.errorf(l.rel, err)
+		}
+		l.root = r
+		if i < top {
+			from, name = i, t.path[i+1].name
+		}
+	}
+	return t.path[top].root, nil
+}
+
+// leave takes the directory last on t.path off it, closing its root.
+func (t *treeWriter) leave() {
+	l := t.path[len(t.path)-1]
+	t.path = t.path[:len(t.path)-1]
+	if l.root != nil {
+		l.root.Close()
+		t.open--
+	}
 }
 
 // file writes the regular file name of directory d. The header's size is
