@@ -48,7 +48,13 @@ func Folder(dir string) error {
 // flushPath opens path with flag and flushes it. What cannot be opened
 // for lack of permission is taken as it is.
 func flushPath(path string, flag int) error {
-	f, err := os.OpenFile(path, flag, 0)
+	return flushOpened(os.OpenFile(path, flag, 0))
+}
+
+// flushOpened flushes and closes f, the result of opening a file or
+// folder with err. What could not be opened for lack of permission is
+// taken as it is.
+func flushOpened(f *os.File, err error) error {
 	if errors.Is(err, fs.ErrPermission) {
 		return nil
 	}
@@ -57,6 +63,40 @@ func flushPath(path string, flag int) error {
 	}
 	defer f.Close()
 	return File(f)
+}
+
+// flushEach flushes each regular file and folder under dir, and dir.
+// It goes through an os.Root, one name at a time, so a tree deeper than
+// the system's longest path (1,024 bytes on macOS) is flushed too, and no
+// symlink leads it out of dir. Entries that cannot be read (a folder of
+// mode 0) are taken as they are, as by [Folder].
+func flushEach(dir string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	// Windows flushes a file only through a handle that may write, and
+	// cannot flush a folder.
+	fileFlag := os.O_RDONLY
+	if runtime.GOOS == "windows" {
+		fileFlag = os.O_RDWR
+	}
+	return fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir() && runtime.GOOS != "windows":
+			return flushOpened(root.OpenFile(name, os.O_RDONLY, 0))
+		case d.Type().IsRegular():
+			return flushOpened(root.OpenFile(name, fileFlag, 0))
+		}
+		return nil
+	})
 }
 
 // Folders flushes the folder from and each folder above it, up to and

@@ -1,9 +1,12 @@
 package fsync_test
 
 import (
+	"errors"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -113,5 +116,76 @@ func TestTree(t *testing.T) {
 		if !slices.Equal(flushed, []string{dir}) {
 			t.Errorf("flushed %q, want %q", flushed, dir)
 		}
+	}
+}
+
+// TestFlushEach: where there is no syncfs(2), Tree flushes each folder and
+// regular file under the tree, and the tree itself, however long its
+// paths grow (here longer than Linux's 4,096-byte limit), without
+// following a symlink out of it.
+func TestFlushEach(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	long := strings.Repeat("d", 200)
+	want := []string{"."}
+	rel := "."
+	for i := range 25 { // 25 × 201 bytes: past PATH_MAX
+		rel = path.Join(rel, long)
+		if err := root.Mkdir(rel, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, rel)
+		if i%10 == 0 {
+			f := path.Join(rel, "f")
+			if err := root.WriteFile(f, []byte("data"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, f)
+		}
+	}
+	if err := root.Symlink(outside, "out"); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Symlink(path.Join(outside, "secret"), "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if len(dir)+len(rel) <= 4096 {
+		t.Fatalf("deepest path is %d bytes, want more than 4096", len(dir)+len(rel))
+	}
+
+	saved := fsync.Sync
+	t.Cleanup(func() { fsync.Sync = saved })
+	var flushed []string
+	fsync.Sync = func(f *os.File) error {
+		rel, err := filepath.Rel(dir, f.Name())
+		if err != nil {
+			t.Errorf("flushed %q, outside %q", f.Name(), dir)
+		}
+		flushed = append(flushed, filepath.ToSlash(rel))
+		return nil
+	}
+	if err := fsync.FlushEach(dir); err != nil {
+		t.Fatalf("FlushEach: %v", err)
+	}
+	slices.Sort(flushed)
+	slices.Sort(want)
+	if !slices.Equal(flushed, want) {
+		short := func(names []string) string { // the long names by depth
+			return strings.ReplaceAll(strings.Join(names, " "), long, "d")
+		}
+		t.Errorf("flushed %s\nwant    %s", short(flushed), short(want))
+	}
+
+	fsync.Sync = func(f *os.File) error { return &os.PathError{Op: "sync", Path: f.Name(), Err: syscall.EIO} }
+	if err := fsync.FlushEach(dir); !errors.Is(err, syscall.EIO) {
+		t.Errorf("FlushEach with flushes failing: %v, want EIO", err)
 	}
 }
