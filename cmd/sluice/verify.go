@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -65,6 +66,48 @@ while the backups on the others verified; 0 when everything verified.`,
 	return cmd
 }
 
+// holdsBackups says whether name on t is a folder holding backups
+// (objects with manifests), as a target URL given for an object's is.
+func holdsBackups(ctx context.Context, t *pipeline.Target, name string) bool {
+	sub := *t
+	sub.Prefix = strings.TrimSuffix(t.Prefix+name, "/") + "/"
+	l, err := pipeline.ListBackups(ctx, &sub, "")
+	return err == nil && len(l.Entries) > 0
+}
+
+// holdsKey says whether keys give a key: a secret option of a stage
+// (age's identity_file or passphrase, Fernet's key_file), not only
+// options that tune decoding.
+func holdsKey(reg *pipeline.Registry, keys pipeline.Keys) bool {
+	for stage, opts := range keys {
+		spec, err := reg.Stage(stage)
+		if err != nil {
+			continue
+		}
+		for _, o := range spec.Options {
+			if _, ok := opts[o.Name]; ok && o.Secret {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// withOptions returns keys with the options of extra added, each stage's
+// replacing keys' own of the same name.
+func withOptions(keys, extra pipeline.Keys) pipeline.Keys {
+	out := pipeline.Keys{}
+	for _, k := range []pipeline.Keys{keys, extra} {
+		for stage, opts := range k {
+			if out[stage] == nil {
+				out[stage] = map[string]any{}
+			}
+			maps.Copy(out[stage], opts)
+		}
+	}
+	return out
+}
+
 // pipelineKeys returns the decoding keys p's stages name: each stage's
 // secret options (age's identity_file, passphrase_env, passphrase_file;
 // Fernet's key_file), which are what decodes, with the key paths of the
@@ -115,10 +158,14 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 	// object is intact, so it is OK, with the flag named.
 	var notes []string
 	lifted := func(err error) { notes = append(notes, err.Error()) }
+	// Only a key (an identity, a passphrase, a Fernet key) makes verify
+	// decode every object; other options (-o zstd.concurrency=2) tune
+	// whichever decoding happens.
 	var dec *pipeline.Decoder
-	if len(keys) > 0 {
+	if holdsKey(e.reg(), keys) {
 		dec = &pipeline.Decoder{Registry: e.reg(), Keys: keys, Lifted: lifted}
 	}
+	keyless := &pipeline.Decoder{Registry: e.reg(), Keys: keys, Lifted: lifted}
 	var bad, good, unchecked, targetsFailed int
 	// checksumOnly counts the objects check compared with their manifest
 	// without decoding them; decoded says whether the object check looked
@@ -193,17 +240,19 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		}
 		if m != nil && !encrypted(e.reg(), m.Stages) {
 			// Nothing to decrypt: decoding needs no key.
-			return pipeline.VerifyDecoded(ctx, &pipeline.Decoder{Registry: e.reg(), Lifted: lifted}, t, name)
+			return pipeline.VerifyDecoded(ctx, keyless, t, name)
 		}
 		err := pipeline.VerifyStored(ctx, t, name, m)
 		if errors.Is(err, pipeline.ErrNoManifest) {
 			// No checksum is recorded, so decoding is the only check
 			// there is; it needs no key unless the object is encrypted,
 			// and then says which key to give.
-			return pipeline.VerifyDecoded(ctx, &pipeline.Decoder{Registry: e.reg(), Lifted: lifted}, t, name)
+			return pipeline.VerifyDecoded(ctx, keyless, t, name)
 		}
 		decoded = &no
-		checksumOnly++
+		if err == nil || errors.Is(err, pipeline.ErrIntegrity) {
+			checksumOnly++ // compared, matching or not
+		}
 		return err
 	}
 	var elsewhere elsewhereCount
@@ -214,7 +263,11 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			return targetOpenError(err)
 		}
 		defer t.Close()
-		report(t.ObjectURL(name), check(t, name, nil))
+		err = check(t, name, nil)
+		if errors.Is(err, pipeline.ErrNotFound) && holdsBackups(ctx, t, name) {
+			return usageErrorf("verify %s: that is a folder, not an object; verify takes an object's URL (sluice list %s shows them) or a pipeline name", backends.Redact(arg), backends.Redact(arg))
+		}
+		report(t.ObjectURL(name), err)
 	} else {
 		s, err := openScope(ctx, e, g, arg, true)
 		if err != nil {
@@ -231,7 +284,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 				log.Warn("not decoding with the pipeline's keys: they cannot be read here; checking checksums only", "pipeline", s.pipeline, "err", err)
 			case pk != nil:
 				log.Info("decoding with the pipeline's keys", "pipeline", s.pipeline, "keys", from)
-				dec = &pipeline.Decoder{Registry: e.reg(), Keys: pk, Lifted: lifted}
+				dec = &pipeline.Decoder{Registry: e.reg(), Keys: withOptions(pk, keys), Lifted: lifted}
 			}
 		}
 		targets = len(s.targets) + len(s.unavailable)

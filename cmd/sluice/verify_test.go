@@ -318,3 +318,64 @@ func TestVerifyDecodesPlaintext(t *testing.T) {
 		t.Errorf("verify with an unreadable manifest: exit %d, want 1, BAD and no 'not decoded'\n%s", code, errs)
 	}
 }
+
+// TestVerifyTuningOptionsAreNoKeys: a stage option that is no key (-o
+// zstd.concurrency=2, typed or exported) neither makes verify decode
+// without a key, calling intact backups BAD, nor replaces a pipeline's
+// own keys; a key flag still decodes, with the option applied.
+func TestVerifyTuningOptionsAreNoKeys(t *testing.T) {
+	key, rec := keypair(t)
+	store := t.TempDir()
+	cfg := writeConfig(t, "sluice.yaml", fmt.Sprintf(`
+pipelines:
+  docs:
+    source: %s
+    stages: [zstd, {age: {recipient: %s, identity_file: %s}}]
+    targets: ["file://%s"]
+`, makeTree(t), rec, key, store))
+	url := singleURL(t, mustCLI(t, nil, "--config", cfg, "run"))
+	const notDecoded = "not decoded"
+	for _, c := range []struct {
+		name    string
+		env     []string
+		args    []string
+		decoded bool
+	}{
+		{"object, -o", nil, []string{"verify", url, "-o", "zstd.concurrency=2"}, false},
+		{"object, SLUICE_OPTION", []string{"SLUICE_OPTION=zstd.concurrency=2"}, []string{"verify", url}, false},
+		{"object, -o and -i", nil, []string{"verify", url, "-o", "zstd.concurrency=2", "-i", key}, true},
+		{"pipeline, -o", nil, []string{"--config", cfg, "verify", "docs", "-o", "zstd.concurrency=1"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, kv := range c.env {
+				k, v, _ := strings.Cut(kv, "=")
+				t.Setenv(k, v)
+			}
+			_, errs, code := cli(t, nil, c.args...)
+			if code != 0 || !strings.Contains(errs, "1 OK, 0 bad") || strings.Contains(errs, notDecoded) == c.decoded {
+				t.Errorf("exit %d, want 0, OK and decoded=%v\n%s", code, c.decoded, errs)
+			}
+		})
+	}
+}
+
+// TestVerifyFolderURL: the URL of a folder of backups given where an
+// object's belongs is a usage error saying so, and an object that is not
+// there is BAD without being counted as compared with a manifest.
+func TestVerifyFolderURL(t *testing.T) {
+	_, rec := keypair(t)
+	store := t.TempDir()
+	src := filepath.Join(t.TempDir(), "db")
+	if err := os.WriteFile(src, []byte("hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, nil, "backup", src, "--to", "file://"+store, "-r", rec)
+	_, errs, code := cli(t, nil, "verify", "file://"+store)
+	if code != exitUsage || !strings.Contains(errs, "that is a folder, not an object") || !strings.Contains(errs, "sluice list file://"+store) {
+		t.Errorf("verify of a folder's URL: exit %d, want 2 and the hint\n%s", code, errs)
+	}
+	_, errs, code = cli(t, nil, "verify", "file://"+store+"/nope.zst.age")
+	if code != exitFailure || !strings.Contains(errs, "BAD") || strings.Contains(errs, "checked against") {
+		t.Errorf("verify of a missing object: exit %d, want 1, BAD and nothing counted as checked\n%s", code, errs)
+	}
+}
