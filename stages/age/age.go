@@ -39,7 +39,7 @@ var Spec = pipeline.StageSpec{
 		{Name: "identity_file", Type: pipeline.List, Secret: true, Help: "file of age identities or an unencrypted SSH private key, to decrypt (repeatable)"},
 		{Name: "passphrase_env", Type: pipeline.String, Secret: true, Help: "name of the environment variable holding the passphrase"},
 		{Name: "passphrase_file", Type: pipeline.String, Secret: true, Help: "file whose first line is the passphrase"},
-		{Name: "work_factor", Type: pipeline.Int, Default: "18", Help: "scrypt work factor (log2 N) for passphrase encryption"},
+		{Name: "work_factor", Type: pipeline.Int, Default: "18", Help: "scrypt work factor (log2 N) for passphrase encryption, 10 to 22"},
 	},
 	Detect: Detect,
 	New:    New,
@@ -111,8 +111,8 @@ func New(o pipeline.Options) (pipeline.Stage, error) {
 			return nil, fmt.Errorf("passphrase: %w", err)
 		}
 		wf := o.Int("work_factor")
-		if wf < 10 || wf > 30 {
-			return nil, fmt.Errorf("work_factor %d out of range 10..30", wf)
+		if wf < minWorkFactor || wf > maxWorkFactor {
+			return nil, fmt.Errorf("work_factor %d out of range %d..%d: age, and age -d, refuse to decrypt with more than %d", wf, minWorkFactor, maxWorkFactor, maxWorkFactor)
 		}
 		r.SetWorkFactor(wf)
 		s.recipients = append(s.recipients, r)
@@ -124,6 +124,15 @@ func New(o pipeline.Options) (pipeline.Stage, error) {
 	}
 	return s, nil
 }
+
+// The scrypt work factors (log2 N) a passphrase backup may use. Above
+// maxWorkFactor, age's default limit when it decrypts (and so that of
+// `age -d`), the backup could be restored by neither sluice nor age; it
+// would also take 8 GiB of memory or more for one scrypt.
+const (
+	minWorkFactor = 10
+	maxWorkFactor = 22
+)
 
 func passphrase(env, file string) (string, error) {
 	switch {

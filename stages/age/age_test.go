@@ -222,3 +222,19 @@ func TestRecipientsFileAsIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkFactorRange: a passphrase backup's work factor must be one that
+// age decrypts with (at most 22, its default limit): above it the backup
+// could be restored by neither sluice nor `age -d`.
+func TestWorkFactorRange(t *testing.T) {
+	t.Setenv("P1", "first-Passphrase-x9")
+	for _, wf := range []int{9, 23, 30} {
+		o, err := pipeline.ParseOptions(agestage.Spec.Options, map[string]any{"passphrase_env": "P1", "work_factor": wf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := agestage.Spec.New(o); err == nil || !strings.Contains(err.Error(), "out of range 10..22") {
+			t.Errorf("work_factor %d: err %v, want out of range 10..22", wf, err)
+		}
+	}
+}
