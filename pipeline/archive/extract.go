@@ -550,8 +550,23 @@ func cleanName(name string) (string, error) {
 		// Reserved names and separators of other systems.
 		return "", unsafeError("path is not local")
 	}
+	for c := range strings.SplitSeq(clean, "/") {
+		if len(c) > maxNameBytes {
+			// No restore could write it; refusing it before keeping the
+			// path also bounds what a hostile archive's names cost.
+			return "", fmt.Errorf("a name in its path is %d bytes, more than the %d file systems take", len(c), maxNameBytes)
+		}
+	}
 	return clean, nil
 }
+
+// maxNameBytes is the longest name of one file or folder that file
+// systems store (NAME_MAX: ext4, XFS, Btrfs, APFS, ZFS), and maxLinkBytes
+// the longest symlink target (Linux's PATH_MAX less its NUL).
+const (
+	maxNameBytes = 255
+	maxLinkBytes = 4095
+)
 
 // checkSymlink returns an error unless target, the target of a symlink
 // named name (cleaned), stays inside the destination.
@@ -570,6 +585,8 @@ func checkSymlink(name, target string, external bool) error {
 		return unsafeError("empty symlink target")
 	case strings.IndexByte(target, 0) >= 0:
 		return unsafeError("symlink target contains a NUL byte")
+	case len(target) > maxLinkBytes:
+		return fmt.Errorf("symlink target is %d bytes, more than the %d a symlink holds", len(target), maxLinkBytes)
 	case external:
 		return nil
 	case path.IsAbs(target) || filepath.IsAbs(target) || filepath.VolumeName(target) != "":

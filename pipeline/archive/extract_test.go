@@ -571,3 +571,39 @@ func TestExtractCancelSparse(t *testing.T) {
 		t.Errorf("err = %v, want context.DeadlineExceeded", err)
 	}
 }
+
+// TestExtractNameLimits: a name longer than file systems store (255 bytes
+// for one file or folder), or a symlink target longer than a symlink
+// holds, fails the restore and verify alike at that entry, before its
+// path is kept; names at the limits restore.
+func TestExtractNameLimits(t *testing.T) {
+	long := strings.Repeat("n", maxNameBytes)
+	for _, tc := range []struct {
+		name    string
+		entries []tentry
+		bad     string
+		reason  string
+	}{
+		{"file", []tentry{reg(long+"x", "x")}, long + "x", "a name in its path is 256 bytes"},
+		{"folder", []tentry{dir(long + "x/a/")}, long + "x/a/", "a name in its path is 256 bytes"},
+		{"symlink target", []tentry{symlink("l", strings.Repeat("a/", 2048))}, "l", "symlink target is 4096 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dest, _ := newDest(t)
+			data := buildTar(t, tc.entries...)
+			err := extractBytes(t, data, dest, ExtractOptions{ExternalSymlinks: true})
+			want := fmt.Sprintf("archive: entry %q: %s", tc.bad, tc.reason)
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("Extract: %v, want %q", err, want)
+			}
+			if cerr := Check(context.Background(), bytes.NewReader(data), ExtractOptions{ExternalSymlinks: true}, nil); err == nil || cerr == nil || cerr.Error() != err.Error() {
+				t.Errorf("Check: %v, want Extract's %v", cerr, err)
+			}
+		})
+	}
+	dest, _ := newDest(t)
+	ok := buildTar(t, dir(long+"/"), reg(long+"/"+long, "x"), symlink("l", strings.Repeat("a/", 2047)+"a"))
+	if err := extractBytes(t, ok, dest, ExtractOptions{ExternalSymlinks: true}); err != nil {
+		t.Fatalf("names at the limits: %v", err)
+	}
+}
