@@ -57,26 +57,30 @@ func TestVerifyJSONDecoded(t *testing.T) {
 		args    []string
 		event   string
 		decoded bool
+		says    string // in the event's error, if set
 	}{
-		{"key", []string{enc, "-i", key}, "verified", true},
-		{"no key, checksum only", []string{enc}, "verified", false},
-		{"wrong key", []string{enc, "-i", otherKey}, "verify_failed", false},
-		{"unencrypted", []string{plain}, "verified", true},
-		{"no manifest, no key", []string{foreign}, "verify_failed", false},
-		{"no manifest, key", []string{foreign, "-i", key}, "verified", true},
-		{"missing object", []string{gone}, "verify_failed", false},
-		{"missing object, key", []string{gone, "-i", key}, "verify_failed", false},
-		{"pipeline, missing object", []string{"--config", cfg, "vd"}, "verify_failed", false},
-		{"pipeline, missing object, key", []string{"--config", cfg, "vd", "-i", key}, "verify_failed", false},
-		{"unreadable manifest", []string{badManifest}, "verify_failed", false},
-		{"damaged, checksum only", []string{damaged}, "verify_failed", false},
-		{"damaged, key", []string{damaged, "-i", key}, "verify_failed", true},
+		{"key", []string{enc, "-i", key}, "verified", true, ""},
+		{"no key, checksum only", []string{enc}, "verified", false, ""},
+		{"wrong key", []string{enc, "-i", otherKey}, "verify_failed", false, "the stored object is intact"},
+		{"unencrypted", []string{plain}, "verified", true, ""},
+		{"no manifest, no key", []string{foreign}, "verify_failed", false, ""},
+		{"no manifest, key", []string{foreign, "-i", key}, "verified", true, ""},
+		{"missing object", []string{gone}, "verify_failed", false, ""},
+		{"missing object, key", []string{gone, "-i", key}, "verify_failed", false, ""},
+		{"pipeline, missing object", []string{"--config", cfg, "vd"}, "verify_failed", false, ""},
+		{"pipeline, missing object, key", []string{"--config", cfg, "vd", "-i", key}, "verify_failed", false, ""},
+		{"unreadable manifest", []string{badManifest}, "verify_failed", false, ""},
+		{"damaged, checksum only", []string{damaged}, "verify_failed", false, ""},
+		{"damaged, key", []string{damaged, "-i", key}, "verify_failed", true, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, stderr, _ := cli(t, nil, append([]string{"verify", "--json"}, c.args...)...)
 			evs := jsonEvents(t, stderr)
 			if len(evs) == 0 || evs[0]["event"] != c.event || evs[0]["decoded"] != c.decoded {
 				t.Fatalf("want a %s event with decoded %v first, got:\n%s", c.event, c.decoded, stderr)
+			}
+			if msg, _ := evs[0]["error"].(string); !strings.Contains(msg, c.says) {
+				t.Errorf("the event's error does not say %q:\n%s", c.says, stderr)
 			}
 		})
 	}
