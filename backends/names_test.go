@@ -43,14 +43,7 @@ func TestFileKeysFileblobEscapes(t *testing.T) {
 			t.Errorf("%s: deleted, but Occupied says %v, %v", key, ok, err)
 		}
 	}
-	var left []string
-	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			left = append(left, path)
-		}
-		return err
-	})
-	if len(left) > 0 {
+	if left := filesUnder(t, dir); len(left) > 0 {
 		t.Errorf("left behind: %q", left)
 	}
 }
@@ -68,17 +61,7 @@ func TestNamesStoredAsPrinted(t *testing.T) {
 		url  string
 		keys func(t *testing.T) []string // stored keys, relative to the prefix
 	}{
-		{"file://" + dir, func(t *testing.T) []string {
-			var keys []string
-			filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-				if err == nil && !d.IsDir() {
-					rel, _ := filepath.Rel(dir, path)
-					keys = append(keys, filepath.ToSlash(rel))
-				}
-				return err
-			})
-			return keys
-		}},
+		{"file://" + dir, func(t *testing.T) []string { return filesUnder(t, dir) }},
 		{"s3://names/p", func(t *testing.T) []string {
 			out, err := s3test.Client(endpoint).ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String("names"), Prefix: aws.String("p/")})
 			if err != nil {
@@ -130,4 +113,21 @@ func TestNamesStoredAsPrinted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// filesUnder returns the paths of the files in dir and its folders,
+// relative to dir, with "/" between names.
+func filesUnder(t *testing.T, dir string) []string {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
