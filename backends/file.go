@@ -169,12 +169,19 @@ func writeNewFile(path string, body []byte) error {
 
 // plainKey reports whether fileblob stores key at the path it reads as
 // (after "/" becomes the path separator), escaping nothing: no control
-// characters, "//", "..", leading or trailing "/", or (on Windows) path
-// separators. Every name [pipeline.CheckName] accepts is plain; a key
-// that is not falls back to fileblob's conditional write.
+// characters, "//", "../" (fileblob escapes that "/", also after a folder
+// named "a.."), ".." segments, leading or trailing "/", on Windows no path
+// separators and none of <>:"|?*, and no [pipeline.EscapeMark] (fileblob
+// escapes its "_" so that escaping stays reversible). Every name
+// [pipeline.CheckName] accepts is plain (on Windows, one without <>:"|?*);
+// a key that is not goes through fileblob, which writes, finds and
+// deletes it under the escaped path, as it does the object.
 func plainKey(key string) bool {
-	return key != "" && !strings.ContainsFunc(key, func(r rune) bool { return r < 32 || (os.PathSeparator != '/' && r == os.PathSeparator) }) &&
-		!strings.Contains(key, "//") && !strings.HasPrefix(key, "/") && !strings.HasSuffix(key, "/") &&
+	return key != "" && !strings.ContainsFunc(key, func(r rune) bool {
+		return r < 32 || (os.PathSeparator != '/' && r == os.PathSeparator) || (os.PathSeparator == '\\' && strings.ContainsRune(`<>:"|?*`, r))
+	}) &&
+		!strings.Contains(key, "//") && !strings.Contains(key, "../") && !strings.Contains(key, pipeline.EscapeMark) &&
+		!strings.HasPrefix(key, "/") && !strings.HasSuffix(key, "/") &&
 		!slices.Contains(strings.Split(key, "/"), "..")
 }
 

@@ -683,7 +683,7 @@ func (d *decoder) targets(path string, v any) ([]TargetConfig, error) {
 			}
 			u, ok := m["url"]
 			if !ok {
-				return nil, d.errf(ep, "missing url")
+				return nil, d.missingURL(ep, m)
 			}
 			if tc.URL, err = d.str(ep+".url", u); err != nil {
 				return nil, err
@@ -720,6 +720,31 @@ func (d *decoder) targets(path string, v any) ([]TargetConfig, error) {
 		out = append(out, tc)
 	}
 	return out, nil
+}
+
+// missingURL is the error for a target map m without url. Without a URL
+// there is no backend to check the other keys against, so a key that no
+// backend takes (most likely a misspelled url) is named as unknown;
+// otherwise the error lists the keys the map has.
+func (d *decoder) missingURL(path string, m map[string]any) error {
+	known := []string{"url"}
+	for _, spec := range d.reg.Backends() {
+		for _, o := range spec.Options {
+			if !slices.Contains(known, o.Name) {
+				known = append(known, o.Name)
+			}
+		}
+	}
+	keys := sortedKeys(m)
+	for _, k := range keys {
+		if !slices.Contains(known, k) {
+			return d.wrap(join(path, k), fmt.Errorf("%w: a target map needs url and takes its backend's options (sluice plugins lists them)", ErrUnknownKey))
+		}
+	}
+	if len(keys) == 0 {
+		return d.errf(path, "missing url")
+	}
+	return d.errf(path, "missing url (the map has only %s)", strings.Join(keys, ", "))
 }
 
 // urlScheme returns a target URL's scheme; a URL without "://" is S3, as

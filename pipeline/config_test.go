@@ -187,6 +187,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"unknown target option", func(p map[string]any) {
 			p["targets"] = []any{map[string]any{"url": "s3://b/p", "storage_clas": "GLACIER"}}
 		}, "pipelines.photos.targets[0].storage_clas: unknown key (known: url, region, endpoint, profile, use_path_style, part_size, concurrency, storage_class, sse, sse_kms_key_id, object_lock_mode, object_lock_days, tags, max_attempts, max_backoff, idle_timeout)"},
+		{"misspelled url", func(p map[string]any) { p["targets"] = []any{map[string]any{"uri": "s3://b/p", "region": "eu-west-1"}} },
+			"pipelines.photos.targets[0].uri: unknown key: a target map needs url and takes its backend's options (sluice plugins lists them)"},
+		{"no url", func(p map[string]any) { p["targets"] = []any{map[string]any{"region": "eu-west-1"}} },
+			"pipelines.photos.targets[0]: missing url (the map has only region)"},
 		{"unknown scheme", func(p map[string]any) { p["targets"] = []any{"ftp://x/y"} },
 			`pipelines.photos.targets[0]: unknown scheme "ftp://" (known: azblob://, file://, gs://, mem://, s3://)`},
 		{"bad template", func(p map[string]any) { p["name"] = "{nope}" },

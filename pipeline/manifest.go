@@ -66,13 +66,20 @@ func ReadManifest(ctx context.Context, t *Target, name string) (*Manifest, error
 	var m Manifest
 	dec := json.NewDecoder(io.LimitReader(r, 1<<20))
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w: %v", name+ManifestSuffix, ErrIntegrity, err)
+		return nil, unusableManifest{fmt.Errorf("manifest %s: %w: %v", name+ManifestSuffix, ErrIntegrity, err)}
 	}
 	if m.Format != ManifestFormat {
-		return nil, fmt.Errorf("manifest %s: unsupported format %q", name+ManifestSuffix, m.Format)
+		return nil, unusableManifest{fmt.Errorf("manifest %s: unsupported format %q", name+ManifestSuffix, m.Format)}
 	}
 	return &m, nil
 }
+
+// unusableManifest is [ReadManifest]'s error for a manifest that was read
+// but is not one sluice can use (damaged, or of another format), as
+// opposed to one that could not be read.
+type unusableManifest struct{ error }
+
+func (e unusableManifest) Unwrap() error { return e.error }
 
 func writeManifest(ctx context.Context, t *Target, m *Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")

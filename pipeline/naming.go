@@ -24,8 +24,8 @@ type NameVars struct {
 
 // ExpandName fills a name template: {pipeline}, {source}, {host}, {time}
 // (UTC, 20261129T042500Z) and {date} (2026-11-29). The result is a relative
-// object name: it may contain "/" for sub-folders, but no empty, "." or
-// ".." segments, no leading "/" and no control characters. Unknown
+// object name that [CheckName] accepts; placeholder values are made to fit
+// (see [sanitizeSegment]), a template's own text is not. Unknown
 // placeholders are errors, and so are {pipeline} and {source} without a
 // value.
 func ExpandName(tmpl string, v NameVars) (string, error) {
@@ -73,7 +73,19 @@ func ExpandName(tmpl string, v NameVars) (string, error) {
 	return name, nil
 }
 
-// CheckName reports whether name is a safe relative object name.
+// EscapeMark is the text gocloud's drivers (file, S3, GCS, Azure) start
+// their key escapes with ("__0x41__" is "A"). So that escaping stays
+// reversible, they escape a literal "__0x" too: an object named with it
+// would be stored under a key other than its name, which is the key the
+// aws CLI or ls would need. Object names may not contain it.
+const EscapeMark = "__0x"
+
+// CheckName reports whether name is a safe relative object name: it may
+// contain "/" for sub-folders, but no empty, "." or ".." segments, no
+// leading "/" and no control characters; and nothing a storage driver
+// would escape in the key it stores, so that the key is the name on every
+// backend but Azure (which escapes "\"", "#", "%" and "?" as well): no
+// [EscapeMark] and no folder whose name ends in "..".
 func CheckName(name string) error {
 	if name == "" {
 		return fmt.Errorf("object name is empty")
@@ -81,10 +93,17 @@ func CheckName(name string) error {
 	if strings.HasPrefix(name, "/") {
 		return fmt.Errorf("object name %q must not start with /", name)
 	}
-	for _, seg := range strings.Split(name, "/") {
+	segs := strings.Split(name, "/")
+	for i, seg := range segs {
 		if seg == "" || seg == "." || seg == ".." {
 			return fmt.Errorf("object name %q has an empty, . or .. segment", name)
 		}
+		if i < len(segs)-1 && strings.HasSuffix(seg, "..") {
+			return fmt.Errorf("object name %q has a folder whose name ends in \"..\": the storage library (gocloud) would escape the \"/\" after it, storing a key other than the name; choose another name", name)
+		}
+	}
+	if strings.Contains(name, EscapeMark) {
+		return fmt.Errorf("object name %q contains %q, which the storage library (gocloud) escapes in the keys it stores (\"__0x41__\" stands for \"A\"), so the key would differ from the name; choose a name without it", name, EscapeMark)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {
@@ -95,14 +114,20 @@ func CheckName(name string) error {
 }
 
 // sanitizeSegment keeps placeholder values from adding path structure:
-// slashes and control characters become "_".
+// slashes and control characters become "_". It also keeps them from
+// holding [EscapeMark]: "__0x" becomes "_0x" (a source file named
+// "a__0x41__b" is stored as "a_0x41__b-TIME"), until none is left.
 func sanitizeSegment(s string) string {
-	return strings.Map(func(r rune) rune {
+	s = strings.Map(func(r rune) rune {
 		if r == '/' || r == '\\' || unicode.IsControl(r) {
 			return '_'
 		}
 		return r
 	}, s)
+	for strings.Contains(s, EscapeMark) {
+		s = strings.ReplaceAll(s, EscapeMark, EscapeMark[1:])
+	}
+	return s
 }
 
 // ShortHost is the {host} of name templates: this machine's host name up

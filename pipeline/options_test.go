@@ -124,3 +124,29 @@ func TestExpandName(t *testing.T) {
 		}
 	}
 }
+
+// TestNameEscapeMark: gocloud's drivers store a name holding "__0x" (or a
+// folder ending in "..") under another key, so a template may not make
+// one, while placeholder values are changed to fit.
+func TestNameEscapeMark(t *testing.T) {
+	v := NameVars{Pipeline: "__0x41__", Source: "x__0x41__y", Host: "h___0x2f__", Time: time.Unix(0, 0)}
+	for tmpl, want := range map[string]string{
+		"{source}":          "x_0x41__y",
+		"{pipeline}-{host}": "_0x41__-h_0x2f__",
+		"a__0X41__{source}": "a__0X41__x_0x41__y",
+		"a../{source}..":    "", // refused
+		"x__0x41__y":        "", // refused
+		"x__0x":             "", // refused: every "__0x" is, not only a whole escape
+		"a_{pipeline}":      "", // "_" + "_0x…" makes the mark again: refused, not silently renamed
+	} {
+		got, err := ExpandName(tmpl, v)
+		switch {
+		case want == "" && err == nil:
+			t.Errorf("%q accepted as %q", tmpl, got)
+		case want == "" && !strings.Contains(err.Error(), "gocloud"):
+			t.Errorf("%q: error does not say why: %v", tmpl, err)
+		case want != "" && (err != nil || got != want):
+			t.Errorf("%q: got %q, %v; want %q", tmpl, got, err, want)
+		}
+	}
+}

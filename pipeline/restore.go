@@ -116,6 +116,12 @@ func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, e
 		return nil, fmt.Errorf("open %s: %w", t.ObjectURL(name), err)
 	}
 	man, err := ReadManifest(ctx, t, name)
+	if errors.As(err, new(unusableManifest)) {
+		// The manifest guards the decoding (its stages, size and
+		// checksum), so a damaged one stops it; the object may well be
+		// intact, and decodes without it.
+		return nil, fmt.Errorf("%w; the object is not decoded past a manifest that cannot be used: if the object is intact, move the manifest (%s) aside and run this again, which decodes the object by its metadata or its name's extensions and magic bytes, with no checksum to check it against", err, t.ObjectURL(name+ManifestSuffix))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -260,3 +260,37 @@ func TestDamageBlamesItsLayer(t *testing.T) {
 		t.Fatalf("restore: %v, want an integrity error of age's, not gzip's", err)
 	}
 }
+
+// TestRestoreDamagedManifest: a manifest that cannot be parsed stops the
+// restore of an intact object, with an error that says how to go on;
+// once the manifest is moved aside, the object restores by its name's
+// extensions and magic bytes.
+func TestRestoreDamagedManifest(t *testing.T) {
+	reg := testRegistry()
+	recipient, keys := ageKeys(t)
+	tg, dir := fileTarget(t, reg)
+	data := stagetest.Data(100<<10, 5)
+	name := backupTo(t, reg, tg, "data.bin", recipient, data, "zstd", "age")
+	manifest := filepath.Join(dir, name+pipeline.ManifestSuffix)
+	if err := os.WriteFile(manifest, []byte("{garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &pipeline.Decoder{Registry: reg, Keys: keys}
+	dest := filepath.Join(t.TempDir(), "out")
+	_, err := d.RestoreTo(t.Context(), tg, name, dest, nil)
+	if err == nil || !strings.Contains(err.Error(), "move the manifest ("+tg.ObjectURL(name+pipeline.ManifestSuffix)+") aside") {
+		t.Fatalf("restore with a damaged manifest: %v, want a refusal saying to move the manifest aside", err)
+	}
+	if _, err := os.Lstat(dest); !os.IsNotExist(err) {
+		t.Fatalf("a refused restore left %s: %v", dest, err)
+	}
+	if err := os.Rename(manifest, filepath.Join(t.TempDir(), "aside.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.RestoreTo(t.Context(), tg, name, dest, nil); err != nil {
+		t.Fatalf("restore with the manifest moved aside: %v", err)
+	}
+	if got, err := os.ReadFile(dest); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restored %d bytes (%v), want the %d backed up", len(got), err, len(data))
+	}
+}

@@ -115,18 +115,23 @@ func decodeAll(ctx context.Context, obj *Decoded, name string, extract archive.E
 
 // blameStored returns, for decodeErr from decoding object name on t, the
 // stored bytes' mismatch with the manifest when there is one, followed by
-// decodeErr; otherwise decodeErr. Only errors about the data (integrity,
-// no matching identity) are checked: a failed read, a local problem or an
-// ended ctx says nothing about the stored copy.
+// decodeErr. When the stored bytes match the manifest and no key opened
+// the object, it is decodeErr saying so: the object is intact, the keys
+// are what does not fit. Otherwise it is decodeErr. Only errors about the
+// data (integrity, no matching identity) are checked: a failed read, a
+// local problem or an ended ctx says nothing about the stored copy.
 func blameStored(ctx context.Context, t *Target, name string, decodeErr error) error {
 	if !errors.Is(decodeErr, ErrIntegrity) && !errors.Is(decodeErr, ErrNoIdentity) || ctx.Err() != nil {
 		return decodeErr
 	}
 	err := VerifyStored(ctx, t, name, nil)
-	if !errors.Is(err, errDamaged) {
-		return decodeErr
+	switch {
+	case errors.Is(err, errDamaged):
+		return fmt.Errorf("%w; decoding it failed: %v", err, decodeErr)
+	case err == nil && errors.Is(decodeErr, ErrNoIdentity):
+		return fmt.Errorf("%w; the stored object is intact (its size and SHA-256 match its manifest): the keys given do not fit it", decodeErr)
 	}
-	return fmt.Errorf("%w; decoding it failed: %v", err, decodeErr)
+	return decodeErr
 }
 
 // withRestoreFlag adds to an archive refusal the restore flag that lifts it.

@@ -39,8 +39,10 @@ func TestVerifyDecodedBlamesDamagedHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	wrong := &pipeline.Decoder{Registry: reg, Keys: pipeline.Keys{"age": {"identity_file": []string{wrongPath}}}}
-	if err := pipeline.VerifyDecoded(t.Context(), wrong, tg, name); !errors.Is(err, pipeline.ErrNoIdentity) || strings.Contains(err.Error(), "damaged") {
-		t.Fatalf("wrong key, intact object: %v, want ErrNoIdentity alone", err)
+	const intact = "the stored object is intact (its size and SHA-256 match its manifest): the keys given do not fit it"
+	if err := pipeline.VerifyDecoded(t.Context(), wrong, tg, name); !errors.Is(err, pipeline.ErrNoIdentity) || errors.Is(err, pipeline.ErrIntegrity) ||
+		strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), intact) {
+		t.Fatalf("wrong key, intact object: %v, want ErrNoIdentity saying the object is intact", err)
 	}
 
 	path := filepath.Join(dir, name)
@@ -59,12 +61,19 @@ func TestVerifyDecodedBlamesDamagedHeader(t *testing.T) {
 	}
 	err = pipeline.VerifyDecoded(t.Context(), d, tg, name)
 	if !errors.Is(err, pipeline.ErrIntegrity) || errors.Is(err, pipeline.ErrNoIdentity) ||
-		!strings.Contains(err.Error(), "does not match the SHA-256 its manifest records: damaged or replaced") {
+		!strings.Contains(err.Error(), "does not match the SHA-256 its manifest records: damaged or replaced") || strings.Contains(err.Error(), "intact") {
 		t.Fatalf("damaged header: %v, want the manifest mismatch", err)
 	}
 	// Restore does not re-read the object, but says how to tell.
 	_, err = d.RestoreTo(t.Context(), tg, name, "-", io.Discard)
 	if !errors.Is(err, pipeline.ErrNoIdentity) || !strings.Contains(err.Error(), "the object may be damaged instead: verify "+tg.ObjectURL(name)+" without keys") {
 		t.Fatalf("restore of the damaged header: %v, want a hint to verify", err)
+	}
+	// Without a manifest nothing tells a wrong key from damage.
+	if err := os.Remove(path + pipeline.ManifestSuffix); err != nil {
+		t.Fatal(err)
+	}
+	if err := pipeline.VerifyDecoded(t.Context(), wrong, tg, name); !errors.Is(err, pipeline.ErrNoIdentity) || strings.Contains(err.Error(), "intact") {
+		t.Fatalf("wrong key, no manifest: %v, want ErrNoIdentity alone", err)
 	}
 }

@@ -173,6 +173,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 	// object check looked at).
 	var checksumOnly int
 	var decoded *bool
+	yes, no := true, false
 	report := func(url string, err error) {
 		objNotes := notes
 		notes = nil
@@ -222,34 +223,42 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		targetsFailed++
 		reportTargetFailed(e, f.json, pipelineName, url, err)
 	}
-	check := func(t *pipeline.Target, name string, m *pipeline.Manifest) error {
-		yes, no := true, false
+	// decode verifies object name on t by decoding it with d. It was
+	// decoded, for the report, unless there was nothing to decode (no
+	// object) or no key opened it: then nothing was.
+	decode := func(d *pipeline.Decoder, t *pipeline.Target, name string) error {
+		err := pipeline.VerifyDecoded(ctx, d, t, name)
 		decoded = &yes
-		if dec != nil {
-			return pipeline.VerifyDecoded(ctx, dec, t, name)
+		if errors.Is(err, pipeline.ErrNoIdentity) || errors.Is(err, pipeline.ErrNotFound) {
+			decoded = &no
 		}
+		return err
+	}
+	check := func(t *pipeline.Target, name string, m *pipeline.Manifest) error {
+		if dec != nil {
+			return decode(dec, t, name)
+		}
+		decoded = &no
 		if m == nil {
 			// An object's URL: its manifest, if any, is read here. One
 			// that cannot be read is VerifyStored's to report; that is
 			// no check of the object against it.
 			var err error
 			if m, err = pipeline.ReadManifest(ctx, t, name); err != nil {
-				decoded = nil
 				return pipeline.VerifyStored(ctx, t, name, nil)
 			}
 		}
 		if m != nil && !encrypted(e.reg(), m.Stages) {
 			// Nothing to decrypt: decoding needs no key.
-			return pipeline.VerifyDecoded(ctx, keyless, t, name)
+			return decode(keyless, t, name)
 		}
 		err := pipeline.VerifyStored(ctx, t, name, m)
 		if errors.Is(err, pipeline.ErrNoManifest) {
 			// No checksum is recorded, so decoding is the only check
 			// there is; it needs no key unless the object is encrypted,
 			// and then says which key to give.
-			return pipeline.VerifyDecoded(ctx, keyless, t, name)
+			return decode(keyless, t, name)
 		}
-		decoded = &no
 		if err == nil || errors.Is(err, pipeline.ErrIntegrity) {
 			checksumOnly++ // compared, matching or not
 		}
@@ -299,6 +308,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			}
 			elsewhere.add(l)
 			for _, en := range l.Entries {
+				decoded = &no // unless check decodes it
 				switch {
 				case en.ManifestErr != nil:
 					report(en.URL(), en.ManifestErr)
