@@ -101,6 +101,11 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	if err := checkProgressMode(f.progress); err != nil {
 		return err
 	}
+	if f.name == "" {
+		// Given empty (typed, or SLUICE_NAME set to nothing): a template
+		// that names nothing is a mistake, not a request for the default.
+		return usageErrorf("--name is empty: give a template such as %q, or leave --name out for that default", pipeline.DefaultNameTemplate)
+	}
 	if f.stallTimeout < 0 {
 		return usageErrorf("--stall-timeout %s: must not be negative", f.stallTimeout)
 	}
