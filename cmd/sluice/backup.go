@@ -142,6 +142,8 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		src = pipeline.StreamSource("stdin", newCancelReader(ctx, e.stdin), -1)
 	} else if src, err = pipeline.PathSource(source, exclude); err != nil {
 		return usageError(err)
+	} else if err := checkSourceReadable(source); err != nil {
+		return err
 	}
 	if src.Name == "" && strings.Contains(f.name, "{source}") {
 		return usageErrorf("backup: source %s is a file descriptor, whose name says nothing of what it holds: give --name (the template %q uses {source})", source, f.name)
