@@ -122,12 +122,16 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	return nil
 }
 
-// checkRestorePath refuses a restore --to that is a URL (SCHEME://…):
-// restore writes to a local path only, and taking s3://b/p as the folder
-// ./s3:/b/p would hide the mistake. A local folder of such a name is
-// still reachable as ./NAME; a file:// URL is answered with its path.
+// checkRestorePath refuses a restore --to that is a URL (SCHEME://…, or
+// file:/abs, which targets accept too): restore writes to a local path
+// only, and taking s3://b/p as the folder ./s3:/b/p would hide the
+// mistake. A local folder of such a name is still reachable as ./NAME; a
+// file URL is answered with its path.
 func checkRestorePath(to string) error {
 	scheme, rest, ok := strings.Cut(to, "://")
+	if !ok && len(to) > len("file:/") && strings.EqualFold(to[:len("file:/")], "file:/") {
+		scheme, rest, ok = "file", to[len("file:"):], true
+	}
 	if !ok || !validScheme(scheme) {
 		return nil
 	}

@@ -200,6 +200,7 @@ func TestRestoreToIsALocalPath(t *testing.T) {
 	for _, c := range []struct{ to, want string }{
 		{"s3://b/p", "restore writes to a local path, not a URL (to restore into a local folder of that name, write --to ./s3://b/p)"},
 		{"file:///tmp/a%20b", "give the path itself (--to '/tmp/a b')"},
+		{"file:/tmp/x", "give the path itself (--to /tmp/x)"},
 	} {
 		_, errs, code := cli(t, nil, "restore", url, "-i", key, "--to", c.to)
 		if code != exitUsage || !strings.Contains(errs, c.want) {
