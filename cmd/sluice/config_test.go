@@ -147,7 +147,7 @@ func TestEmptyMappingsKept(t *testing.T) {
 		// stages with every entry commented out: neither the defaults'
 		// stages nor none is clearly meant.
 		{"sluice.yaml", "defaults:\n  stages: [zstd]\npipelines:\n  docs:\n    stages:\n      # - zstd\n    " + docs, "pipelines.docs.stages: no value (null, or every entry commented out)"},
-		{"sluice.yaml", "pipelines:\n  docs:\n    stall_timeout:\n    " + docs, "pipelines.docs.stall_timeout: want a duration, got nothing"},
+		{"sluice.yaml", "pipelines:\n  docs:\n    stall_timeout:\n    " + docs, "pipelines.docs.stall_timeout: want a duration such as 90s or 2h, got nothing"},
 	}
 	for _, c := range empty {
 		cfg := writeConfig(t, c.file, c.text)
