@@ -96,6 +96,10 @@ var (
 	ErrIntegrity = errors.New("integrity check failed")
 	// ErrNoIdentity marks an encrypted stream none of the given keys opens.
 	ErrNoIdentity = errors.New("no matching identity")
+	// ErrNoKey marks an encrypted stream for which no key was given at
+	// all; it comes with ErrNoIdentity, so that only a key that was given
+	// and does not open the stream is called the wrong key.
+	ErrNoKey = errors.New("no key given")
 	// ErrLocal marks a decoder's failure on this machine rather than in
 	// the data: a temporary file it cannot create or write (a missing or
 	// full $TMPDIR). It says nothing about the stored object.

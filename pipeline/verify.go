@@ -159,12 +159,13 @@ func asIntegrity(err error) error {
 
 // hintDamage adds to an [ErrNoIdentity] error from restoring object name
 // on t, when a manifest records the object's checksum, that a damaged
-// object looks the same as a wrong key and how to tell them apart. Restore
+// object looks the same as a wrong key and how to tell them apart; not
+// when no key was given at all ([ErrNoKey]), which no damage explains. Restore
 // does not check the stored bytes itself: after a wrong key that would
 // read the whole object again only to say what the error already says.
 // Other errors are returned as they are.
 func hintDamage(ctx context.Context, t *Target, name string, err error) error {
-	if !errors.Is(err, ErrNoIdentity) || ctx.Err() != nil {
+	if !errors.Is(err, ErrNoIdentity) || errors.Is(err, ErrNoKey) || ctx.Err() != nil {
 		return err
 	}
 	if m, merr := ReadManifest(ctx, t, name); merr != nil || m == nil || m.SHA256 == "" {

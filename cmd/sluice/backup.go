@@ -101,6 +101,11 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 	if err := checkProgressMode(f.progress); err != nil {
 		return err
 	}
+	if f.name == "" {
+		// Given empty (typed, or SLUICE_NAME set to nothing): a template
+		// that names nothing is a mistake, not a request for the default.
+		return usageErrorf("--name is empty: give a template such as %q, or leave --name out for that default", pipeline.DefaultNameTemplate)
+	}
 	if f.stallTimeout < 0 {
 		return usageErrorf("--stall-timeout %s: must not be negative", f.stallTimeout)
 	}
@@ -137,6 +142,8 @@ func runBackup(cmd *cobra.Command, e *env, g *globalFlags, f *backupFlags, sourc
 		src = pipeline.StreamSource("stdin", newCancelReader(ctx, e.stdin), -1)
 	} else if src, err = pipeline.PathSource(source, exclude); err != nil {
 		return usageError(err)
+	} else if err := checkSourceReadable(source); err != nil {
+		return err
 	}
 	if src.Name == "" && strings.Contains(f.name, "{source}") {
 		return usageErrorf("backup: source %s is a file descriptor, whose name says nothing of what it holds: give --name (the template %q uses {source})", source, f.name)

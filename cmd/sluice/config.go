@@ -21,7 +21,7 @@ import (
 
 // configHelp is the long help of `sluice config`; README.md has the same
 // rules with examples.
-const configHelp = `The config file declares pipelines (see README.md, "Config file").
+const configHelp = `The config file declares pipelines (see README.md, "Declared pipelines: the config file").
 
 Where it is read from: --config FILE (or SLUICE_CONFIG), else ./sluice.yaml,
 else $XDG_CONFIG_HOME/sluice/config.yaml (~/.config/sluice/config.yaml when

@@ -90,7 +90,7 @@ func TestFernetRoundTripCLI(t *testing.T) {
 	t.Run("no key", func(t *testing.T) {
 		dest := filepath.Join(t.TempDir(), "out")
 		_, errs, code := cli(t, nil, "restore", url, "--to", dest)
-		if code == 0 || !strings.Contains(errs, "--fernet-key") {
+		if code == 0 || !strings.Contains(errs, "no key given") || !strings.Contains(errs, "--fernet-key FILE") || strings.Contains(errs, "right key") {
 			t.Fatalf("exit %d, stderr %q", code, errs)
 		}
 		assertNothingAt(t, dest)

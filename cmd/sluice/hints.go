@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 
 	"github.com/sluice-backup/sluice/pipeline/archive"
 )
@@ -33,4 +35,43 @@ func backupSourceHint(err error) error {
 
 func runSourceHint(err error) error {
 	return withSourceHint(err, "allow_changing_files: true", "the pipeline's exclude")
+}
+
+// checkSourceReadable opens the file or lists the folder at path before
+// any target is touched, so that a source the user cannot read fails the
+// backup there, as a missing one does: no target folder created, no
+// claim written, no summary of bytes never read. An entry inside a
+// folder that cannot be read is found while archiving (see
+// withSourceHint). Anything else (a named pipe, which opening would
+// block on or take data from; a path that is gone) is left to the
+// backup.
+func checkSourceReadable(path string) error {
+	st, err := os.Stat(path)
+	if err != nil || !st.IsDir() && !st.Mode().IsRegular() {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err == nil {
+		if st.IsDir() {
+			if _, err = f.ReadDir(1); err == io.EOF {
+				err = nil
+			}
+		}
+		f.Close()
+	}
+	if err == nil {
+		return nil
+	}
+	what := "read"
+	if st.IsDir() {
+		what = "list"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("source %s: cannot %s it: %w (nothing was stored: run as a user who can read it)", path, what, err)
+	}
+	return fmt.Errorf("source %s: cannot %s it: %w", path, what, err)
 }

@@ -84,3 +84,30 @@ func TestFileTargetNameEdges(t *testing.T) {
 		t.Fatalf("stored %s, want %s", u, want)
 	}
 }
+
+// TestEmptyNameIsAUsageError: an empty --name, typed or from SLUICE_NAME,
+// is a usage error naming the flag (and the variable), not the default
+// template in disguise.
+func TestEmptyNameIsAUsageError(t *testing.T) {
+	_, rec := keypair(t)
+	src := dataFile(t, t.TempDir())
+	store := t.TempDir()
+	args := []string{"backup", src, "--to", "file://" + store, "-r", rec}
+	check := func(t *testing.T, want string, args ...string) {
+		t.Helper()
+		stdout, stderr, code := cli(t, nil, args...)
+		if code != exitUsage || stdout != "" || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d, want 2 and %q\n%s", code, want, stderr)
+		}
+		if entries, _ := os.ReadDir(store); len(entries) > 0 {
+			t.Errorf("the target holds %d entries after a usage error", len(entries))
+		}
+	}
+	t.Run("typed", func(t *testing.T) {
+		check(t, "--name is empty", append(args, "--name", "")...)
+	})
+	t.Run("SLUICE_NAME", func(t *testing.T) {
+		t.Setenv("SLUICE_NAME", "")
+		check(t, "environment SLUICE_NAME: --name is empty", args...)
+	})
+}

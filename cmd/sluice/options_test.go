@@ -380,6 +380,44 @@ func TestConflictHidesMisplacedSecret(t *testing.T) {
 	}
 }
 
+// TestTypedKeysReplaceExportedKeys: keys are replaced as a group: a
+// typed recipient leaves an exported passphrase unused and the reverse
+// (age refuses to combine them), on backup, and on restore an exported
+// key that would fail gives way to a typed one. Each object decrypts
+// with the typed key alone.
+func TestTypedKeysReplaceExportedKeys(t *testing.T) {
+	src := dataFile(t, t.TempDir())
+	key, rec := keypair(t)
+	t.Setenv("SLUICE_TEST_PW", "correct horse battery staple")
+	backup := func(t *testing.T, args ...string) string {
+		t.Helper()
+		return singleURL(t, mustCLI(t, nil, append([]string{"backup", src, "--to", "file://" + t.TempDir()}, args...)...))
+	}
+	t.Run("exported recipient, typed passphrase", func(t *testing.T) {
+		t.Setenv("SLUICE_RECIPIENT", rec)
+		url := backup(t, "--passphrase-env", "SLUICE_TEST_PW")
+		os.Unsetenv("SLUICE_RECIPIENT")
+		if out := mustCLI(t, nil, "restore", url, "--to", "-", "--passphrase-env", "SLUICE_TEST_PW"); out != "data" {
+			t.Errorf("restore with the passphrase: got %q", out)
+		}
+	})
+	t.Run("exported passphrase, typed recipient", func(t *testing.T) {
+		t.Setenv("SLUICE_PASSPHRASE_ENV", "SLUICE_TEST_PW")
+		url := backup(t, "-r", rec)
+		os.Unsetenv("SLUICE_PASSPHRASE_ENV")
+		if got := decryptsWith(t, url, key); !got[0] {
+			t.Errorf("the typed recipient's key does not decrypt %s", url)
+		}
+	})
+	t.Run("restore: exported passphrase variable unset, typed -i", func(t *testing.T) {
+		url := backup(t, "-r", rec)
+		t.Setenv("SLUICE_PASSPHRASE_ENV", "SLUICE_TEST_UNSET_PW")
+		if out := mustCLI(t, nil, "restore", url, "--to", "-", "-i", key); out != "data" {
+			t.Errorf("restore -i: got %q", out)
+		}
+	})
+}
+
 // TestTypedKeysBeatExportedOnes: keys or an encryption typed on the
 // command line choose the encryption; variables exported for other
 // backups (another stage's keys, SLUICE_ENCRYPT, another compressor's
@@ -413,6 +451,7 @@ func TestTypedKeysBeatExportedOnes(t *testing.T) {
 	for _, args := range [][]string{
 		{"-r", rec, "--encrypt", "none"},
 		{"--compress", "gzip", "-o", "zstd.level=3", "-r", rec},
+		{"-r", rec, "--passphrase-env", "SLUICE_TEST_PW"},
 	} {
 		if _, stderr, code := cli(t, nil, append([]string{"backup", src, "--to", "mem://"}, args...)...); code != exitUsage {
 			t.Errorf("%v typed: exit %d, want 2\n%s", args, code, stderr)

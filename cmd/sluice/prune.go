@@ -35,7 +35,8 @@ and the rest goes on; the exit status is then 1.
 Retention applies to each source of the pipeline separately (a pipeline
 with sources: [a, b] keeps the newest backups of a and of b), by the source
 each manifest records. For older manifests that record none, the source is
-told by the object name without its time; see the README.
+told by the object name without its time; see README.md, "run, list,
+verify, prune".
 
 A backup whose manifest cannot be read (damaged, or not a sluice manifest)
 is never removed: it is reported as SKIPPED, the others are judged without

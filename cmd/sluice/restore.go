@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -46,7 +48,8 @@ never overwritten.`,
 			return runRestore(cmd, e, g, f, args[0])
 		},
 	}
-	cmd.Flags().StringVar(&f.to, "to", "", "destination path, or - for stdout (required)")
+	cmd.Flags().StringVar(&f.to, "to", "", "destination path, or - for stdout (required; not read from SLUICE_TO, which lists backup targets)")
+	noEnv(cmd.Flags(), "to")
 	cmd.Flags().BoolVar(&f.extract.ExternalSymlinks, "allow-external-symlinks", false, "create symlinks that point outside the destination (absolute or ../) as they are; none is ever followed while extracting")
 	cmd.Flags().BoolVar(&f.extract.Devices, "devices", false, "restore device nodes and named pipes (refused by default)")
 	cmd.Flags().BoolVar(&f.extract.SetID, "setid", false, "keep setuid and setgid bits (cleared by default)")
@@ -66,6 +69,9 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 	ctx := backends.WithLogger(cmd.Context(), log)
 	if f.to == "" {
 		return usageErrorf("restore: --to PATH or --to - is required")
+	}
+	if err := checkRestorePath(f.to); err != nil {
+		return err
 	}
 	if err := checkProgressMode(f.progress); err != nil {
 		return err
@@ -114,6 +120,50 @@ func runRestore(cmd *cobra.Command, e *env, g *globalFlags, f *restoreFlags, obj
 		return fmt.Errorf("restore %s: %w", t.ObjectURL(name), withRestoreHint(err, os.Geteuid() == 0))
 	}
 	return nil
+}
+
+// checkRestorePath refuses a restore --to that is a URL (SCHEME://…, or
+// file:/abs, which targets accept too): restore writes to a local path
+// only, and taking s3://b/p as the folder ./s3:/b/p would hide the
+// mistake. A local folder of such a name is still reachable as ./NAME; a
+// file URL is answered with its path.
+func checkRestorePath(to string) error {
+	scheme, rest, ok := strings.Cut(to, "://")
+	if !ok && len(to) > len("file:/") && strings.EqualFold(to[:len("file:/")], "file:/") {
+		scheme, rest, ok = "file", to[len("file:"):], true
+	}
+	if !ok || !validScheme(scheme) {
+		return nil
+	}
+	if u, err := url.Parse(to); err == nil && strings.EqualFold(scheme, "file") && strings.HasPrefix(rest, "/") && u.Path != "" {
+		return usageErrorf("restore --to %q: restore writes to a local path, not a URL: give the path itself (--to %s)", to, shellWord(u.Path))
+	}
+	return usageErrorf("restore --to %q: restore writes to a local path, not a URL (to restore into a local folder of that name, write --to %s)", to, shellWord("./"+to))
+}
+
+// shellWord quotes s for a shell, for a command line a message suggests:
+// as it is when it holds only characters no shell treats specially, else
+// in single quotes.
+func shellWord(s string) string {
+	plain := s != "" && strings.IndexFunc(s, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_./:@%+=,-", c))
+	}) < 0
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// validScheme reports whether s is a URL scheme as RFC 3986 spells one:
+// a letter, then letters, digits, "+", "-" or ".".
+func validScheme(s string) bool {
+	for i, c := range s {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // withRestoreHint adds to the error of a restore what would let it go on:

@@ -33,7 +33,9 @@ func TestRestoreFailuresLeaveNothing(t *testing.T) {
 		url, _ := storedObject(t, rec)
 		dest := filepath.Join(t.TempDir(), "out")
 		_, errs, code := cli(t, nil, "restore", url, "--to", dest)
-		if code == 0 || !strings.Contains(errs, "-i") {
+		// No key was given: the message names the flags that give one,
+		// and does not suggest that the key given was right.
+		if code == 0 || !strings.Contains(errs, "no key given") || !strings.Contains(errs, "-i FILE") || !strings.Contains(errs, "--passphrase-env VAR") || strings.Contains(errs, "right key") {
 			t.Fatalf("exit %d, stderr %q", code, errs)
 		}
 		assertNothingAt(t, dest)
@@ -171,5 +173,44 @@ func TestRestoreKeyFlagsCheckedFirst(t *testing.T) {
 				assertNothingAt(t, dest)
 			})
 		}
+	}
+}
+
+// TestRestoreToIsALocalPath: restore's --to never comes from SLUICE_TO,
+// which lists backup targets, and a typed URL is a usage error (with the
+// ./NAME that reaches a local folder of that name) instead of a folder
+// named after it.
+func TestRestoreToIsALocalPath(t *testing.T) {
+	key, rec := keypair(t)
+	url, _ := storedObject(t, rec)
+	t.Chdir(t.TempDir())
+	t.Run("SLUICE_TO", func(t *testing.T) {
+		t.Setenv("SLUICE_TO", "s3://bk1/p")
+		_, errs, code := cli(t, nil, "restore", url, "-i", key)
+		if code != exitUsage || !strings.Contains(errs, "--to PATH or --to - is required") {
+			t.Errorf("exit %d, want 2 asking for --to\n%s", code, errs)
+		}
+		assertNothingAt(t, "s3:")
+		dest := filepath.Join(t.TempDir(), "out")
+		mustCLI(t, nil, "restore", url, "-i", key, "--to", dest)
+		if st, err := os.Stat(dest); err != nil || !st.IsDir() {
+			t.Errorf("typed --to beside SLUICE_TO: want the tree at %s: %v", dest, err)
+		}
+	})
+	for _, c := range []struct{ to, want string }{
+		{"s3://b/p", "restore writes to a local path, not a URL (to restore into a local folder of that name, write --to ./s3://b/p)"},
+		{"file:///tmp/a%20b", "give the path itself (--to '/tmp/a b')"},
+		{"file:/tmp/x", "give the path itself (--to /tmp/x)"},
+	} {
+		_, errs, code := cli(t, nil, "restore", url, "-i", key, "--to", c.to)
+		if code != exitUsage || !strings.Contains(errs, c.want) {
+			t.Errorf("--to %s: exit %d, want 2 and %q\n%s", c.to, code, c.want, errs)
+		}
+	}
+	assertNothingAt(t, "s3:")
+	assertNothingAt(t, "file:")
+	mustCLI(t, nil, "restore", url, "-i", key, "--to", "./s3://b/p")
+	if st, err := os.Stat("s3:/b/p"); err != nil || !st.IsDir() {
+		t.Errorf("--to ./s3://b/p: want a local folder s3:/b/p: %v", err)
 	}
 }

@@ -195,14 +195,28 @@ func checkConfigFlag(cmd *cobra.Command, args []string) error {
 // variable's name.
 const envAnnotation = "sluice-env"
 
+// noEnvAnnotation marks a flag that applyEnv leaves alone (see noEnv).
+const noEnvAnnotation = "sluice-no-env"
+
+// noEnv keeps applyEnv from setting flag name of fs: its SLUICE_ name
+// belongs to another command's flag of the same name that means
+// something else (restore --to is a local path, SLUICE_TO lists backup
+// targets), and a variable exported for that command must not steer
+// this one.
+func noEnv(fs *pflag.FlagSet, name string) {
+	if err := fs.SetAnnotation(name, noEnvAnnotation, []string{"true"}); err != nil {
+		panic(err) // a flag that was never defined: a programmer error
+	}
+}
+
 // applyEnv sets every flag the command line left unset from its
 // SLUICE_<NAME> environment variable, and marks it (envAnnotation) so
 // that later errors about its value can name the variable (see
-// blameEnv).
+// blameEnv). Flags marked by noEnv are not read from the environment.
 func applyEnv(cmd *cobra.Command) error {
 	var err error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed {
+		if err != nil || f.Changed || len(f.Annotations[noEnvAnnotation]) > 0 {
 			return
 		}
 		name := flagEnvName(f.Name)

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // TestCommandUsage checks that a missing or unknown command is a usage
@@ -171,4 +175,39 @@ func TestHelpNamesSourcesAndStageRecords(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestHelpREADMESectionsExist: every command's help that points to the
+// README names a section, and that section is a heading of README.md
+// (or a bold paragraph title), word for word.
+func TestHelpREADMESectionsExist(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]bool{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if title, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " "); ok && strings.HasPrefix(line, "#") {
+			sections[title] = true
+		}
+		if m := regexp.MustCompile(`^\*\*([^*]+)\.\*\*`).FindStringSubmatch(line); m != nil {
+			sections[m[1]] = true
+		}
+	}
+	ref := regexp.MustCompile(`README(?:\.md)?(?:, "([^"]+)")?`)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		help := strings.Join(strings.Fields(c.Long+" "+c.UsageString()), " ")
+		for _, m := range ref.FindAllStringSubmatch(help, -1) {
+			if m[1] == "" {
+				t.Errorf("%s --help points to the README without naming a section: %q", c.CommandPath(), m[0])
+			} else if !sections[m[1]] {
+				t.Errorf("%s --help points to README section %q, which README.md does not have", c.CommandPath(), m[1])
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd(&env{stdin: strings.NewReader(""), stdout: &strings.Builder{}, stderr: &strings.Builder{}}))
 }

@@ -254,6 +254,9 @@ func runOnePipeline(ctx context.Context, e *env, g *globalFlags, log *slog.Logge
 			log.Info("leaving target folders inside the source out of the archive", "pipeline", p.Name, "exclude", more)
 		}
 		src, err := p.SourceExcluding(path, more)
+		if err == nil {
+			err = checkSourceReadable(path)
+		}
 		if err != nil {
 			out.failed++
 			errs = append(errs, err)

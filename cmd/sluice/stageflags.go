@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -128,7 +129,33 @@ func (k *keyFlags) settings() ([]optionSetting, error) {
 		}
 		out = append(out, s)
 	}
-	return out, nil
+	return typedKeysWin(out), nil
+}
+
+// typedKeysWin leaves out the keys from the environment when a key was
+// typed: keys are one choice, replaced as a whole, so an exported
+// SLUICE_RECIPIENT does not join a typed --passphrase-env (which age
+// refuses to combine with recipients), nor an exported Fernet key a
+// typed -i. A key is any option keyOption names, given by a key flag or
+// -o alike.
+func typedKeysWin(settings []optionSetting) []optionSetting {
+	typed := slices.ContainsFunc(settings, func(s optionSetting) bool { return s.env == "" && keyOption(s.stage, s.key) })
+	if !typed {
+		return settings
+	}
+	return slices.DeleteFunc(settings, func(s optionSetting) bool { return s.env != "" && keyOption(s.stage, s.key) })
+}
+
+// keyOption reports whether option key of stage gives a key to encrypt
+// or decrypt with (see ageKeyOptions).
+func keyOption(stage, key string) bool {
+	switch stage {
+	case "age":
+		return key == "identity_file" || slices.Contains(ageKeyOptions, key)
+	case "fernet":
+		return key == "key_file"
+	}
+	return false
 }
 
 // joinOptionPieces undoes the comma split of SLUICE_OPTION within a

@@ -288,7 +288,7 @@ func (s *Stage) Encode(ctx context.Context, src io.Reader) (io.ReadCloser, error
 // altered stream fails with [pipeline.ErrIntegrity].
 func (s *Stage) Decode(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
 	if len(s.identities) == 0 {
-		return nil, fmt.Errorf("age: %w: the object is age-encrypted; give an identity file (-i) or a passphrase", pipeline.ErrNoIdentity)
+		return nil, fmt.Errorf("age: %w (%w): the object is age-encrypted; give an identity file (-i FILE) or a passphrase (--passphrase-env VAR or --passphrase-file FILE)", pipeline.ErrNoKey, pipeline.ErrNoIdentity)
 	}
 	return pipeline.DecodeReader(ctx, Name, src, func(r io.Reader) (io.Reader, func(), error) {
 		br := bufio.NewReaderSize(r, 64)

@@ -244,7 +244,7 @@ func (s *Stage) encrypt(ctx context.Context, w io.Writer, src io.Reader) error {
 // keeps memory bounded and releases nothing before verification.
 func (s *Stage) Decode(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
 	if s.key == nil {
-		return nil, fmt.Errorf("fernet: %w: the object is a Fernet token; give its key file (--fernet-key)", pipeline.ErrNoIdentity)
+		return nil, fmt.Errorf("fernet: %w (%w): the object is a Fernet token; give its key file (--fernet-key FILE)", pipeline.ErrNoKey, pipeline.ErrNoIdentity)
 	}
 	d := &decoder{ctx: ctx, key: s.key}
 	return pipeline.DecodeReader(ctx, Name, src, func(r io.Reader) (io.Reader, func(), error) {
