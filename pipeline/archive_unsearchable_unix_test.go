@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/sluice-backup/sluice/pipeline/archive"
+	"github.com/sluice-backup/sluice/pipeline/childtest"
 )
 
 // TestArchiveUnsearchableDirectory checks that a directory its reader can
@@ -20,7 +21,7 @@ import (
 // run, as a permission error naming it, as a mode 000 one does, not as a
 // directory replaced during the backup.
 func TestArchiveUnsearchableDirectory(t *testing.T) {
-	if !dropRoot(t) {
+	if !childtest.AsNobody(t) {
 		return
 	}
 	for _, mode := range []fs.FileMode{0o644, 0o000} {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluice-backup/sluice/pipeline"
 	"github.com/sluice-backup/sluice/pipeline/archive"
+	"github.com/sluice-backup/sluice/pipeline/childtest"
 )
 
 // fileLimitEnv holds, in a child process of the test binary that
@@ -56,7 +57,7 @@ func withFileLimit(t *testing.T, limit uint64) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rerunTest(t, exe, fmt.Sprintf("with %d descriptors", limit), func(cmd *exec.Cmd) {
+	childtest.Rerun(t, exe, fmt.Sprintf("with %d descriptors", limit), func(cmd *exec.Cmd) {
 		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", fileLimitEnv, limit))
 	})
 	return false

@@ -6,100 +6,18 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
-	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
 	"github.com/sluice-backup/sluice/pipeline/archive"
+	"github.com/sluice-backup/sluice/pipeline/childtest"
 )
-
-// nobody is the user and group a test run as root drops to.
-const nobody = 65534
-
-// dropRoot makes the rest of the calling test run without root's
-// privileges, which let root rename and empty folders it cannot write.
-// It returns true when the test runs as another user already. As root it
-// runs the test again in a child process of this test binary as user and
-// group nobody, fails the test if the child fails, and returns false: the
-// caller returns. Only top-level tests can use it.
-func dropRoot(t *testing.T) bool {
-	t.Helper()
-	if os.Getuid() != 0 {
-		return true
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The test binary lives in a folder only root can enter: copy it.
-	work, err := os.MkdirTemp("", "sluice-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(work) })
-	tmp := filepath.Join(work, "tmp")
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(tmp, nobody, nobody); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(work, "pipeline.test")
-	if err := copyFile(exe, bin); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	rerunTest(t, bin, fmt.Sprintf("as user %d", nobody), func(cmd *exec.Cmd) {
-		cmd.Dir = tmp
-		cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "HOME="+tmp)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	})
-	return false
-}
-
-// rerunTest runs the calling test again in a child process of the test
-// binary bin, which setup prepares, and fails the test unless it passes
-// there. how says how the child differs, for messages.
-func rerunTest(t *testing.T, bin, how string, setup func(*exec.Cmd)) {
-	t.Helper()
-	cmd := exec.Command(bin, "-test.run=^"+t.Name()+"$", "-test.v")
-	setup(cmd)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", t.Name(), how, err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("%s %s did not pass:\n%s", t.Name(), how, out)
-	}
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
 
 // unlockAtCleanup makes the folders under dir writable again before
 // t.TempDir's cleanup, which a user other than root needs to remove them.
@@ -145,7 +63,7 @@ func readOnlyTree(t *testing.T, dir string) {
 // leaves nothing behind, read-only folders included, and an empty
 // destination stays empty, so a second attempt is not refused.
 func TestRestoreReadOnlyFolders(t *testing.T) {
-	if !dropRoot(t) {
+	if !childtest.AsNobody(t) {
 		return
 	}
 	reg := testRegistry()
@@ -219,7 +137,7 @@ func TestRestoreReadOnlyFolders(t *testing.T) {
 // folder's names are left to the file system. Opened to be read, it is
 // an error, not an empty folder.
 func TestBackupIntoWriteOnlyFolder(t *testing.T) {
-	if !dropRoot(t) {
+	if !childtest.AsNobody(t) {
 		return
 	}
 	reg := testRegistry()
@@ -260,7 +178,7 @@ func TestBackupIntoWriteOnlyFolder(t *testing.T) {
 // user who cannot give files away fails with an error matching
 // archive.ErrOwner and fs.ErrPermission, naming the entry.
 func TestRestoreOwnersUnprivileged(t *testing.T) {
-	if !dropRoot(t) {
+	if !childtest.AsNobody(t) {
 		return
 	}
 	ctx := t.Context()

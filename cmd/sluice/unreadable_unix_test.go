@@ -3,64 +3,13 @@
 package main
 
 import (
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/sluice-backup/sluice/pipeline/childtest"
 )
-
-// nobody is the user and group a test run as root drops to.
-const nobody = 65534
-
-// runAsNobody reports whether the calling test should go on: it does
-// when the test runs as a user other than root already. As root, whom no
-// file mode keeps from reading, it runs the test again in a child process
-// of a copy of this test binary as user and group nobody, fails the test
-// if the child fails, and reports false: the caller returns. Only
-// top-level tests can use it.
-func runAsNobody(t *testing.T) bool {
-	t.Helper()
-	if os.Getuid() != 0 {
-		return true
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The test binary lives in a folder only root may enter: copy it.
-	work := t.TempDir()
-	tmp := filepath.Join(work, "tmp")
-	bin := filepath.Join(work, "sluice.test")
-	must := func(err error) {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(os.Mkdir(tmp, 0o700))
-	must(os.Chown(tmp, nobody, nobody))
-	in, err := os.Open(exe)
-	must(err)
-	defer in.Close()
-	out, err := os.OpenFile(bin, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	must(err)
-	_, err = io.Copy(out, in)
-	must(err)
-	must(out.Close())
-	must(os.Chmod(work, 0o755))
-	must(os.Chmod(filepath.Dir(work), 0o755))
-	cmd := exec.Command(bin, "-test.run=^"+t.Name()+"$", "-test.v")
-	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "HOME="+tmp)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	b, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(b), "--- PASS: "+t.Name()) {
-		t.Fatalf("%s as user %d: %v\n%s", t.Name(), nobody, err, b)
-	}
-	return false
-}
 
 // TestUnreadableSourceRoot: a source folder that cannot be listed, or a
 // source file that cannot be read, fails the backup (exit 1) before any
@@ -68,7 +17,7 @@ func runAsNobody(t *testing.T) bool {
 // claim, no summary, and the message says how to go on. run fails such a
 // source of a pipeline the same way.
 func TestUnreadableSourceRoot(t *testing.T) {
-	if !runAsNobody(t) {
+	if !childtest.AsNobody(t) {
 		return
 	}
 	dir := t.TempDir()
