@@ -106,9 +106,9 @@ func TestTree(t *testing.T) {
 		fail bool
 	}{{syscall.EINVAL, false}, {syscall.ENOTSUP, false}, {syscall.EIO, true}} {
 		var flushed []string
-		fsync.SyncFS = func(f *os.File) error {
-			flushed = append(flushed, f.Name())
-			return &os.PathError{Op: "syncfs", Path: f.Name(), Err: tc.err}
+		fsync.SyncFS = func(r *os.Root) error {
+			flushed = append(flushed, r.Name())
+			return &os.PathError{Op: "syncfs", Path: r.Name(), Err: tc.err}
 		}
 		if err := fsync.Tree(dir); (err != nil) != tc.fail {
 			t.Errorf("flush failing with %v: Tree = %v", tc.err, err)
@@ -172,7 +172,7 @@ func TestFlushEach(t *testing.T) {
 		flushed = append(flushed, filepath.ToSlash(rel))
 		return nil
 	}
-	if err := fsync.FlushEach(dir); err != nil {
+	if err := fsync.FlushEach(root); err != nil {
 		t.Fatalf("FlushEach: %v", err)
 	}
 	slices.Sort(flushed)
@@ -185,7 +185,7 @@ func TestFlushEach(t *testing.T) {
 	}
 
 	fsync.Sync = func(f *os.File) error { return &os.PathError{Op: "sync", Path: f.Name(), Err: syscall.EIO} }
-	if err := fsync.FlushEach(dir); !errors.Is(err, syscall.EIO) {
+	if err := fsync.FlushEach(root); !errors.Is(err, syscall.EIO) {
 		t.Errorf("FlushEach with flushes failing: %v, want EIO", err)
 	}
 }
