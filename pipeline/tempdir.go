@@ -69,7 +69,7 @@ func hook(step string, dir *folder, name string) {
 // errTempReplaced is the restore's failure when its temporary folder's
 // name no longer leads to the folder it made.
 func errTempReplaced(parent *folder, name string) error {
-	return fmt.Errorf("temporary folder %s was replaced during the restore by another user (renamed away, a symlink or a folder of theirs put in its place); nothing restored, and what is there now is left as it is",
+	return fmt.Errorf("temporary folder %s was replaced during the restore by another user; nothing restored, and what they put in its place is left as it is",
 		filepath.Join(parent.root.Name(), name))
 }
 
