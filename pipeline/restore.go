@@ -570,6 +570,7 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 		if err != nil {
 			return fmt.Errorf("destination: %w", err)
 		}
+		slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 		if len(entries) > 0 {
 			return notEmpty(clean, entries)
 		}
@@ -609,7 +610,7 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 	if err := archive.ExtractRoot(ctx, obj, tmp.root, opts); err != nil {
 		return err
 	}
-	hook("extracted", dir, tmp.name)
+	tempStep("extracted", dir, tmp.name)
 	if err := obj.Verify(); err != nil {
 		return err
 	}
@@ -626,7 +627,7 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 		return err
 	}
 	name := filepath.Base(dest)
-	hook("renaming", dir, tmp.name)
+	tempStep("renaming", dir, tmp.name)
 	if err := renameAt(dir.file, tmp.name, dir.file, name); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("destination %s appeared during the restore; left untouched", dest)
@@ -717,7 +718,7 @@ func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest *folder, opts arch
 	if err := archive.ExtractRoot(ctx, obj, tmp.root, opts); err != nil {
 		return err
 	}
-	hook("extracted", dest, tmp.name)
+	tempStep("extracted", dest, tmp.name)
 	if err := obj.Verify(); err != nil {
 		return err
 	}
@@ -762,7 +763,7 @@ func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest *folder, opts arch
 			}
 			return fmt.Errorf("destination: %w", err)
 		}
-		hook("moved", dest, tmp.name)
+		tempStep("moved", dest, tmp.name)
 	}
 	// The temporary folder is empty now. It goes before dest is flushed,
 	// so that a crash cannot bring it back beside the restored entries

@@ -231,3 +231,56 @@ func TestRestoreUndoLeavesOthersAlone(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreUndoReadOnlyFolder: as a user other than root, a read-only
+// folder the archive made, moved up into an existing folder, is moved
+// back and removed with the rest when the restore fails after it moved
+// (here: the temporary folder was swapped), made writable for that
+// through a descriptor checked to be that folder.
+func TestRestoreUndoReadOnlyFolder(t *testing.T) {
+	if !dropRoot(t) {
+		return
+	}
+	reg := testRegistry()
+	tg, _ := fileTarget(t, reg)
+	tree := t.TempDir()
+	readOnlyTree(t, tree) // f, mod/ (0555), mod/in/ (0500), mod/in/b.go
+	name := backupPath(t, reg, tg, tree)
+	d := &pipeline.Decoder{Registry: reg}
+	outside := outsideTree(t)
+	before := snapshot(t, outside)
+	parent := t.TempDir()
+	unlockAtCleanup(t, parent)
+	dest := filepath.Join(parent, "out")
+	if err := os.Mkdir(dest, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var tmpName string
+	pipeline.SetTempHook(t, func(step, tmp string) {
+		if step != "moved" || tmpName != "" {
+			return
+		}
+		if _, err := os.Lstat(filepath.Join(dest, "mod")); err == nil {
+			tmpName = filepath.Base(tmp)
+			swapTemp(t, tmp, symlinkTo(outside))
+		}
+	})
+	_, err := d.RestoreTo(t.Context(), tg, name, dest, nil)
+	if tmpName == "" {
+		t.Fatalf("mod was never moved up (restore: %v)", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "was replaced during the restore by another user; nothing restored") {
+		t.Errorf("restore: %v; want it to say its temporary folder was replaced", err)
+	}
+	if after := snapshot(t, outside); !maps.Equal(after, before) {
+		t.Errorf("the folder outside changed: %v, was %v", after, before)
+	}
+	want := []string{"moved", tmpName}
+	slices.Sort(want)
+	if got := dirNames(t, dest); !slices.Equal(got, want) {
+		t.Errorf("%s holds %q, want %q", dest, got, want)
+	}
+	if got := dirNames(t, filepath.Join(dest, "moved")); len(got) > 0 {
+		t.Errorf("the temporary folder renamed away still holds %q", got)
+	}
+}

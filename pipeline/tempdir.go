@@ -60,7 +60,8 @@ type tempDir struct {
 // "moved" (after each entry moved into an existing destination).
 var tempHook func(step, path string)
 
-func hook(step string, dir *folder, name string) {
+// tempStep calls [tempHook], if set, for the temporary folder name in dir.
+func tempStep(step string, dir *folder, name string) {
 	if tempHook != nil {
 		tempHook(step, filepath.Join(dir.root.Name(), name))
 	}
@@ -76,9 +77,10 @@ func errTempReplaced(parent *folder, name string) error {
 // makeTemp makes a new private folder (mode 0700) in parent, named prefix
 // and a random number, and opens it. It fails with [errTempReplaced] if
 // what its name leads to by the time it is opened is not a folder this
-// process owns, private, the very one at that name (not one reached
-// through a symlink): another user who can write to parent renamed it
-// and put something of theirs there, which is left alone.
+// process's user owns, private (see [private]), the very one at that
+// name (not one reached through a symlink): another user who can write
+// to parent renamed it and put something of theirs there, which is left
+// alone.
 func makeTemp(parent *folder, prefix string) (*tempDir, error) {
 	var name string
 	for try := 0; ; try++ {
@@ -91,11 +93,18 @@ func makeTemp(parent *folder, prefix string) (*tempDir, error) {
 			return nil, err
 		}
 	}
-	hook("made", parent, name)
+	tempStep("made", parent, name)
 	dir, err := openFolder(parent.root.OpenRoot(name))
 	if err != nil {
-		// A symlink leading out of parent, or to something that is
-		// not a folder.
+		if st, lerr := parent.root.Lstat(name); lerr == nil && st.IsDir() {
+			// Still a folder at that name, which could not be opened
+			// (out of descriptors, say): remove it if it is empty,
+			// as ours is.
+			parent.root.Remove(name)
+			return nil, err
+		}
+		// Gone, or a symlink leading out of parent or to something
+		// that is not a folder.
 		return nil, errTempReplaced(parent, name)
 	}
 	id, err := dir.file.Stat()
@@ -104,7 +113,7 @@ func makeTemp(parent *folder, prefix string) (*tempDir, error) {
 		return nil, err
 	}
 	at, err := parent.root.Lstat(name)
-	if err != nil || !os.SameFile(id, at) || !id.IsDir() || id.Mode().Perm()&0o077 != 0 || !ownedByProcess(id) {
+	if err != nil || !os.SameFile(id, at) || !id.IsDir() || !private(id) {
 		dir.close()
 		return nil, errTempReplaced(parent, name)
 	}
