@@ -637,7 +637,7 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 	if !tmp.holdsIt(name) {
 		// What moved to dest is what another user had put under the
 		// temporary name: theirs, in their folder, left as it is.
-		return fmt.Errorf("destination: %w", errTempReplaced(dir, tmp.name))
+		return fmt.Errorf("destination: %w", errTempReplaced("folder", dir, tmp.name))
 	}
 	tmp.name = name
 	err = fsync.FolderFile(dir.file)
@@ -729,7 +729,7 @@ func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest *folder, opts arch
 		return err
 	}
 	if !tmp.holdsIt(tmp.name) {
-		return fmt.Errorf("destination: %w", errTempReplaced(dest, tmp.name))
+		return fmt.Errorf("destination: %w", errTempReplaced("folder", dest, tmp.name))
 	}
 	names, err := tmp.file.Readdirnames(-1)
 	if err != nil {
@@ -772,7 +772,7 @@ func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest *folder, opts arch
 	// meanwhile: that fails the restore, and stays.
 	if !tmp.holdsIt(tmp.name) {
 		undo(tmp)
-		return fmt.Errorf("destination: %w", errTempReplaced(dest, tmp.name))
+		return fmt.Errorf("destination: %w", errTempReplaced("folder", dest, tmp.name))
 	}
 	dest.root.Remove(tmp.name)
 	err = fsync.FolderFile(dest.file)
@@ -910,6 +910,12 @@ func copyToFile(ctx context.Context, f *os.File, r io.Reader, holes bool) error 
 // holes where it has blocks of zeros if holes is set. The file is flushed
 // to disk before it appears at dest, and the folders that hold its name
 // after.
+//
+// dest's folder may belong to another user, who can rename entries in it
+// at any time: the temporary file is written, and linked to dest, through
+// descriptors, and dest is checked to be that very file after. If the
+// temporary name was given to something else, the restore fails and
+// leaves that where it is.
 func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) error {
 	if _, err := os.Lstat(dest); err == nil {
 		return fmt.Errorf("destination %s already exists; restore never overwrites, choose another path", dest)
@@ -925,16 +931,39 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 			removeEmptyDirs(made)
 		}
 	}()
-	// CreateTemp's mode 0600 keeps the partial plaintext private; the
-	// finished file gets its final mode just before it appears at dest.
-	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".sluice-tmp-")
+	parent, err := openFolder(os.OpenRoot(dir))
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
+	defer parent.close()
+	// Mode 0600 keeps the partial plaintext private; the finished file
+	// gets its final mode just before it appears at dest.
+	var f *os.File
+	tmpName, err := newName(parent, "."+filepath.Base(dest)+tmpPrefix, func(name string) (err error) {
+		f, err = parent.root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	name := filepath.Base(dest)
+	var id fs.FileInfo // the file's identity, once written
 	defer func() {
-		if !committed {
-			f.Close()
-			os.Remove(f.Name())
+		if id == nil && !committed {
+			id, _ = f.Stat()
+		}
+		f.Close()
+		if committed {
+			return
+		}
+		// Only names that lead to the file: another user's entry put
+		// in the place of either stays.
+		if id != nil {
+			for _, n := range []string{tmpName, name} {
+				if parent.is(n, id) {
+					parent.root.Remove(n)
+				}
+			}
 		}
 	}()
 	if err := copyToFile(ctx, f, obj, holes); err != nil {
@@ -949,32 +978,48 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 	if err := fsync.File(f); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
+	if id, err = f.Stat(); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	tempStep("renaming", parent, tmpName)
 	// Link rather than rename, so a file created at dest meanwhile is
-	// never replaced.
-	if err := os.Link(f.Name(), dest); err != nil {
+	// never replaced. Neither follows a symlink at the temporary name.
+	if err := parent.root.Link(tmpName, name); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("destination %s appeared during the restore; left untouched", dest)
 		}
 		// Some filesystems have no hard links: fall back to rename.
-		if err := os.Rename(f.Name(), dest); err != nil {
+		if err := renameAt(parent.file, tmpName, parent.file, name); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("destination %s appeared during the restore; left untouched", dest)
+			}
 			return fmt.Errorf("destination: %w", err)
 		}
 	}
+	if !parent.is(name, id) {
+		// What now is at dest is what another user had put under the
+		// temporary name: theirs, in their folder, left as it is.
+		return fmt.Errorf("destination: %w", errTempReplaced("file", parent, tmpName))
+	}
 	// The temporary name goes before the folder is flushed, so that a
 	// crash cannot bring it back beside the restored file.
-	os.Remove(f.Name())
-	if err := flushNames(dir, made); err != nil {
-		os.Remove(dest)
+	if parent.is(tmpName, id) {
+		parent.root.Remove(tmpName)
+	}
+	err = fsync.FolderFile(parent.file)
+	if err == nil && len(made) > 0 {
+		err = flushNames(filepath.Dir(dir), made)
+	}
+	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		os.Remove(dest)
 		return err
 	}
 	committed = true

@@ -284,3 +284,39 @@ func TestRestoreUndoReadOnlyFolder(t *testing.T) {
 		t.Errorf("the temporary folder renamed away still holds %q", got)
 	}
 }
+
+// TestRestoreTempFileSwapped: a single stream restored into a folder
+// another user can write, whose temporary file they rename away and
+// replace with a symlink before it is linked to the destination, fails
+// saying so rather than report their symlink restored, and changes
+// nothing outside.
+func TestRestoreTempFileSwapped(t *testing.T) {
+	reg := testRegistry()
+	tg, _ := fileTarget(t, reg)
+	stream := backupTo(t, reg, tg, "dump.sql", "", []byte("select 1;\n"), "zstd")
+	d := &pipeline.Decoder{Registry: reg}
+	outside := outsideTree(t)
+	before := snapshot(t, outside)
+	home := t.TempDir()
+	var tmpName string
+	pipeline.SetTempHook(t, func(step, tmp string) {
+		if step == "renaming" && tmpName == "" {
+			tmpName = filepath.Base(tmp)
+			swapTemp(t, tmp, symlinkTo(filepath.Join(outside, "shadow")))
+		}
+	})
+	_, err := d.RestoreTo(t.Context(), tg, stream, filepath.Join(home, "out"), nil)
+	if err == nil || !strings.Contains(err.Error(), "temporary file "+filepath.Join(home, tmpName)+" was replaced during the restore by another user; nothing restored") {
+		t.Errorf("restore: %v; want it to say its temporary file was replaced", err)
+	}
+	if after := snapshot(t, outside); !maps.Equal(after, before) {
+		t.Errorf("the folder outside changed: %v, was %v", after, before)
+	}
+	// Their symlink, and the link to it the restore made at out, stay;
+	// so does the file they renamed away.
+	want := []string{"moved", "out", tmpName}
+	slices.Sort(want)
+	if got := dirNames(t, home); !slices.Equal(got, want) {
+		t.Errorf("%s holds %q, want %q", home, got, want)
+	}
+}

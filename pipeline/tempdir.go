@@ -53,11 +53,12 @@ type tempDir struct {
 }
 
 // tempHook, when set (by tests), is called at each step of a restore's
-// use of its temporary folder, with the step and the folder's path, so a
-// test can do there what another user could: rename the folder away and
-// plant something in its place. Steps: "made" (created, not yet opened),
-// "extracted", "renaming" (before the rename to a new destination) and
-// "moved" (after each entry moved into an existing destination).
+// use of its temporary folder or file, with the step and its path, so a
+// test can do there what another user could: rename it away and plant
+// something in its place. Steps: "made" (a folder created, not yet
+// opened), "extracted", "renaming" (before the rename of a folder, or
+// the link of a file, to a new destination) and "moved" (after each
+// entry moved into an existing destination).
 var tempHook func(step, path string)
 
 // tempStep calls [tempHook], if set, for the temporary folder name in dir.
@@ -67,11 +68,11 @@ func tempStep(step string, dir *folder, name string) {
 	}
 }
 
-// errTempReplaced is the restore's failure when its temporary folder's
-// name no longer leads to the folder it made.
-func errTempReplaced(parent *folder, name string) error {
-	return fmt.Errorf("temporary folder %s was replaced during the restore by another user; nothing restored, and what they put in its place is left as it is",
-		filepath.Join(parent.root.Name(), name))
+// errTempReplaced is the restore's failure when the name of its
+// temporary folder or file (what) no longer leads to what it made.
+func errTempReplaced(what string, parent *folder, name string) error {
+	return fmt.Errorf("temporary %s %s was replaced during the restore by another user; nothing restored, and what they put in its place is left as it is",
+		what, filepath.Join(parent.root.Name(), name))
 }
 
 // makeTemp makes a new private folder (mode 0700) in parent, named prefix
@@ -82,16 +83,11 @@ func errTempReplaced(parent *folder, name string) error {
 // to parent renamed it and put something of theirs there, which is left
 // alone.
 func makeTemp(parent *folder, prefix string) (*tempDir, error) {
-	var name string
-	for try := 0; ; try++ {
-		name = prefix + strconv.FormatUint(uint64(rand.Uint32()), 10)
-		err := parent.root.Mkdir(name, 0o700)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, fs.ErrExist) || try == 10000 {
-			return nil, err
-		}
+	name, err := newName(parent, prefix, func(name string) error {
+		return parent.root.Mkdir(name, 0o700)
+	})
+	if err != nil {
+		return nil, err
 	}
 	tempStep("made", parent, name)
 	dir, err := openFolder(parent.root.OpenRoot(name))
@@ -105,7 +101,7 @@ func makeTemp(parent *folder, prefix string) (*tempDir, error) {
 		}
 		// Gone, or a symlink leading out of parent or to something
 		// that is not a folder.
-		return nil, errTempReplaced(parent, name)
+		return nil, errTempReplaced("folder", parent, name)
 	}
 	id, err := dir.file.Stat()
 	if err != nil {
@@ -115,16 +111,38 @@ func makeTemp(parent *folder, prefix string) (*tempDir, error) {
 	at, err := parent.root.Lstat(name)
 	if err != nil || !os.SameFile(id, at) || !id.IsDir() || !private(id) {
 		dir.close()
-		return nil, errTempReplaced(parent, name)
+		return nil, errTempReplaced("folder", parent, name)
 	}
 	return &tempDir{folder: dir, parent: parent, name: name, id: id}, nil
+}
+
+// newName creates an entry in parent with create, under a name made of
+// prefix and a random number, trying another number while the name is
+// taken, and returns the name.
+func newName(parent *folder, prefix string, create func(name string) error) (string, error) {
+	for try := 0; ; try++ {
+		name := prefix + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		err := create(name)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) || try == 10000 {
+			return "", err
+		}
+	}
+}
+
+// is reports whether the entry name in d is id itself (not a symlink to
+// it, nor something else put in its place).
+func (d *folder) is(name string, id fs.FileInfo) bool {
+	st, err := d.root.Lstat(name)
+	return err == nil && os.SameFile(st, id)
 }
 
 // holdsIt reports whether the entry name in the parent is the temporary
 // folder itself.
 func (t *tempDir) holdsIt(name string) bool {
-	st, err := t.parent.root.Lstat(name)
-	return err == nil && os.SameFile(st, t.id)
+	return t.parent.is(name, t.id)
 }
 
 // remove removes the temporary folder's tree through its descriptors,
