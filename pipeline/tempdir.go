@@ -61,7 +61,8 @@ type tempDir struct {
 // entry moved into an existing destination).
 var tempHook func(step, path string)
 
-// tempStep calls [tempHook], if set, for the temporary folder name in dir.
+// tempStep calls [tempHook], if set, for the temporary folder or file
+// name in dir.
 func tempStep(step string, dir *folder, name string) {
 	if tempHook != nil {
 		tempHook(step, filepath.Join(dir.root.Name(), name))
@@ -92,10 +93,10 @@ func makeTemp(parent *folder, prefix string) (*tempDir, error) {
 	tempStep("made", parent, name)
 	dir, err := openFolder(parent.root.OpenRoot(name))
 	if err != nil {
-		if st, lerr := parent.root.Lstat(name); lerr == nil && st.IsDir() {
-			// Still a folder at that name, which could not be opened
-			// (out of descriptors, say): remove it if it is empty,
-			// as ours is.
+		if st, lerr := parent.root.Lstat(name); lerr == nil && st.IsDir() && private(st) {
+			// Still a private folder at that name, which could not be
+			// opened (out of descriptors, say): remove it if it is
+			// empty, as ours is.
 			parent.root.Remove(name)
 			return nil, err
 		}

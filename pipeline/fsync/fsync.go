@@ -155,9 +155,10 @@ func Tree(dir string) error {
 // TreeRoot flushes root's folder and everything under it: a restored
 // tree of any size, on Linux with one call rather than one per file
 // (which flushes what others wrote to the same file system too). It goes
-// through root only, never through a path, so the tree is flushed
-// wherever it has been moved meanwhile, and nothing else is. A file
-// system that cannot flush is taken as it is, as by [File].
+// through root only, never through a path: the tree is flushed wherever
+// it has been moved meanwhile, and nothing planted at its former path
+// (a symlink to a named pipe, which would block an open) is opened. A
+// file system that cannot flush is taken as it is, as by [File].
 func TreeRoot(root *os.Root) error {
 	err := SyncFS(root)
 	if errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported) {

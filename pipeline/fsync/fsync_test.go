@@ -63,6 +63,32 @@ func TestUnsupportedIsTakenAsIs(t *testing.T) {
 	}
 }
 
+// TestFolderFile: an open folder is flushed through its descriptor, and
+// a file system that cannot flush it is taken as it is.
+func TestFolderFile(t *testing.T) {
+	dir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	for _, tc := range []struct {
+		err  error
+		fail bool
+	}{{nil, false}, {syscall.EINVAL, false}, {syscall.EIO, true}} {
+		var flushErr error
+		if tc.err != nil {
+			flushErr = &os.PathError{Op: "sync", Path: dir.Name(), Err: tc.err}
+		}
+		names := watch(t, flushErr)
+		if err := fsync.FolderFile(dir); (err != nil) != tc.fail {
+			t.Errorf("flush failing with %v: FolderFile = %v", tc.err, err)
+		}
+		if !slices.Equal(*names, []string{dir.Name()}) {
+			t.Errorf("flushed %q, want %q", *names, dir.Name())
+		}
+	}
+}
+
 // TestMkdirAll: the folders holding the names of new folders are
 // flushed, from the deepest new folder's parent up to the folder that
 // existed; nothing is flushed when dir exists.
