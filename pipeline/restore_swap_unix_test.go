@@ -62,6 +62,26 @@ func swapTemp(t *testing.T, tmp string, plant func(tmp string) error) {
 	}
 }
 
+// assertLeftAlone fails the test unless the folder outside holds what
+// it did before, home (the folder that held the temporary folder) holds
+// just want, and the temporary folder renamed away to home/moved, if
+// there, is empty.
+func assertLeftAlone(t *testing.T, outside string, before map[string]fs.FileMode, home string, want []string) {
+	t.Helper()
+	if after := snapshot(t, outside); !maps.Equal(after, before) {
+		t.Errorf("the folder outside changed: %v, was %v", after, before)
+	}
+	want = slices.Sorted(slices.Values(want))
+	if got := dirNames(t, home); !slices.Equal(got, want) {
+		t.Errorf("%s holds %q, want %q", home, got, want)
+	}
+	if slices.Contains(want, "moved") {
+		if got := dirNames(t, filepath.Join(home, "moved")); len(got) > 0 {
+			t.Errorf("the temporary folder renamed away still holds %q", got)
+		}
+	}
+}
+
 func symlinkTo(target string) func(string) error {
 	return func(tmp string) error { return os.Symlink(target, tmp) }
 }
@@ -142,21 +162,11 @@ func TestRestoreTempFolderSwapped(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "temporary folder "+filepath.Join(home, tmpName)+" was replaced during the restore by another user; nothing restored") {
 				t.Errorf("restore: %v; want it to say its temporary folder was replaced", err)
 			}
-			if after := snapshot(t, outside); !maps.Equal(after, before) {
-				t.Errorf("the folder outside changed: %v, was %v", after, before)
-			}
 			plantAt := c.plantAt
 			if plantAt == "" {
 				plantAt = tmpName
 			}
-			want := append([]string{"moved", plantAt}, c.theirs...)
-			slices.Sort(want)
-			if got := dirNames(t, home); !slices.Equal(got, want) {
-				t.Errorf("%s holds %q, want %q", home, got, want)
-			}
-			if got := dirNames(t, filepath.Join(home, "moved")); len(got) > 0 {
-				t.Errorf("the temporary folder renamed away still holds %q", got)
-			}
+			assertLeftAlone(t, outside, before, home, append([]string{"moved", plantAt}, c.theirs...))
 		})
 	}
 }
@@ -209,24 +219,15 @@ func TestRestoreUndoLeavesOthersAlone(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "appeared during the restore") {
 				t.Errorf("restore: %v; want it to say an entry appeared", err)
 			}
-			if after := snapshot(t, outside); !maps.Equal(after, before) {
-				t.Errorf("the folder outside changed: %v, was %v", after, before)
-			}
 			want := []string{"moved", tmpName, planted}
 			if replaceMoved {
 				want = append(want, movedName, "taken")
 			}
-			slices.Sort(want)
-			if got := dirNames(t, dest); !slices.Equal(got, want) {
-				t.Errorf("%s holds %q, want %q", dest, got, want)
-			}
+			assertLeftAlone(t, outside, before, dest, want)
 			if replaceMoved {
 				if st, err := os.Lstat(filepath.Join(dest, movedName)); err != nil || st.Mode()&fs.ModeSymlink == 0 {
 					t.Errorf("their symlink at %s was not left alone: %v", movedName, err)
 				}
-			}
-			if got := dirNames(t, filepath.Join(dest, "moved")); len(got) > 0 {
-				t.Errorf("the temporary folder renamed away still holds %q", got)
 			}
 		})
 	}
@@ -272,17 +273,7 @@ func TestRestoreUndoReadOnlyFolder(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "was replaced during the restore by another user; nothing restored") {
 		t.Errorf("restore: %v; want it to say its temporary folder was replaced", err)
 	}
-	if after := snapshot(t, outside); !maps.Equal(after, before) {
-		t.Errorf("the folder outside changed: %v, was %v", after, before)
-	}
-	want := []string{"moved", tmpName}
-	slices.Sort(want)
-	if got := dirNames(t, dest); !slices.Equal(got, want) {
-		t.Errorf("%s holds %q, want %q", dest, got, want)
-	}
-	if got := dirNames(t, filepath.Join(dest, "moved")); len(got) > 0 {
-		t.Errorf("the temporary folder renamed away still holds %q", got)
-	}
+	assertLeftAlone(t, outside, before, dest, []string{"moved", tmpName})
 }
 
 // TestRestoreTempFileSwapped: a single stream restored into a folder
@@ -309,13 +300,12 @@ func TestRestoreTempFileSwapped(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "temporary file "+filepath.Join(home, tmpName)+" was replaced during the restore by another user; nothing restored") {
 		t.Errorf("restore: %v; want it to say its temporary file was replaced", err)
 	}
+	// Their symlink, and the link to it the restore made at out, stay;
+	// so does the file they renamed away (not a folder, not emptied).
 	if after := snapshot(t, outside); !maps.Equal(after, before) {
 		t.Errorf("the folder outside changed: %v, was %v", after, before)
 	}
-	// Their symlink, and the link to it the restore made at out, stay;
-	// so does the file they renamed away.
-	want := []string{"moved", "out", tmpName}
-	slices.Sort(want)
+	want := slices.Sorted(slices.Values([]string{"moved", "out", tmpName}))
 	if got := dirNames(t, home); !slices.Equal(got, want) {
 		t.Errorf("%s holds %q, want %q", home, got, want)
 	}
