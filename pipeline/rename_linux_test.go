@@ -8,16 +8,23 @@ import (
 	"testing"
 )
 
-// TestRenameNoReplace: renameNoReplace never replaces what is at its
-// destination, a file or an empty folder, and on Linux the kernel
-// decides (EEXIST from renameat2), not a check made before the rename,
-// which something created meanwhile would pass.
-func TestRenameNoReplace(t *testing.T) {
+// TestRenameAt: renameAt never replaces what is at its destination, a
+// file or an empty folder, and on Linux the kernel decides (EEXIST from
+// renameat2), not a check made before the rename, which something
+// created meanwhile would pass. Names are taken relative to the folders'
+// descriptors: a folder renamed after it was opened is still the one
+// renamed in.
+func TestRenameAt(t *testing.T) {
 	dir := t.TempDir()
 	from := filepath.Join(dir, "from")
 	if err := os.Mkdir(from, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
 	for _, tc := range []struct {
 		name string
 		make func(string) error
@@ -30,7 +37,7 @@ func TestRenameNoReplace(t *testing.T) {
 			t.Fatal(err)
 		}
 		before, _ := os.Lstat(to)
-		err := renameNoReplace(from, to)
+		err := renameAt(d, "from", d, tc.name)
 		if !errors.Is(err, syscall.EEXIST) {
 			t.Errorf("rename onto %s: %v, want EEXIST from the kernel", tc.name, err)
 		}
@@ -41,11 +48,16 @@ func TestRenameNoReplace(t *testing.T) {
 			t.Errorf("source gone: %v", err)
 		}
 	}
-	to := filepath.Join(dir, "new")
-	if err := renameNoReplace(from, to); err != nil {
+	// The folder moves; names still go through its descriptor.
+	moved := dir + "-moved"
+	if err := os.Rename(dir, moved); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(to); err != nil {
+	defer os.Rename(moved, dir)
+	if err := renameAt(d, "from", d, "new"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(moved, "new")); err != nil {
 		t.Fatal(err)
 	}
 }

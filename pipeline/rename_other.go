@@ -1,9 +1,22 @@
-//go:build !linux
+//go:build !unix
 
 package pipeline
 
-// renameNoReplace renames from to to, failing with an error matching
-// [fs.ErrExist] if something is at to. Without an atomic no-replace
-// rename here, it is [renameChecked]: something created at to between
-// its check and the rename may be replaced.
-func renameNoReplace(from, to string) error { return renameChecked(from, to) }
+import (
+	"io/fs"
+	"os"
+)
+
+// renameAt renames from in the folder fromDir to to in toDir, failing with
+// an error matching [fs.ErrExist] if something is at to. Without
+// descriptor-relative renames here (Windows), it goes through the paths
+// the folders were opened by: a folder renamed meanwhile is not followed,
+// and something created at to between the check and the rename may be
+// replaced.
+func renameAt(fromDir *os.File, from string, toDir *os.File, to string) error {
+	oldPath, newPath := joinName(fromDir, from), joinName(toDir, to)
+	if _, err := os.Lstat(newPath); err == nil {
+		return &os.LinkError{Op: "rename", Old: oldPath, New: newPath, Err: fs.ErrExist}
+	}
+	return os.Rename(oldPath, newPath)
+}

@@ -393,8 +393,9 @@ func destKind(dest string) (int, error) {
 	st, err := os.Stat(dest)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if _, err := os.Lstat(dest); err == nil {
-			return 0, fmt.Errorf("destination %s is a symlink to a missing path; restore never overwrites, choose another path", dest)
+		// Without the separator, which would make lstat follow it.
+		if _, err := os.Lstat(filepath.Clean(dest)); err == nil {
+			return 0, danglingLink(dest)
 		}
 		if slash {
 			return destDir, nil
@@ -547,27 +548,44 @@ const tmpPrefix = ".sluice-tmp-"
 // a symlink to a directory; without one, a symlink is not a directory.
 // On failure nothing is left: the temporary tree is removed, folders the
 // archive made read-only included. On success the tree is on the disk,
-// flushed before it appears at dest (see [fsync.Tree]), and so are the
-// names that lead to it.
+// flushed before it appears at dest (see [fsync.TreeRoot]), and so are
+// the names that lead to it.
+//
+// dest's parent may belong to another user, who can rename entries in it
+// at any time: the temporary folder is used only through descriptors
+// (see [tempDir]), and the rename that makes it appear at dest is checked
+// to have moved that very folder. If its name was given to something
+// else, the restore fails and leaves that where it is.
 func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive.ExtractOptions) error {
 	stat := os.Lstat
 	if endsInSeparator(dest) {
 		stat = os.Stat
 	}
-	dest = filepath.Clean(dest)
-	if st, err := stat(dest); err == nil {
+	clean := filepath.Clean(dest)
+	st, err := stat(clean)
+	if err == nil {
 		if !st.IsDir() {
-			return fmt.Errorf("destination %s exists and is not a directory", dest)
+			return fmt.Errorf("destination %s exists and is not a directory", clean)
 		}
-		entries, err := os.ReadDir(dest)
+		dir, err := openFolder(os.OpenRoot(clean))
 		if err != nil {
 			return fmt.Errorf("destination: %w", err)
 		}
-		if len(entries) > 0 {
-			return notEmpty(dest, entries)
+		defer dir.close()
+		entries, err := dir.file.ReadDir(-1)
+		if err != nil {
+			return fmt.Errorf("destination: %w", err)
 		}
-		return restoreIntoEmpty(ctx, obj, dest, opts)
+		slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+		if len(entries) > 0 {
+			return notEmpty(clean, entries)
+		}
+		return restoreIntoEmpty(ctx, obj, dir, opts)
 	}
+	if _, err := os.Lstat(clean); err == nil {
+		return danglingLink(dest)
+	}
+	dest = clean
 	parent := filepath.Dir(dest)
 	made, err := mkdirParents(parent)
 	if err != nil {
@@ -579,26 +597,34 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 			removeEmptyDirs(made)
 		}
 	}()
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+tmpPrefix)
+	dir, err := openFolder(os.OpenRoot(parent))
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	defer dir.close()
+	tmp, err := makeTemp(dir, "."+filepath.Base(dest)+tmpPrefix)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	defer func() {
-		if !committed {
-			removeTemp(tmp)
+		if committed {
+			tmp.close()
+		} else {
+			tmp.remove()
 		}
 	}()
-	if err := archive.Extract(ctx, obj, tmp, opts); err != nil {
+	if err := archive.ExtractRoot(ctx, obj, tmp.root, opts); err != nil {
 		return err
 	}
+	tempStep("extracted", dir, tmp.name)
 	if err := obj.Verify(); err != nil {
 		return err
 	}
-	// MkdirTemp made it 0700; give it the mode mkdir would have.
-	if err := os.Chmod(tmp, 0o777&^processUmask()); err != nil {
+	// It was made 0700; give it the mode mkdir would have.
+	if err := tmp.file.Chmod(0o777 &^ processUmask()); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
-	if err := fsync.Tree(tmp); err != nil {
+	if err := fsync.TreeRoot(tmp.root); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	// The flush may take long on a busy file system: an interrupt that
@@ -606,23 +632,43 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := renameNoReplace(tmp, dest); err != nil {
+	name := filepath.Base(dest)
+	tempStep("renaming", dir, tmp.name)
+	if err := renameAt(dir.file, tmp.name, dir.file, name); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("destination %s appeared during the restore; left untouched", dest)
 		}
 		return fmt.Errorf("destination: %w", err)
 	}
-	if err := flushNames(parent, made); err != nil {
-		removeTemp(dest)
+	if !tmp.holdsIt(name) {
+		// What moved to dest is what another user had put under the
+		// temporary name: theirs, in their folder, left as it is.
+		return fmt.Errorf("destination: %w", errTempReplaced("folder", dir, tmp.name))
+	}
+	tmp.name = name
+	err = fsync.FolderFile(dir.file)
+	if err == nil && len(made) > 0 {
+		err = flushNames(filepath.Dir(parent), made)
+	}
+	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
+	// Interrupted while flushing: it said it stops and cleans up.
 	if err := ctx.Err(); err != nil {
-		// Interrupted while flushing: it said it stops and cleans up.
-		removeTemp(dest)
 		return err
 	}
 	committed = true
 	return nil
+}
+
+// danglingLink is the error for dest, a symlink whose target does not
+// exist: with a trailing separator it names a folder that is not there;
+// without, restoring to it would replace the link.
+func danglingLink(dest string) error {
+	if endsInSeparator(dest) {
+		return fmt.Errorf("destination %s is a symlink to a folder that does not exist; create the folder first, or choose another path", dest)
+	}
+	return fmt.Errorf("destination %s is a symlink to a missing path; restore never overwrites, choose another path", dest)
 }
 
 // notEmpty is the error for an archive's destination that holds entries.
@@ -662,68 +708,86 @@ func notEmpty(dest string, entries []fs.DirEntry) error {
 // made for someone else. Nothing in dest is replaced: an entry that
 // appears there during the restore fails it. On failure dest is left
 // empty, as it was.
-func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest string, opts archive.ExtractOptions) error {
-	tmp, err := os.MkdirTemp(dest, tmpPrefix)
+//
+// dest may belong to another user, who can rename its entries at any
+// time: the temporary folder is used only through descriptors (see
+// [tempDir]), entries move between the two folders' descriptors, and an
+// entry moved back on failure is first checked to be the one moved up.
+// A restore whose temporary folder's name was given to something else
+// fails, and leaves that where it is.
+func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest *folder, opts archive.ExtractOptions) error {
+	tmp, err := makeTemp(dest, tmpPrefix)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
-	defer removeTemp(tmp) // empty once committed
-	if err := archive.Extract(ctx, obj, tmp, opts); err != nil {
+	defer tmp.remove() // empty, its name gone, once committed
+	if err := archive.ExtractRoot(ctx, obj, tmp.root, opts); err != nil {
 		return err
 	}
+	tempStep("extracted", dest, tmp.name)
 	if err := obj.Verify(); err != nil {
 		return err
 	}
-	if err := fsync.Tree(tmp); err != nil {
+	if err := fsync.TreeRoot(tmp.root); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(tmp)
+	if !tmp.holdsIt(tmp.name) {
+		return fmt.Errorf("destination: %w", errTempReplaced("folder", dest, tmp.name))
+	}
+	names, err := tmp.file.Readdirnames(-1)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
-	var moved []string
-	undo := func() {
-		for _, name := range moved {
-			moveEntry(filepath.Join(dest, name), filepath.Join(tmp, name))
+	destPath := dest.root.Name()
+	var moved []fs.FileInfo
+	undo := func(into *tempDir) {
+		for _, id := range moved {
+			moveBack(dest, into.folder, id)
 		}
 	}
-	for _, e := range entries {
-		name := e.Name()
-		to := filepath.Join(dest, name)
+	for _, name := range names {
 		// The temporary folder's random name is chosen after the archive
 		// was made, so an entry can only share it by chance; it cannot
 		// move onto its own parent.
-		if name == filepath.Base(tmp) {
-			undo()
-			return fmt.Errorf("destination %s: the archive has an entry named %s, the name of the temporary folder; restore again", dest, name)
+		if name == tmp.name {
+			undo(tmp)
+			return fmt.Errorf("destination %s: the archive has an entry named %s, the name of the temporary folder; restore again", destPath, name)
 		}
-		ok, err := moveEntry(filepath.Join(tmp, name), to)
-		if ok {
-			moved = append(moved, name)
+		id, err := moveUp(tmp.folder, dest, name)
+		if id != nil {
+			moved = append(moved, id)
 		}
 		if err != nil {
-			undo()
+			undo(tmp)
 			// dest was empty, so an entry there now was put there by
 			// someone else during the restore.
 			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("destination %s: %s appeared during the restore; left untouched", dest, to)
+				return fmt.Errorf("destination %s: %s appeared during the restore; left untouched", destPath, filepath.Join(destPath, name))
 			}
 			return fmt.Errorf("destination: %w", err)
 		}
+		tempStep("moved", dest, tmp.name)
 	}
 	// The temporary folder is empty now. It goes before dest is flushed,
 	// so that a crash cannot bring it back beside the restored entries
 	// (where the next restore would take it for an interrupted one).
-	os.Remove(tmp)
-	err = fsync.Folder(dest)
+	// Another user may have given its name to something of theirs
+	// meanwhile: that fails the restore, and stays.
+	if !tmp.holdsIt(tmp.name) {
+		undo(tmp)
+		return fmt.Errorf("destination: %w", errTempReplaced("folder", dest, tmp.name))
+	}
+	dest.root.Remove(tmp.name)
+	err = fsync.FolderFile(dest.file)
 	if err == nil && ctx.Err() == nil {
 		return nil
 	}
-	if os.Mkdir(tmp, 0o700) == nil {
-		undo()
+	if back, terr := makeTemp(dest, tmpPrefix); terr == nil {
+		undo(back)
+		back.remove()
 	}
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
@@ -731,63 +795,79 @@ func restoreIntoEmpty(ctx context.Context, obj *Decoded, dest string, opts archi
 	return ctx.Err()
 }
 
-// moveEntry renames from to to with [renameNoReplace] and reports whether
-// it moved. A folder moved to another parent must be writable by the
-// mover (its ".." changes), so a folder the archive made read-only is made
-// writable for the move and given its mode back after, through a handle
-// opened before the move: the mode goes to that folder, whatever is at its
-// path by then.
-func moveEntry(from, to string) (bool, error) {
-	st, err := os.Lstat(from)
+// moveUp moves the entry name from tmp, the private temporary folder,
+// into dest with [renameAt], and returns its identity if it moved. A
+// folder moved to another parent must be writable by the mover (its ".."
+// changes), so a folder the archive made read-only is made writable for
+// the move and given its mode back after, through a descriptor opened
+// before the move. Inside tmp nobody else can change a name, so doing it
+// by name there is safe.
+func moveUp(tmp, dest *folder, name string) (fs.FileInfo, error) {
+	st, err := tmp.root.Lstat(name)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	mode := st.Mode()
 	if !st.IsDir() || mode.Perm()&0o200 != 0 {
-		err := renameNoReplace(from, to)
-		return err == nil, err
+		if err := renameAt(tmp.file, name, dest.file, name); err != nil {
+			return nil, err
+		}
+		return st, nil
 	}
-	if err := os.Chmod(from, mode|0o700); err != nil {
-		return false, err
+	if err := tmp.root.Chmod(name, mode|0o700); err != nil {
+		return nil, err
 	}
-	f, err := os.Open(from)
+	f, err := tmp.root.Open(name)
 	if err != nil {
-		os.Chmod(from, mode)
-		return false, err
+		tmp.root.Chmod(name, mode)
+		return nil, err
 	}
 	defer f.Close()
-	err = renameNoReplace(from, to)
+	err = renameAt(tmp.file, name, dest.file, name)
 	if cerr := f.Chmod(mode); cerr != nil && err == nil {
-		return true, fmt.Errorf("restore the mode of %s: %w", to, cerr)
+		return st, fmt.Errorf("restore the mode of %s: %w", joinName(dest.file, name), cerr)
 	}
-	return err == nil, err
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
-// renameChecked renames from to to unless something is at to, failing
-// then with an error matching [fs.ErrExist]. Something created at to
-// between the check and the rename may be replaced: [renameNoReplace]
-// uses it only where no atomic way is known.
-func renameChecked(from, to string) error {
-	if _, err := os.Lstat(to); err == nil {
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: fs.ErrExist}
-	}
-	return os.Rename(from, to)
-}
-
-// removeTemp removes dir, the temporary tree of a restore, even where
-// the archive made folders in it read-only, which a user other than root
-// cannot empty, or made it deeper than the limit on open descriptors
-// (ulimit -n), which os.RemoveAll, holding one per level, runs out of:
-// emptyTree removes what is left.
-func removeTemp(dir string) {
-	if os.RemoveAll(dir) == nil {
+// moveBack moves the entry id, which [moveUp] moved into dest, back into
+// the private temporary folder tmp, to be removed with it. dest may
+// belong to another user, who may have replaced the entry: it moves only
+// if the name still leads to that very entry (a read-only folder is made
+// writable through a descriptor checked to be it), and what is found in
+// tmp after the move is given back to dest unless it is that entry. Best
+// effort: what cannot be moved back stays in dest.
+func moveBack(dest, tmp *folder, id fs.FileInfo) {
+	name := id.Name()
+	st, err := dest.root.Lstat(name)
+	if err != nil || !os.SameFile(st, id) {
 		return
 	}
-	if root, err := os.OpenRoot(dir); err == nil {
-		emptyTree(root, ".")
-		root.Close()
+	mode := st.Mode()
+	if st.IsDir() && mode.Perm()&0o200 == 0 {
+		f, err := dest.root.Open(name)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		if fst, err := f.Stat(); err != nil || !os.SameFile(fst, id) {
+			return
+		}
+		if f.Chmod(mode|0o700) != nil {
+			return
+		}
+		defer f.Chmod(mode)
 	}
-	os.RemoveAll(dir)
+	if renameAt(dest.file, name, tmp.file, name) != nil {
+		return
+	}
+	if st, err := tmp.root.Lstat(name); err != nil || !os.SameFile(st, id) {
+		// Replaced between the check and the move: not ours.
+		renameAt(tmp.file, name, dest.file, name)
+	}
 }
 
 // emptyTree removes what the folder name in root holds, giving it and
@@ -836,6 +916,12 @@ func copyToFile(ctx context.Context, f *os.File, r io.Reader, holes bool) error 
 // holes where it has blocks of zeros if holes is set. The file is flushed
 // to disk before it appears at dest, and the folders that hold its name
 // after.
+//
+// dest's folder may belong to another user, who can rename entries in it
+// at any time: the temporary file is written, and linked to dest, through
+// descriptors, and dest is checked to be that very file after. If the
+// temporary name was given to something else, the restore fails and
+// leaves that where it is.
 func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) error {
 	if _, err := os.Lstat(dest); err == nil {
 		return fmt.Errorf("destination %s already exists; restore never overwrites, choose another path", dest)
@@ -851,16 +937,39 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 			removeEmptyDirs(made)
 		}
 	}()
-	// CreateTemp's mode 0600 keeps the partial plaintext private; the
-	// finished file gets its final mode just before it appears at dest.
-	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".sluice-tmp-")
+	parent, err := openFolder(os.OpenRoot(dir))
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
+	defer parent.close()
+	// Mode 0600 keeps the partial plaintext private; the finished file
+	// gets its final mode just before it appears at dest.
+	var f *os.File
+	tmpName, err := newName(parent, "."+filepath.Base(dest)+tmpPrefix, func(name string) (err error) {
+		f, err = parent.root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	name := filepath.Base(dest)
+	var id fs.FileInfo // the file's identity, once written
 	defer func() {
-		if !committed {
-			f.Close()
-			os.Remove(f.Name())
+		if id == nil && !committed {
+			id, _ = f.Stat()
+		}
+		f.Close()
+		if committed {
+			return
+		}
+		// Only names that lead to the file: another user's entry put
+		// in the place of either stays.
+		if id != nil {
+			for _, n := range []string{tmpName, name} {
+				if parent.is(n, id) {
+					parent.root.Remove(n)
+				}
+			}
 		}
 	}()
 	if err := copyToFile(ctx, f, obj, holes); err != nil {
@@ -875,32 +984,48 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 	if err := fsync.File(f); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
+	if id, err = f.Stat(); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	tempStep("renaming", parent, tmpName)
 	// Link rather than rename, so a file created at dest meanwhile is
-	// never replaced.
-	if err := os.Link(f.Name(), dest); err != nil {
+	// never replaced. Neither follows a symlink at the temporary name.
+	if err := parent.root.Link(tmpName, name); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("destination %s appeared during the restore; left untouched", dest)
 		}
 		// Some filesystems have no hard links: fall back to rename.
-		if err := os.Rename(f.Name(), dest); err != nil {
+		if err := renameAt(parent.file, tmpName, parent.file, name); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("destination %s appeared during the restore; left untouched", dest)
+			}
 			return fmt.Errorf("destination: %w", err)
 		}
 	}
+	if !parent.is(name, id) {
+		// What now is at dest is what another user had put under the
+		// temporary name: theirs, in their folder, left as it is.
+		return fmt.Errorf("destination: %w", errTempReplaced("file", parent, tmpName))
+	}
 	// The temporary name goes before the folder is flushed, so that a
 	// crash cannot bring it back beside the restored file.
-	os.Remove(f.Name())
-	if err := flushNames(dir, made); err != nil {
-		os.Remove(dest)
+	if parent.is(tmpName, id) {
+		parent.root.Remove(tmpName)
+	}
+	err = fsync.FolderFile(parent.file)
+	if err == nil && len(made) > 0 {
+		err = flushNames(filepath.Dir(dir), made)
+	}
+	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		os.Remove(dest)
 		return err
 	}
 	committed = true

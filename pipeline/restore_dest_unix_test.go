@@ -290,3 +290,33 @@ func TestRestoreArchiveIntoSymlinkWithSlash(t *testing.T) {
 		t.Errorf("%s is no longer a symlink: %v", link, err)
 	}
 }
+
+// TestRestoreIntoDanglingLinkWithSlash: "link/", a symlink to a folder
+// that does not exist, is refused before the object is opened, saying
+// so, for an archive and for a single stream; nothing is made.
+func TestRestoreIntoDanglingLinkWithSlash(t *testing.T) {
+	reg := testRegistry()
+	tg, _ := fileTarget(t, reg)
+	tree := backupTree(t, reg, tg)
+	dump := backupTo(t, reg, tg, "dump.sql", "", []byte("select 1;\n"), "zstd")
+	opened := false
+	d := &pipeline.Decoder{Registry: reg, Opened: func(*pipeline.Decoded) { opened = true }}
+	base := t.TempDir()
+	link := filepath.Join(base, "dangling")
+	if err := os.Symlink("missing", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{tree, dump} {
+		opened = false
+		_, err := d.RestoreTo(t.Context(), tg, name, link+"/", nil)
+		if err == nil || !strings.Contains(err.Error(), "is a symlink to a folder that does not exist") {
+			t.Errorf("restore %s into %s/: %v; want it refused as a symlink to a missing folder", name, link, err)
+		}
+		if opened {
+			t.Errorf("restore %s into %s/ opened the object before refusing", name, link)
+		}
+		if got := dirNames(t, base); !slices.Equal(got, []string{"dangling"}) {
+			t.Errorf("after the restore %s holds %q, want only the link", base, got)
+		}
+	}
+}

@@ -51,7 +51,7 @@ func newFlushLog(t *testing.T, base, dest string) *flushLog {
 		}
 		return l.record(op, f.Name())
 	}
-	fsync.SyncFS = func(dir *os.File) error {
+	fsync.SyncFS = func(dir *os.Root) error {
 		_, err := os.Lstat(l.dest)
 		var names []string
 		filepath.WalkDir(dir.Name(), func(p string, d os.DirEntry, err error) error {
@@ -206,14 +206,14 @@ func TestRestoreInterruptedDuringFlush(t *testing.T) {
 				defer cancel()
 				savedSync, savedFS := fsync.Sync, fsync.SyncFS
 				t.Cleanup(func() { fsync.Sync, fsync.SyncFS = savedSync, savedFS })
-				fsync.SyncFS = func(*os.File) error {
+				fsync.SyncFS = func(*os.Root) error {
 					if when == "data" {
 						cancel()
 					}
 					return nil
 				}
 				fsync.Sync = func(f *os.File) error {
-					if when == "data" && strings.Contains(f.Name(), "sluice-tmp-") || when == "name" && f.Name() == last {
+					if when == "data" && strings.Contains(f.Name(), "sluice-tmp-") || when == "name" && filepath.Clean(f.Name()) == last {
 						cancel()
 					}
 					return nil

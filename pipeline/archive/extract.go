@@ -120,14 +120,26 @@ type ExtractOptions struct {
 //
 // Extract does not clean up on error: the caller extracts into a temporary
 // directory and removes it on failure.
+//
+// Extract opens dest by its path, once. A caller whose destination others
+// may rename or replace (a folder in another user's directory) opens it
+// itself, checks what it opened, and uses [ExtractRoot].
 func Extract(ctx context.Context, r io.Reader, dest string, opts ExtractOptions) error {
 	root, err := os.OpenRoot(dest)
 	if err != nil {
 		return fmt.Errorf("archive: open destination: %w", err)
 	}
 	defer root.Close()
+	return ExtractRoot(ctx, r, root, opts)
+}
+
+// ExtractRoot is [Extract] into the folder root was opened on, which
+// must be empty. Every operation goes through root, so the entries go
+// into that folder wherever it is moved meanwhile, and nothing renamed or
+// planted at its former path is touched. root stays open.
+func ExtractRoot(ctx context.Context, r io.Reader, root *os.Root, opts ExtractOptions) error {
 	if err := checkEmpty(root); err != nil {
-		return fmt.Errorf("archive: destination %q: %w", dest, err)
+		return fmt.Errorf("archive: destination %q: %w", root.Name(), err)
 	}
 	x := &extractor{
 		ctx:     ctx,
@@ -139,7 +151,7 @@ func Extract(ctx context.Context, r io.Reader, dest string, opts ExtractOptions)
 		buf:     make([]byte, copyBufferSize),
 	}
 	defer x.folders.forget()
-	err = walk(ctx, r, x.entry)
+	err := walk(ctx, r, x.entry)
 	if err == nil {
 		err = x.finishDirs()
 	}

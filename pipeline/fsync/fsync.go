@@ -65,17 +65,12 @@ func flushOpened(f *os.File, err error) error {
 	return File(f)
 }
 
-// flushEach flushes each regular file and folder under dir, and dir.
-// It goes through an os.Root, one name at a time, so a tree deeper than
-// the system's longest path (1,024 bytes on macOS) is flushed too, and no
-// symlink leads it out of dir. Entries that cannot be read (a folder of
-// mode 0) are taken as they are, as by [Folder].
-func flushEach(dir string) error {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
+// flushEach flushes each regular file and folder under root's folder,
+// and that folder. It goes through root, one name at a time, so a tree
+// deeper than the system's longest path (1,024 bytes on macOS) is flushed
+// too, and no symlink leads it out. Entries that cannot be read (a folder
+// of mode 0) are taken as they are, as by [Folder].
+func flushEach(root *os.Root) error {
 	// Windows flushes a file only through a handle that may write, and
 	// cannot flush a folder.
 	fileFlag := os.O_RDONLY
@@ -139,24 +134,45 @@ func MkdirAll(dir string, perm fs.FileMode) error {
 	return Folders(filepath.Dir(dir), existing)
 }
 
-// SyncFS flushes the file system that holds the open folder dir: on
-// Linux every file and folder written on it (syncfs(2)), elsewhere each
-// file and folder under dir. Tests replace it to see what is flushed.
+// SyncFS flushes the file system that holds root's folder: on Linux
+// every file and folder written on it (syncfs(2)), elsewhere each file
+// and folder under root (see [flushEach]). Tests replace it to see what
+// is flushed.
 var SyncFS = syncFS
 
-// Tree flushes dir and everything under it: a restored tree of any size,
-// on Linux with one call rather than one per file (which flushes what
-// others wrote to the same file system too). A file system that cannot
-// flush is taken as it is, as by [File].
+// Tree flushes dir and everything under it, as [TreeRoot] does. It opens
+// dir by its path: for a folder others may rename or replace, open it
+// once and use TreeRoot.
 func Tree(dir string) error {
-	f, err := os.Open(dir)
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	err = SyncFS(f)
+	defer root.Close()
+	return TreeRoot(root)
+}
+
+// TreeRoot flushes root's folder and everything under it: a restored
+// tree of any size, on Linux with one call rather than one per file
+// (which flushes what others wrote to the same file system too). It goes
+// through root only, never through a path: the tree is flushed wherever
+// it has been moved meanwhile, and nothing planted at its former path
+// (a symlink to a named pipe, which would block an open) is opened. A
+// file system that cannot flush is taken as it is, as by [File].
+func TreeRoot(root *os.Root) error {
+	err := SyncFS(root)
 	if errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported) {
 		return nil
 	}
 	return err
+}
+
+// FolderFile flushes the open folder dir, as [Folder] does for a path:
+// the names created in it (and removed from it) become durable. Windows
+// cannot flush a folder; NTFS journals its names.
+func FolderFile(dir *os.File) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	return File(dir)
 }

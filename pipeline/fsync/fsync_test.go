@@ -63,6 +63,32 @@ func TestUnsupportedIsTakenAsIs(t *testing.T) {
 	}
 }
 
+// TestFolderFile: an open folder is flushed through its descriptor, and
+// a file system that cannot flush it is taken as it is.
+func TestFolderFile(t *testing.T) {
+	dir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	for _, tc := range []struct {
+		err  error
+		fail bool
+	}{{nil, false}, {syscall.EINVAL, false}, {syscall.EIO, true}} {
+		var flushErr error
+		if tc.err != nil {
+			flushErr = &os.PathError{Op: "sync", Path: dir.Name(), Err: tc.err}
+		}
+		names := watch(t, flushErr)
+		if err := fsync.FolderFile(dir); (err != nil) != tc.fail {
+			t.Errorf("flush failing with %v: FolderFile = %v", tc.err, err)
+		}
+		if !slices.Equal(*names, []string{dir.Name()}) {
+			t.Errorf("flushed %q, want %q", *names, dir.Name())
+		}
+	}
+}
+
 // TestMkdirAll: the folders holding the names of new folders are
 // flushed, from the deepest new folder's parent up to the folder that
 // existed; nothing is flushed when dir exists.
@@ -106,9 +132,9 @@ func TestTree(t *testing.T) {
 		fail bool
 	}{{syscall.EINVAL, false}, {syscall.ENOTSUP, false}, {syscall.EIO, true}} {
 		var flushed []string
-		fsync.SyncFS = func(f *os.File) error {
-			flushed = append(flushed, f.Name())
-			return &os.PathError{Op: "syncfs", Path: f.Name(), Err: tc.err}
+		fsync.SyncFS = func(r *os.Root) error {
+			flushed = append(flushed, r.Name())
+			return &os.PathError{Op: "syncfs", Path: r.Name(), Err: tc.err}
 		}
 		if err := fsync.Tree(dir); (err != nil) != tc.fail {
 			t.Errorf("flush failing with %v: Tree = %v", tc.err, err)
@@ -172,7 +198,7 @@ func TestFlushEach(t *testing.T) {
 		flushed = append(flushed, filepath.ToSlash(rel))
 		return nil
 	}
-	if err := fsync.FlushEach(dir); err != nil {
+	if err := fsync.FlushEach(root); err != nil {
 		t.Fatalf("FlushEach: %v", err)
 	}
 	slices.Sort(flushed)
@@ -185,7 +211,7 @@ func TestFlushEach(t *testing.T) {
 	}
 
 	fsync.Sync = func(f *os.File) error { return &os.PathError{Op: "sync", Path: f.Name(), Err: syscall.EIO} }
-	if err := fsync.FlushEach(dir); !errors.Is(err, syscall.EIO) {
+	if err := fsync.FlushEach(root); !errors.Is(err, syscall.EIO) {
 		t.Errorf("FlushEach with flushes failing: %v, want EIO", err)
 	}
 }

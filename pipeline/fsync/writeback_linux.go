@@ -10,9 +10,14 @@ func startWriteback(f *os.File, off, n int64) {
 	unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }
 
-func syncFS(dir *os.File) error {
+func syncFS(root *os.Root) error {
+	dir, err := root.Open(".")
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
 	if err := unix.Syncfs(int(dir.Fd())); err != nil {
-		return &os.PathError{Op: "syncfs", Path: dir.Name(), Err: err}
+		return &os.PathError{Op: "syncfs", Path: root.Name(), Err: err}
 	}
 	return nil
 }

@@ -6,8 +6,8 @@ import "os"
 
 func startWriteback(*os.File, int64, int64) {}
 
-// syncFS flushes each regular file and folder under dir (see
+// syncFS flushes each regular file and folder under root (see
 // [flushEach]): without syncfs(2) there is no one call for a whole tree.
-func syncFS(dir *os.File) error {
-	return flushEach(dir.Name())
+func syncFS(root *os.Root) error {
+	return flushEach(root)
 }
