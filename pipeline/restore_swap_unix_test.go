@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sluice-backup/sluice/pipeline"
+	"github.com/sluice-backup/sluice/pipeline/childtest"
 )
 
 // outsideTree makes a folder standing for /etc, out of the restore's
@@ -239,7 +240,7 @@ func TestRestoreUndoLeavesOthersAlone(t *testing.T) {
 // (here: the temporary folder was swapped), made writable for that
 // through a descriptor checked to be that folder.
 func TestRestoreUndoReadOnlyFolder(t *testing.T) {
-	if !dropRoot(t) {
+	if !childtest.AsNobody(t) {
 		return
 	}
 	reg := testRegistry()
