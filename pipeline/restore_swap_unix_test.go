@@ -311,3 +311,61 @@ func TestRestoreTempFileSwapped(t *testing.T) {
 		t.Errorf("%s holds %q, want %q", home, got, want)
 	}
 }
+
+// TestRestoreTempFolderOwnerCheck: the temporary folder's owner and mode
+// are checked only where another user could have put a folder of theirs
+// under its name: in a folder they may write to (here mode 0777, not
+// sticky) a folder that is not private fails the restore, saying what it
+// is; in a folder only this user may write to, a temporary folder whose
+// mode the file system makes up (as FAT shows 0755 for every folder)
+// restores.
+func TestRestoreTempFolderOwnerCheck(t *testing.T) {
+	reg := testRegistry()
+	tg, _ := fileTarget(t, reg)
+	tree := backupTree(t, reg, tg)
+	d := &pipeline.Decoder{Registry: reg}
+	for _, c := range []struct {
+		name     string
+		homeMode fs.FileMode
+		fail     bool
+	}{
+		{"shared folder", 0o777, true},
+		{"own folder", 0o755, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			home := filepath.Join(t.TempDir(), "home")
+			if err := os.Mkdir(home, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(home, c.homeMode); err != nil {
+				t.Fatal(err)
+			}
+			pipeline.SetTempHook(t, func(step, tmp string) {
+				if step == "made" {
+					// Not private: another user's folder put in its
+					// place, or modes the file system makes up.
+					if err := os.Chmod(tmp, 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			dest := filepath.Join(home, "restored")
+			_, err := d.RestoreTo(t.Context(), tg, tree, dest, nil)
+			if !c.fail {
+				if err != nil {
+					t.Fatalf("restore: %v", err)
+				}
+				if got := dirNames(t, dest); !slices.Equal(got, []string{"f", "sub"}) {
+					t.Errorf("restored %q, want f and sub", got)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "mode 0755, not a private folder of this user's: another user replaced it, or the file system does not keep owners and modes") {
+				t.Errorf("restore: %v; want it to say the temporary folder is not private", err)
+			}
+			if _, err := os.Lstat(dest); err == nil {
+				t.Error("something was restored")
+			}
+		})
+	}
+}

@@ -78,12 +78,19 @@ func errTempReplaced(what string, parent *folder, name string) error {
 
 // makeTemp makes a new private folder (mode 0700) in parent, named prefix
 // and a random number, and opens it. It fails with [errTempReplaced] if
-// what its name leads to by the time it is opened is not a folder this
-// process's user owns, private (see [private]), the very one at that
-// name (not one reached through a symlink): another user who can write
-// to parent renamed it and put something of theirs there, which is left
-// alone.
+// what its name leads to by the time it is opened is not the very folder
+// at that name (not one reached through a symlink) or, where another user
+// can rename entries in parent (see [othersCanRename]), not one this
+// process's user owns, private (see [private]): that user renamed it and
+// put something of theirs there, which is left alone. Where nobody else
+// can rename entries in parent, ownership and modes are not checked, so
+// file systems that make them up (FAT, exFAT, some network mounts) work.
 func makeTemp(parent *folder, prefix string) (*tempDir, error) {
+	pst, err := parent.file.Stat()
+	if err != nil {
+		return nil, err
+	}
+	checkOwner := othersCanRename(pst)
 	name, err := newName(parent, prefix, func(name string) error {
 		return parent.root.Mkdir(name, 0o700)
 	})
@@ -93,8 +100,8 @@ func makeTemp(parent *folder, prefix string) (*tempDir, error) {
 	tempStep("made", parent, name)
 	dir, err := openFolder(parent.root.OpenRoot(name))
 	if err != nil {
-		if st, lerr := parent.root.Lstat(name); lerr == nil && st.IsDir() && private(st) {
-			// Still a private folder at that name, which could not be
+		if st, lerr := parent.root.Lstat(name); lerr == nil && st.IsDir() && (!checkOwner || private(st)) {
+			// Still a folder of ours at that name, which could not be
 			// opened (out of descriptors, say): remove it if it is
 			// empty, as ours is.
 			parent.root.Remove(name)
@@ -110,9 +117,14 @@ func makeTemp(parent *folder, prefix string) (*tempDir, error) {
 		return nil, err
 	}
 	at, err := parent.root.Lstat(name)
-	if err != nil || !os.SameFile(id, at) || !id.IsDir() || !private(id) {
+	if err != nil || !os.SameFile(id, at) || !id.IsDir() {
 		dir.close()
 		return nil, errTempReplaced("folder", parent, name)
+	}
+	if checkOwner && !private(id) {
+		dir.close()
+		return nil, fmt.Errorf("temporary folder %s is %s, not a private folder of this user's: another user replaced it, or the file system does not keep owners and modes (FAT, exFAT, NFS with root_squash); nothing restored, and it is left as it is",
+			filepath.Join(parent.root.Name(), name), describeOwner(id))
 	}
 	return &tempDir{folder: dir, parent: parent, name: name, id: id}, nil
 }
