@@ -79,7 +79,12 @@ func ReadManifest(ctx context.Context, t *Target, name string) (*Manifest, error
 // opposed to one that could not be read.
 type unusableManifest struct{ error }
 
-func (e unusableManifest) Unwrap() error { return e.error }
+func (e unusableManifest) Unwrap() []error { return []error{e.error, ErrManifestUnusable} }
+
+// ErrManifestUnusable marks a manifest that was read but cannot be used
+// (damaged, or of another format): decoding stops before the object is
+// read.
+var ErrManifestUnusable = errors.New("manifest cannot be used")
 
 func writeManifest(ctx context.Context, t *Target, m *Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")

@@ -116,7 +116,7 @@ func (d *Decoder) Open(ctx context.Context, t *Target, name string) (*Decoded, e
 		return nil, fmt.Errorf("open %s: %w", t.ObjectURL(name), err)
 	}
 	man, err := ReadManifest(ctx, t, name)
-	if errors.As(err, new(unusableManifest)) {
+	if errors.Is(err, ErrManifestUnusable) {
 		// The manifest guards the decoding (its stages, size and
 		// checksum), so a damaged one stops it; the object may well be
 		// intact, and decodes without it.

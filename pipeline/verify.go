@@ -128,6 +128,8 @@ func blameStored(ctx context.Context, t *Target, name string, decodeErr error) e
 	switch {
 	case errors.Is(err, errDamaged):
 		return fmt.Errorf("%w; decoding it failed: %v", err, decodeErr)
+	case err == nil && errors.Is(decodeErr, ErrNoKey):
+		return fmt.Errorf("%w; the stored object is intact (its size and SHA-256 match its manifest)", decodeErr)
 	case err == nil && errors.Is(decodeErr, ErrNoIdentity):
 		return fmt.Errorf("%w; the stored object is intact (its size and SHA-256 match its manifest): the keys given do not fit it", decodeErr)
 	}

@@ -44,6 +44,13 @@ func TestVerifyDecodedBlamesDamagedHeader(t *testing.T) {
 		strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), intact) {
 		t.Fatalf("wrong key, intact object: %v, want ErrNoIdentity saying the object is intact", err)
 	}
+	// No key for its encryption given at all (a key of another kind, or
+	// none): intact, and nothing about keys that do not fit.
+	nokey := &pipeline.Decoder{Registry: reg}
+	if err := pipeline.VerifyDecoded(t.Context(), nokey, tg, name); !errors.Is(err, pipeline.ErrNoKey) ||
+		!strings.Contains(err.Error(), "the stored object is intact") || strings.Contains(err.Error(), "do not fit") {
+		t.Fatalf("no key, intact object: %v, want ErrNoKey saying the object is intact, no more", err)
+	}
 
 	path := filepath.Join(dir, name)
 	b, err := os.ReadFile(path)

@@ -225,11 +225,12 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 	}
 	// decode verifies object name on t by decoding it with d. It was
 	// decoded, for the report, unless there was nothing to decode (no
-	// object) or no key opened it: then nothing was.
+	// object), its manifest stopped the decoding, or no key opened it:
+	// then nothing was.
 	decode := func(d *pipeline.Decoder, t *pipeline.Target, name string) error {
 		err := pipeline.VerifyDecoded(ctx, d, t, name)
 		decoded = &yes
-		if errors.Is(err, pipeline.ErrNoIdentity) || errors.Is(err, pipeline.ErrNotFound) {
+		if errors.Is(err, pipeline.ErrNoIdentity) || errors.Is(err, pipeline.ErrNotFound) || errors.Is(err, pipeline.ErrManifestUnusable) {
 			decoded = &no
 		}
 		return err

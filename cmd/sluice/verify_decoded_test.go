@@ -70,6 +70,7 @@ func TestVerifyJSONDecoded(t *testing.T) {
 		{"pipeline, missing object", []string{"--config", cfg, "vd"}, "verify_failed", false, ""},
 		{"pipeline, missing object, key", []string{"--config", cfg, "vd", "-i", key}, "verify_failed", false, ""},
 		{"unreadable manifest", []string{badManifest}, "verify_failed", false, ""},
+		{"unreadable manifest, key", []string{badManifest, "-i", key}, "verify_failed", false, "move the manifest"},
 		{"damaged, checksum only", []string{damaged}, "verify_failed", false, ""},
 		{"damaged, key", []string{damaged, "-i", key}, "verify_failed", true, ""},
 	} {

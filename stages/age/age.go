@@ -111,7 +111,10 @@ func New(o pipeline.Options) (pipeline.Stage, error) {
 			return nil, fmt.Errorf("passphrase: %w", err)
 		}
 		wf := o.Int("work_factor")
-		if wf < minWorkFactor || wf > maxWorkFactor {
+		switch {
+		case wf < minWorkFactor:
+			return nil, fmt.Errorf("work_factor %d out of range %d..%d: below %d a passphrase is too cheap to guess", wf, minWorkFactor, maxWorkFactor, minWorkFactor)
+		case wf > maxWorkFactor:
 			return nil, fmt.Errorf("work_factor %d out of range %d..%d: age, and age -d, refuse to decrypt with more than %d", wf, minWorkFactor, maxWorkFactor, maxWorkFactor)
 		}
 		r.SetWorkFactor(wf)
