@@ -50,6 +50,10 @@ func checkSourceReadable(path string) error {
 	if err != nil || !st.IsDir() && !st.Mode().IsRegular() {
 		return nil
 	}
+	what := "read"
+	if st.IsDir() {
+		what = "list"
+	}
 	f, err := os.Open(path)
 	if err == nil {
 		if st.IsDir() {
@@ -59,12 +63,18 @@ func checkSourceReadable(path string) error {
 		}
 		f.Close()
 	}
+	if err == nil && st.IsDir() {
+		// A folder that can be listed but not searched (mode 644)
+		// shows its names and nothing of what they are.
+		var r *os.Root
+		if r, err = os.OpenRoot(path); err == nil {
+			_, err = r.Stat(".")
+			r.Close()
+		}
+		what = "search"
+	}
 	if err == nil {
 		return nil
-	}
-	what := "read"
-	if st.IsDir() {
-		what = "list"
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {

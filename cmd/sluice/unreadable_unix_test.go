@@ -29,8 +29,17 @@ func TestUnreadableSourceRoot(t *testing.T) {
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{locked, file} {
-		if err := os.Chmod(p, 0); err != nil {
+	// A folder that can be listed but not searched: its names show,
+	// nothing of what they are.
+	unsearchable := filepath.Join(dir, "s", "unsearchable")
+	if err := os.MkdirAll(unsearchable, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(unsearchable, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for p, mode := range map[string]os.FileMode{locked: 0, file: 0, unsearchable: 0o644} {
+		if err := os.Chmod(p, mode); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.Chmod(p, 0o755) })
@@ -38,6 +47,7 @@ func TestUnreadableSourceRoot(t *testing.T) {
 	for _, c := range []struct{ source, want string }{
 		{locked, "source " + locked + ": cannot list it: permission denied (nothing was stored: run as a user who can read it)"},
 		{file, "source " + file + ": cannot read it: permission denied (nothing was stored: run as a user who can read it)"},
+		{unsearchable, "source " + unsearchable + ": cannot search it: permission denied (nothing was stored: run as a user who can read it)"},
 	} {
 		target := filepath.Join(dir, "t")
 		stdout, stderr, code := cli(t, nil, "backup", c.source, "--encrypt", "none", "--to", "file://"+target)
