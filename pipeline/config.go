@@ -386,6 +386,10 @@ func (d *decoder) section(path, name string, m map[string]any, known []string) (
 		if err != nil {
 			return nil, err
 		}
+		if s == "" {
+			// As an empty --name is: an empty template is no template.
+			return nil, d.errf(join(path, "name"), "empty: leave the key out for the default name")
+		}
 		p.NameTemplate = s
 	}
 	if v, ok := m["allow_plaintext"]; ok {

@@ -163,6 +163,8 @@ func TestDecodeErrors(t *testing.T) {
 			`pipelines.photos.retention.keep_last: want an integer, got "many"`},
 		{"malformed exclude pattern", func(p map[string]any) { p["exclude"] = []any{"*.tmp", "[abc"} },
 			`pipelines.photos.exclude[1]: archive: exclude pattern "[abc": syntax error in pattern`},
+		{"empty name", func(p map[string]any) { p["name"] = "" },
+			`pipelines.photos.name: empty: leave the key out for the default name`},
 		{"stall_timeout number", func(p map[string]any) { p["stall_timeout"] = 5 },
 			`pipelines.photos.stall_timeout: want a duration such as 90s or 2h, got a number 5`},
 		{"wrong type list", func(p map[string]any) { p["exclude"] = 3 },
