@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"gocloud.dev/blob"
 
 	"github.com/sluice-backup/sluice/backends"
 	"github.com/sluice-backup/sluice/pipeline"
@@ -66,13 +67,16 @@ while the backups on the others verified; 0 when everything verified.`,
 	return cmd
 }
 
-// holdsBackups says whether name on t is a folder holding backups
-// (objects with manifests), as a target URL given for an object's is.
-func holdsBackups(ctx context.Context, t *pipeline.Target, name string) bool {
-	sub := *t
-	sub.Prefix = strings.TrimSuffix(t.Prefix+name, "/") + "/"
-	l, err := pipeline.ListBackups(ctx, &sub, "")
-	return err == nil && len(l.Entries) > 0
+// isFolder says whether name on t is a folder holding anything (backups,
+// target folders, other objects), as a target URL given for an object's
+// is: a store lists something under "name/".
+func isFolder(ctx context.Context, t *pipeline.Target, name string) bool {
+	if t.Bucket == nil {
+		return false
+	}
+	it := t.Bucket.List(&blob.ListOptions{Prefix: strings.TrimSuffix(t.Prefix+name, "/") + "/"})
+	_, err := it.Next(ctx)
+	return err == nil
 }
 
 // holdsKey says whether keys give a key: a secret option of a stage
@@ -274,7 +278,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		}
 		defer t.Close()
 		err = check(t, name, nil)
-		if errors.Is(err, pipeline.ErrNotFound) && holdsBackups(ctx, t, name) {
+		if errors.Is(err, pipeline.ErrNotFound) && isFolder(ctx, t, name) {
 			return usageErrorf("verify %s: that is a folder, not an object; verify takes an object's URL (sluice list %s shows them) or a pipeline name", backends.Redact(arg), backends.Redact(arg))
 		}
 		report(t.ObjectURL(name), err)

@@ -374,6 +374,16 @@ func TestVerifyFolderURL(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errs, "that is a folder, not an object") || !strings.Contains(errs, "sluice list file://"+store) {
 		t.Errorf("verify of a folder's URL: exit %d, want 2 and the hint\n%s", code, errs)
 	}
+	// A folder of target folders, and one of objects other tools wrote.
+	foreign := t.TempDir()
+	if err := os.WriteFile(filepath.Join(foreign, "other.tar.gz"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, folder := range []string{filepath.Dir(store), foreign} {
+		if _, errs, code := cli(t, nil, "verify", "file://"+folder); code != exitUsage || !strings.Contains(errs, "that is a folder, not an object") {
+			t.Errorf("verify of the folder %s: exit %d, want 2 and the hint\n%s", folder, code, errs)
+		}
+	}
 	_, errs, code = cli(t, nil, "verify", "file://"+store+"/nope.zst.age")
 	if code != exitFailure || !strings.Contains(errs, "BAD") || strings.Contains(errs, "checked against") {
 		t.Errorf("verify of a missing object: exit %d, want 1, BAD and nothing counted as checked\n%s", code, errs)
