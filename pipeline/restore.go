@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"gocloud.dev/gcerrors"
 
@@ -543,6 +544,22 @@ func restoredName(reg *Registry, name string, stages []string) string {
 // extracted into inside an existing empty destination.
 const tmpPrefix = ".sluice-tmp-"
 
+// tempPrefixFor is the start of the name of the temporary file or folder
+// a restore to dest fills beside it: "." and dest's base name, cut so
+// that with tmpPrefix and the random number [newName] adds it stays
+// within the 255 bytes a name may have (dest's own name may use them
+// all), then tmpPrefix.
+func tempPrefixFor(dest string) string {
+	base := filepath.Base(dest)
+	if room := 255 - len(".") - len(tmpPrefix) - len("4294967295"); len(base) > room {
+		base = base[:room]
+		for !utf8.ValidString(base) { // not in the middle of a character
+			base = base[:len(base)-1]
+		}
+	}
+	return "." + base + tmpPrefix
+}
+
 // restoreArchive extracts obj into dest: a new directory, or an existing
 // empty one (see [restoreIntoEmpty]). dest ending in a separator follows
 // a symlink to a directory; without one, a symlink is not a directory.
@@ -602,7 +619,7 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 		return fmt.Errorf("destination: %w", err)
 	}
 	defer dir.close()
-	tmp, err := makeTemp(dir, "."+filepath.Base(dest)+tmpPrefix)
+	tmp, err := makeTemp(dir, tempPrefixFor(dest))
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
@@ -945,7 +962,7 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 	// Mode 0600 keeps the partial plaintext private; the finished file
 	// gets its final mode just before it appears at dest.
 	var f *os.File
-	tmpName, err := newName(parent, "."+filepath.Base(dest)+tmpPrefix, func(name string) (err error) {
+	tmpName, err := newName(parent, tempPrefixFor(dest), func(name string) (err error) {
 		f, err = parent.root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		return err
 	})

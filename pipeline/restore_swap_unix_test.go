@@ -369,3 +369,29 @@ func TestRestoreTempFolderOwnerCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreLongDestinationName: a destination whose name takes all
+// 255 bytes a name may have restores, an archive and a single stream
+// alike: the temporary name beside it is cut to fit, not refused as too
+// long.
+func TestRestoreLongDestinationName(t *testing.T) {
+	reg := testRegistry()
+	tg, _ := fileTarget(t, reg)
+	tree := backupTree(t, reg, tg)
+	stream := backupTo(t, reg, tg, "dump.sql", "", []byte("select 1;\n"), "zstd")
+	d := &pipeline.Decoder{Registry: reg}
+	// 2-byte characters, so that a cut in the middle of one shows.
+	long := strings.Repeat("é", 127) + "x"
+	for name, obj := range map[string]string{"archive": tree, "stream": stream} {
+		dest := filepath.Join(t.TempDir(), long)
+		if _, err := d.RestoreTo(t.Context(), tg, obj, dest, nil); err != nil {
+			t.Fatalf("%s to a 255-byte name: %v", name, err)
+		}
+		if _, err := os.Lstat(dest); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if got := dirNames(t, filepath.Dir(dest)); len(got) != 1 {
+			t.Errorf("%s: the destination's folder holds %q, want only it", name, got)
+		}
+	}
+}
