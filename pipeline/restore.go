@@ -663,11 +663,7 @@ func restoreArchive(ctx context.Context, obj *Decoded, dest string, opts archive
 		return fmt.Errorf("destination: %w", errTempReplaced("folder", dir, tmp.name))
 	}
 	tmp.name = name
-	err = fsync.FolderFile(dir.file)
-	if err == nil && len(made) > 0 {
-		err = flushNames(filepath.Dir(parent), made)
-	}
-	if err != nil {
+	if err := flushNames(dir, made); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	// Interrupted while flushing: it said it stops and cleans up.
@@ -1035,11 +1031,7 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 	if parent.is(tmpName, id) {
 		parent.root.Remove(tmpName)
 	}
-	err = fsync.FolderFile(parent.file)
-	if err == nil && len(made) > 0 {
-		err = flushNames(filepath.Dir(dir), made)
-	}
-	if err != nil {
+	if err := flushNames(parent, made); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -1049,15 +1041,14 @@ func restoreFile(ctx context.Context, obj *Decoded, dest string, holes bool) err
 	return nil
 }
 
-// flushNames makes a restored file's or folder's name in dir durable, and
-// the names of the folders made to hold it: made lists them deepest first
-// (see [mkdirParents]).
-func flushNames(dir string, made []string) error {
-	top := dir
-	if len(made) > 0 {
-		top = filepath.Dir(made[len(made)-1])
+// flushNames makes the name of a restored file or folder in parent
+// durable, and the names of the folders made to hold it: made lists them
+// deepest first (see [mkdirParents]), up from parent's path.
+func flushNames(parent *folder, made []string) error {
+	if err := fsync.FolderFile(parent.file); err != nil || len(made) == 0 {
+		return err
 	}
-	return fsync.Folders(dir, top)
+	return fsync.Folders(filepath.Dir(parent.root.Name()), filepath.Dir(made[len(made)-1]))
 }
 
 // mkdirParents creates dir and its missing parents like os.MkdirAll (mode

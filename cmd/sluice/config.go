@@ -128,13 +128,10 @@ func readConfigFile(path string) (map[string]any, error) {
 	default:
 		return nil, fmt.Errorf("config %s: unknown format %q: name the file .yaml, .yml, .toml or .json", path, ext)
 	}
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("config %s: no such file", path)
-		}
-		return nil, fmt.Errorf("config: %w", err)
-	}
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config %s: no such file", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -145,10 +142,10 @@ func readConfigFile(path string) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s%w", path, err)
 	}
+	// viper reads the same bytes, not the file a second time.
 	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
-	v.SetConfigFile(path)
 	v.SetConfigType(ext)
-	if err := v.ReadInConfig(); err != nil {
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	if err := checkKeys(ext, data, doc); err != nil {

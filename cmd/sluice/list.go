@@ -202,8 +202,6 @@ func runList(ctx context.Context, e *env, g *globalFlags, f *listFlags, arg stri
 	return nil
 }
 
-// parentURL returns the URL of the folder holding the object that u
-// names: u less its last path element, with its query kept.
 // objectNotFolderError is list's error for the URL u of an object (as a
 // backup prints it): it names the target URL to give instead.
 func objectNotFolderError(u string) error {
@@ -221,6 +219,8 @@ func isFileObject(rawURL string) bool {
 	return err == nil && !fi.IsDir()
 }
 
+// parentURL returns the URL of the folder holding the object that u
+// names: u less its last path element, with its query kept.
 func parentURL(u string) string {
 	path, query, hasQuery := strings.Cut(u, "?")
 	if i := strings.LastIndex(path, "/"); i > strings.Index(path, "://")+2 {

@@ -147,15 +147,9 @@ func typedKeysWin(settings []optionSetting) []optionSetting {
 }
 
 // keyOption reports whether option key of stage gives a key to encrypt
-// or decrypt with (see ageKeyOptions).
+// (see [encryptKeys]) or decrypt with.
 func keyOption(stage, key string) bool {
-	switch stage {
-	case "age":
-		return key == "identity_file" || slices.Contains(ageKeyOptions, key)
-	case "fernet":
-		return key == "key_file"
-	}
-	return false
+	return slices.Contains(encryptKeys(stage), key) || stage == "age" && key == "identity_file"
 }
 
 // joinOptionPieces undoes the comma split of SLUICE_OPTION within a
@@ -340,14 +334,22 @@ func optionSpec(reg *pipeline.Registry, s optionSetting) (pipeline.OptionSpec, e
 // ageKeyOptions are the age options that give it someone to encrypt to.
 var ageKeyOptions = []string{"recipient", "recipients_file", "passphrase_env", "passphrase_file"}
 
+// encryptKeys are the options of stage (age or fernet) that give it a
+// key to encrypt with.
+func encryptKeys(stage string) []string {
+	switch stage {
+	case "age":
+		return ageKeyOptions
+	case "fernet":
+		return []string{"key_file"}
+	}
+	return nil
+}
+
 // hasKey reports whether opts give stage (age or fernet) a key to encrypt
 // with, by a key flag or -o alike.
 func hasKey(opts map[string]map[string]any, stage string) bool {
-	keys := []string{"key_file"}
-	if stage == "age" {
-		keys = ageKeyOptions
-	}
-	for _, k := range keys {
+	for _, k := range encryptKeys(stage) {
 		if _, ok := opts[stage][k]; ok {
 			return true
 		}

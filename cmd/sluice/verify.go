@@ -172,16 +172,12 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 	keyless := &pipeline.Decoder{Registry: e.reg(), Keys: keys, Lifted: lifted}
 	var bad, good, unchecked, targetsFailed int
 	// checksumOnly counts the objects check compared with their manifest
-	// without decoding them; decoded says whether the object check looked
-	// at last was decoded, for its report (nil: report is not about an
-	// object check looked at).
+	// without decoding them.
 	var checksumOnly int
-	var decoded *bool
-	yes, no := true, false
-	report := func(url string, err error) {
+	// report reports object url: decoded says whether it was decoded.
+	report := func(url string, decoded bool, err error) {
 		objNotes := notes
 		notes = nil
-		defer func() { decoded = nil }()
 		if err != nil {
 			objNotes = nil
 		}
@@ -197,7 +193,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		if f.json {
 			ev := event{Event: "verified", Time: time.Now().UTC(), Object: url, Notes: objNotes}
 			if !local {
-				ev.Decoded = decoded
+				ev.Decoded = &decoded
 			}
 			if err != nil {
 				ev.Event, ev.Error = "verify_failed", err.Error()
@@ -227,30 +223,27 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		targetsFailed++
 		reportTargetFailed(e, f.json, pipelineName, url, err)
 	}
-	// decode verifies object name on t by decoding it with d. It was
-	// decoded, for the report, unless there was nothing to decode (no
-	// object), its manifest stopped the decoding, or no key opened it:
-	// then nothing was.
-	decode := func(d *pipeline.Decoder, t *pipeline.Target, name string) error {
+	// decode verifies object name on t by decoding it with d, and says
+	// whether it was decoded: not when there was nothing to decode (no
+	// object), its manifest stopped the decoding, or no key opened it.
+	decode := func(d *pipeline.Decoder, t *pipeline.Target, name string) (bool, error) {
 		err := pipeline.VerifyDecoded(ctx, d, t, name)
-		decoded = &yes
-		if errors.Is(err, pipeline.ErrNoIdentity) || errors.Is(err, pipeline.ErrNotFound) || errors.Is(err, pipeline.ErrManifestUnusable) {
-			decoded = &no
-		}
-		return err
+		decoded := !errors.Is(err, pipeline.ErrNoIdentity) && !errors.Is(err, pipeline.ErrNotFound) && !errors.Is(err, pipeline.ErrManifestUnusable)
+		return decoded, err
 	}
-	check := func(t *pipeline.Target, name string, m *pipeline.Manifest) error {
+	// check verifies object name on t, whose manifest is m (nil: read it
+	// here), and says whether it was decoded.
+	check := func(t *pipeline.Target, name string, m *pipeline.Manifest) (bool, error) {
 		if dec != nil {
 			return decode(dec, t, name)
 		}
-		decoded = &no
 		if m == nil {
 			// An object's URL: its manifest, if any, is read here. One
 			// that cannot be read is VerifyStored's to report; that is
 			// no check of the object against it.
 			var err error
 			if m, err = pipeline.ReadManifest(ctx, t, name); err != nil {
-				return pipeline.VerifyStored(ctx, t, name, nil)
+				return false, pipeline.VerifyStored(ctx, t, name, nil)
 			}
 		}
 		if m != nil && !encrypted(e.reg(), m.Stages) {
@@ -267,7 +260,7 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 		if err == nil || errors.Is(err, pipeline.ErrIntegrity) {
 			checksumOnly++ // compared, matching or not
 		}
-		return err
+		return false, err
 	}
 	var elsewhere elsewhereCount
 	targets := 1
@@ -277,11 +270,11 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			return targetOpenError(err)
 		}
 		defer t.Close()
-		err = check(t, name, nil)
+		decoded, err := check(t, name, nil)
 		if errors.Is(err, pipeline.ErrNotFound) && isFolder(ctx, t, name) {
 			return usageErrorf("verify %s: that is a folder, not an object; verify takes an object's URL (sluice list %s shows them) or a pipeline name", backends.Redact(arg), backends.Redact(arg))
 		}
-		report(t.ObjectURL(name), err)
+		report(t.ObjectURL(name), decoded, err)
 	} else {
 		s, err := openScope(ctx, e, g, arg, true)
 		if err != nil {
@@ -313,14 +306,14 @@ func runVerify(ctx context.Context, e *env, g *globalFlags, f *verifyFlags, arg 
 			}
 			elsewhere.add(l)
 			for _, en := range l.Entries {
-				decoded = &no // unless check decodes it
 				switch {
 				case en.ManifestErr != nil:
-					report(en.URL(), en.ManifestErr)
+					report(en.URL(), false, en.ManifestErr)
 				case en.Missing:
-					report(en.URL(), fmt.Errorf("%w: its manifest is left, the object is gone (deleted or lost)", errObjectMissing))
+					report(en.URL(), false, fmt.Errorf("%w: its manifest is left, the object is gone (deleted or lost)", errObjectMissing))
 				default:
-					report(en.URL(), check(t, en.Name, en.Manifest))
+					decoded, err := check(t, en.Name, en.Manifest)
+					report(en.URL(), decoded, err)
 				}
 			}
 		}
